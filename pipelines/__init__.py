@@ -1,0 +1,1 @@
+"""The engine: data, trainer, run folders, pipelines. Never imports gradio."""

@@ -1,0 +1,240 @@
+"""`studio`: train, resume, sample, export and list runs from the command line.
+
+    studio train dcgan --data digits --steps 3000 --set lr_g=1e-4
+    studio resume <run> [--steps N]
+    studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz)
+    studio runs
+    studio export <run>
+    studio list                      pipelines, their options, and the bundled data sets
+
+The trainer flags (--steps, --batch-size, --mixed-precision, ...) are generated from
+TrainerConfig, and `--set key=value` takes any pipeline (or trainer) option, so a new option
+needs no CLI code. Errors the user can fix print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import TrainerConfig, describe, parse_set_args
+from .errors import StudioError
+from .registry import get_entry, list_pipelines, load_pipeline_class
+from .runs import RunFolder, list_runs, runs_dir_from_env
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2, like every other input error
+        self.exit(2, f"studio: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_trainer_flags(p: argparse.ArgumentParser) -> None:
+    for spec in describe(TrainerConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type is bool:
+            p.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=spec.help)
+        else:
+            p.add_argument(flag, dest=spec.name, type=str, default=None, metavar=spec.type.__name__.upper(),
+                           choices=None, help=f"{spec.help} (default {spec.default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="studio", description="Generative Media Studio: train and sample models.")
+    parser.add_argument("--runs-dir", default=None,
+                        help="Folder of run folders (default $STUDIO_RUNS_DIR or ./checkpoints).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="Start a new run.")
+    p.add_argument("pipeline", help="Pipeline name; `studio list` shows them.")
+    p.add_argument("--data", required=True,
+                   help="digits | shapes | shakespeare | folder:PATH (or a .zip) | text:PATH")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="Set a pipeline (or trainer) option; repeatable.")
+    p.add_argument("--name", help="A name for the run folder (default pipeline-data).")
+    p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    _add_trainer_flags(p)
+
+    p = sub.add_parser("resume", help="Continue a stopped, failed or interrupted run.")
+    p.add_argument("run", help="Run id or folder.")
+    p.add_argument("--steps", type=int, default=None, help="New total step count (to extend it).")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("sample", help="Draw samples from a trained run.")
+    p.add_argument("run", help="Run id, run folder, or a studio .safetensors file.")
+    p.add_argument("--n", type=int, default=64, help="Number of samples.")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="label", type=int, default=None,
+                   help="Class index for conditional models (default: cycle through classes).")
+    p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
+    p.add_argument("--out", required=True, help="grid.png, or samples.npz (images as floats "
+                   "in [0,1], shape (N, C, H, W), and labels for conditional models).")
+
+    p = sub.add_parser("runs", help="List runs.")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table.")
+
+    p = sub.add_parser("export", help="Write export/: weights, config and model card.")
+    p.add_argument("run")
+
+    sub.add_parser("list", help="Pipelines, their options, and the bundled data sets.")
+    return parser
+
+
+def _split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """--set pairs go to the pipeline config, or to the trainer if it has that key."""
+    cls = load_pipeline_class(pipeline)
+    pipeline_keys = {s.name for s in describe(cls.Config)}
+    trainer_keys = {s.name for s in describe(TrainerConfig)}
+    config, trainer = {}, {}
+    for key, value in parse_set_args(args.set).items():
+        if key in trainer_keys and key not in pipeline_keys:
+            trainer[key] = value
+        else:
+            config[key] = value  # unknown keys are refused by the config with the valid list
+    for key in trainer_keys:
+        if getattr(args, key, None) is not None:
+            trainer[key] = getattr(args, key)
+    return config, trainer
+
+
+class _Progress:
+    """A tqdm bar fed by the trainer's events: steps per second, ETA, the latest losses."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar, self.last = quiet, None, 0
+
+    def __call__(self, kind: str, event: dict[str, Any]) -> None:
+        if self.quiet:
+            if kind == "end" and event.get("message"):
+                print(event["message"], file=sys.stderr)
+            return
+        from tqdm import tqdm
+        if kind == "start":
+            self.bar = tqdm(total=event["total"], initial=event["step"], unit="step",
+                            dynamic_ncols=True, file=sys.stderr)
+            self.last = event["step"]
+        elif kind == "log" and self.bar is not None:
+            self.bar.update(event["step"] - self.last)
+            self.last = event["step"]
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in event["metrics"].items()
+                                  if k.startswith("loss")}, refresh=False)
+        elif kind == "end" and self.bar is not None:
+            self.bar.close()
+            if event.get("message"):
+                print(event["message"], file=sys.stderr)
+
+
+def cmd_train(args) -> int:
+    from .trainer import start_run, train_run
+    get_entry(args.pipeline)
+    config, trainer = _split_overrides(args.pipeline, args)
+    run = start_run(args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
+                    runs_dir=args.runs_dir, name=args.name)
+    print(f"run folder: {run.path}", flush=True)
+    return _train(run, resume=False, steps=None, quiet=args.quiet)
+
+
+def cmd_resume(args) -> int:
+    run = RunFolder.resolve(args.run, args.runs_dir)
+    info = run.info()
+    if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):
+        raise StudioError(f"run {run.id} is already done at step {info.get('step')}; pass "
+                          f"--steps with a larger total to train it further")
+    print(f"run folder: {run.path}", flush=True)
+    return _train(run, resume=True, steps=args.steps, quiet=args.quiet)
+
+
+def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool) -> int:
+    from .trainer import TrainingFailed, train_run
+    try:
+        status = train_run(run, resume=resume, total_steps=steps, callbacks=(_Progress(quiet),))
+    except TrainingFailed as e:
+        print(f"studio: training failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{status}: {run.path} at step {run.info().get('step')}", flush=True)
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    from .imaging import save_grid
+    from .loading import load_for_sampling
+    from .runs import atomic_write_bytes
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise StudioError(f"--out must end in .png or .npz, not {out.name!r}")
+    if not 1 <= args.n <= 4096:
+        raise StudioError("--n must be between 1 and 4096")
+    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
+    samples = pipe.sample(args.n, seed=args.seed, labels=args.label)
+    if samples.images is None:
+        raise StudioError("this model samples text; text output arrives with the text family")
+    if out.suffix.lower() == ".png":
+        save_grid(samples.images, out, labels=samples.labels)
+    else:
+        import io
+        buf = io.BytesIO()
+        arrays = {"images": samples.images.astype(np.float32)}
+        if samples.labels is not None:
+            arrays["labels"] = samples.labels.astype(np.int64)
+        np.savez(buf, **arrays)
+        atomic_write_bytes(out, buf.getvalue())
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    rows = list_runs(args.runs_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no runs in {runs_dir_from_env(args.runs_dir)}")
+        return 0
+    table = [("id", "pipeline", "data", "status", "step", "last loss")]
+    for r in rows:
+        loss = " ".join(f"{k}={v:.3g}" for k, v in r["last_loss"].items())
+        step = f"{r['step']}/{r['total_steps']}" if r.get("total_steps") else str(r["step"])
+        table.append((r["id"], r["pipeline"], r["data"], r["status"], step, loss))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_run
+    dest = export_run(RunFolder.resolve(args.run, args.runs_dir))
+    print(f"exported to {dest}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .data import BUNDLED_DATASETS
+    print("pipelines:")
+    for entry in list_pipelines():
+        print(f"  {entry.name:<10} {entry.summary}")
+        for spec in describe(load_pipeline_class(entry.name).Config):
+            print(f"      --set {spec.name}={spec.default!s:<8} {spec.help}")
+    print("data sets:")
+    for name, kind, summary in BUNDLED_DATASETS:
+        print(f"  {name:<12} {kind:<6} {summary}")
+    print("  folder:PATH  image  your images; subfolders are classes (a .zip of one works too)")
+    print("  text:PATH    text   your UTF-8 text file")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "runs": cmd_runs,
+            "export": cmd_export, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except StudioError as e:
+        print(f"studio: error: {e}", file=sys.stderr)
+        return 2

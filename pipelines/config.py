@@ -1,0 +1,170 @@
+"""Typed configs: a dataclass per pipeline (and one for the trainer) with defaults and help text.
+
+A field is declared with `option(default, "help", choices=..., low=..., high=...)`. The CLI's
+flags, the UI's forms and the validation of `--set key=value` overrides are all read from these
+declarations, so adding an option to a family needs no CLI or UI code.
+
+This module never imports torch: the UI reads configs too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import StudioError
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None,
+           low: float | None = None, high: float | None = None) -> Any:
+    """A config field: its default, one line of help, and optional allowed values or range."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": tuple(choices) if choices else None, "low": low, "high": high})
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a form or a flag needs to know about one config field."""
+    name: str
+    type: type            # bool, int, float or str
+    optional: bool        # None is allowed
+    default: Any
+    help: str
+    choices: tuple | None
+    low: float | None
+    high: float | None
+
+
+def describe(config_cls: type) -> list[FieldSpec]:
+    """The fields of a config dataclass, in declaration order."""
+    hints = typing.get_type_hints(config_cls)
+    specs = []
+    for f in dataclasses.fields(config_cls):
+        base, optional = _unwrap_optional(hints[f.name])
+        specs.append(FieldSpec(f.name, base, optional, f.default, f.metadata.get("help", ""),
+                               f.metadata.get("choices"), f.metadata.get("low"),
+                               f.metadata.get("high")))
+    return specs
+
+
+def _unwrap_optional(hint: Any) -> tuple[type, bool]:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return hint, False
+
+
+def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
+    """Turn a CLI string or a JSON value into the field's type, or say why it can't."""
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        if spec.optional:
+            return None
+        raise StudioError(f"{where}{spec.name} cannot be empty; give a {spec.type.__name__}")
+    if spec.type is bool:
+        if isinstance(value, bool):
+            out = value
+        elif isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            out = True
+        elif isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            out = False
+        else:
+            raise StudioError(f"{where}{spec.name} must be true or false, not {value!r}")
+    elif spec.type is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise StudioError(f"{where}{spec.name} must be a whole number, not {value!r}")
+        try:
+            out = int(value) if not isinstance(value, str) else int(value.strip())
+        except ValueError:
+            raise StudioError(f"{where}{spec.name} must be a whole number, not {value!r}") from None
+    elif spec.type is float:
+        if isinstance(value, bool):
+            raise StudioError(f"{where}{spec.name} must be a number, not {value!r}")
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise StudioError(f"{where}{spec.name} must be a number, not {value!r}") from None
+    elif spec.type is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise StudioError(f"{where}{spec.name} must be text, not {value!r}")
+        out = str(value)
+    else:  # pragma: no cover - configs only use the four types above
+        raise TypeError(f"unsupported config field type {spec.type}")
+    if spec.choices and out not in spec.choices:
+        raise StudioError(f"{where}{spec.name} must be one of {', '.join(map(str, spec.choices))}, "
+                          f"not {out!r}")
+    if spec.low is not None and out < spec.low:
+        raise StudioError(f"{where}{spec.name} must be at least {spec.low}, not {out}")
+    if spec.high is not None and out > spec.high:
+        raise StudioError(f"{where}{spec.name} must be at most {spec.high}, not {out}")
+    return out
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any], where: str = "") -> Any:
+    """A copy of `config` with `overrides` applied; unknown keys and wrong types are refused."""
+    specs = {s.name: s for s in describe(type(config))}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in specs:
+            raise StudioError(f"unknown option {where}{key!r}; valid options are: "
+                              f"{', '.join(specs)}")
+        changes[key] = _coerce(specs[key], value, where)
+    return dataclasses.replace(config, **changes)
+
+
+def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
+    """`["lr=0.001", "conditional=false"]` -> {"lr": "0.001", "conditional": "false"}."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise StudioError(f"--set expects key=value, got {pair!r}")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(config_cls: type, values: dict[str, Any], where: str = "") -> Any:
+    """Rebuild a config from JSON, with the same checks as overrides."""
+    return apply_overrides(config_cls(), values, where)
+
+
+def config_hash(*configs: Any) -> str:
+    """A short, stable fingerprint of one or more configs (dicts or dataclasses)."""
+    payload = [c if isinstance(c, dict) else to_dict(c) for c in configs]
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class TrainerConfig:
+    """What every family shares: how long, how often to log, sample and save, and precision.
+
+    A pipeline class may change these defaults (`Pipeline.train_defaults`), e.g. its own step
+    count; the user's overrides come last."""
+    steps: int = option(2000, "Total optimisation steps to train for.", low=1)
+    batch_size: int = option(64, "Examples per step (per process under accelerate launch).", low=1)
+    seed: int = option(0, "Seed for weights, noise and data order; the same seed repeats a run.")
+    mixed_precision: str = option("no", "Autocast precision: no (fp32), bf16, or fp16 "
+                                  "(fp16 uses a gradient scaler on GPUs).",
+                                  choices=("no", "bf16", "fp16"))
+    grad_clip: float = option(0.0, "Clip each model's gradient norm to this value; 0 disables.",
+                              low=0.0)
+    log_every: int = option(25, "Write losses to metrics.jsonl every N steps.", low=1)
+    sample_every: int = option(500, "Save a sample grid to samples/ every N steps (and at the "
+                               "end); 0 only at the end.", low=0)
+    checkpoint_every: int = option(500, "Save a resumable checkpoint every N steps (and at the "
+                                   "end); 0 only at the end.", low=0)
+    keep_checkpoints: int = option(3, "How many recent checkpoints to keep in state/.", low=1)
+    sample_count: int = option(64, "Images in each periodic sample grid.", low=1, high=1024)
+    sample_seed: int = option(1234, "Seed of the periodic sample grids, fixed so that grids at "
+                              "different steps compare.")
+    cpu: bool = option(False, "Train on the CPU even when a GPU is available.")

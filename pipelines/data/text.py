@@ -1,0 +1,39 @@
+"""Text data: a user's UTF-8 file, or the bundled Shakespeare corpus."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ..errors import StudioError
+
+MIN_CHARACTERS = 100  # below this, a 10% validation split holds almost nothing
+
+
+def read_text_file(path_text: str) -> str:
+    """The text of a user's UTF-8 file, with Windows line endings made plain newlines."""
+    if not path_text.strip():
+        raise StudioError("The text file path is empty; use text:<path to a .txt file>.")
+    path = Path(path_text.strip()).expanduser()
+    if not path.exists():
+        raise StudioError(f"The text file {path} does not exist; check the path.")
+    if not path.is_file():
+        raise StudioError(f"{path} is not a file; text:<path> needs a single UTF-8 text file "
+                          "(for a folder of images use folder:<path>).")
+    try:
+        # utf-8-sig drops the byte-order mark some Windows editors write at the start.
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StudioError(f"{path} is not valid UTF-8 text (byte {error.start} cannot be "
+                          "decoded); open it in a text editor and save it as UTF-8.") from None
+    text = text.replace("\r\n", "\n")
+    if len(text) < MIN_CHARACTERS:
+        raise StudioError(f"{path} holds only {len(text)} characters; a text data set needs at "
+                          f"least {MIN_CHARACTERS} (ideally hundreds of thousands).")
+    return text
+
+
+def read_shakespeare() -> str:
+    """The bundled corpus: eight plays, ~1.1 million characters (see PROVENANCE.md)."""
+    corpus = resources.files(__package__).joinpath("shakespeare.txt")
+    return corpus.read_text(encoding="utf-8")

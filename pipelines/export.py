@@ -1,0 +1,32 @@
+"""`studio export`: a self-contained folder next to the run.
+
+For every family: export/model.safetensors (sampling weights with metadata), export/config.json
+and export/README.md (the model card). Families with an ecosystem format (diffusers,
+transformers) add theirs here when they land.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import StudioError
+from .model_card import write_model_card
+from .runs import RunFolder, atomic_write_json
+
+
+def export_run(run: RunFolder) -> Path:
+    if not run.weights_path.is_file():
+        raise StudioError(f"run {run.id} has no weights yet; train it to a checkpoint first")
+    info = run.info()
+    dest = run.path / "export"
+    dest.mkdir(exist_ok=True)
+    tmp = dest / ".model.safetensors.tmp"
+    shutil.copyfile(run.weights_path, tmp)
+    tmp.replace(dest / "model.safetensors")
+    atomic_write_json(dest / "config.json", {
+        "pipeline": info["pipeline"], "data": info["data"], "step": info.get("step"),
+        "config": info["config"], "data_info": info.get("data_info", {}),
+        "config_hash": info.get("config_hash")})
+    write_model_card(run, dest / "README.md")
+    return dest

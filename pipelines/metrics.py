@@ -1,0 +1,33 @@
+"""Quality numbers for generated images.
+
+Until the CNN baselines land (issue 9: Fréchet distance and KID on a CNN's features), images
+are judged by a linear probe: a logistic regression fitted on the real training split. Its
+accuracy on the real validation split is the reference printed next to every number, so a
+conditional accuracy is read against what the judge itself can do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .data import ImageData
+
+
+def fit_probe_classifier(data: ImageData, max_train: int = 5000, seed: int = 0):
+    """A logistic-regression judge on flattened pixels of the real training split."""
+    x = data.train_images.reshape(len(data.train_images), -1)
+    y = data.train_labels
+    if len(x) > max_train:
+        keep = np.random.default_rng(seed).choice(len(x), max_train, replace=False)
+        x, y = x[keep], y[keep]
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    return probe.fit(x, y)
+
+
+def probe_accuracy(probe, images: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of `images` (N, C, H, W in [0, 1]) the probe assigns to `labels`."""
+    predicted = probe.predict(np.asarray(images).reshape(len(images), -1))
+    return float(np.mean(predicted == np.asarray(labels)))

@@ -1,0 +1,280 @@
+"""The run folder, `checkpoints/<run-id>/`: the contract between the engine and the UI.
+
+    run.json           pipeline, data, configs, status, step, timestamps, versions, seed
+    metrics.jsonl      one JSON object per logged step
+    samples/           step_000500.png sample grids at fixed seeds
+    model.safetensors  the latest weights for sampling (EMA swapped in), with metadata
+    state/step_N/      complete checkpoints for exact resume (see checkpoints.py)
+    export/            ecosystem formats and the model card
+    README.md          the model card
+    STOP               created by anyone who wants the trainer to save and stop
+
+Every write is atomic (temp file, fsync, rename), so a reader never sees half a file and a run
+killed at any instant keeps its last complete state. This module never imports torch: the UI
+reads run folders too.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import StudioError
+
+STATUSES = ("queued", "running", "stopped", "done", "failed")
+DEFAULT_RUNS_DIR = "checkpoints"
+
+
+def runs_dir_from_env(explicit: str | os.PathLike | None = None) -> Path:
+    """Where runs live: an explicit path, else $STUDIO_RUNS_DIR, else ./checkpoints."""
+    return Path(explicit or os.environ.get("STUDIO_RUNS_DIR") or DEFAULT_RUNS_DIR)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudioError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StudioError(f"{path} is not valid JSON ({e}); the file is damaged") from None
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+
+
+class RunFolder:
+    """One run's folder. Only the training process writes run.json and metrics; anyone may
+    read, and anyone may ask for a stop by creating STOP."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # --- names ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def info_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path / "state"
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / "model.safetensors"
+
+    @property
+    def stop_path(self) -> Path:
+        return self.path / "STOP"
+
+    # --- creation and lookup -------------------------------------------------------------
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike, name: str, info: dict[str, Any]) -> "RunFolder":
+        """A new, empty run folder named `<time>-<name>` with `info` as its run.json."""
+        runs_dir = Path(runs_dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{_safe_name(name)}"
+        for i in range(1000):
+            path = runs_dir / (base if i == 0 else f"{base}-{i + 1}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover
+            raise StudioError(f"could not create a run folder under {runs_dir}")
+        run = cls(path)
+        run.samples_dir.mkdir()
+        now = now_iso()
+        atomic_write_json(run.info_path, {**info, "id": run.id, "created": now, "updated": now})
+        return run
+
+    @classmethod
+    def resolve(cls, ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> "RunFolder":
+        """A run by id (under runs_dir) or by path; a clear error if there is none."""
+        candidates = [Path(ref), runs_dir_from_env(runs_dir) / str(ref)]
+        for path in candidates:
+            if (path / "run.json").is_file():
+                return cls(path)
+        raise StudioError(f"no run {str(ref)!r} (looked for run.json in "
+                          f"{' and '.join(str(c) for c in candidates)}); `studio runs` lists them")
+
+    # --- run.json ------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        info = read_json(self.info_path)
+        if not isinstance(info, dict):
+            raise StudioError(f"{self.info_path} does not describe a run; the file is damaged")
+        return info
+
+    def update_info(self, **changes: Any) -> dict[str, Any]:
+        if "status" in changes and changes["status"] not in STATUSES:
+            raise ValueError(f"unknown status {changes['status']}")
+        info = self.info()
+        info.update(changes, updated=now_iso())
+        atomic_write_json(self.info_path, info)
+        return info
+
+    # --- metrics -------------------------------------------------------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one line; a crash mid-append leaves at most a partial last line, which
+        `metrics()` skips and the next resume cuts away."""
+        line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return list(self._iter_metrics())
+
+    def _iter_metrics(self) -> Iterator[dict[str, Any]]:
+        try:
+            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+            if isinstance(record, dict):
+                yield record
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop metrics logged after `last_step` (the checkpoint a resume starts from), so the
+        resumed run does not log those steps twice."""
+        kept = [r for r in self._iter_metrics() if r.get("step", 0) <= last_step]
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n"
+                                                     for r in kept))
+
+    # --- samples, checkpoints, stop ------------------------------------------------------
+    def sample_path(self, step: int, suffix: str = ".png") -> Path:
+        return self.samples_dir / f"step_{step:06d}{suffix}"
+
+    def sample_files(self) -> list[Path]:
+        if not self.samples_dir.is_dir():
+            return []
+        return sorted(p for p in self.samples_dir.iterdir()
+                      if p.name.startswith("step_") and not p.name.startswith("."))
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps of the complete checkpoints under state/, oldest first."""
+        if not self.state_dir.is_dir():
+            return []
+        steps = []
+        for p in self.state_dir.iterdir():
+            m = re.fullmatch(r"step_(\d+)", p.name)
+            if m and p.is_dir():
+                steps.append(int(m.group(1)))
+        return sorted(steps)
+
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.state_dir / f"step_{step:06d}"
+
+    def request_stop(self) -> None:
+        atomic_write_text(self.stop_path, now_iso() + "\n")
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    def clear_stop(self) -> None:
+        self.stop_path.unlink(missing_ok=True)
+
+    def summary(self) -> dict[str, Any]:
+        """One row for `studio runs` and the UI's table."""
+        info = self.info()
+        last = {}
+        for record in self._iter_metrics():
+            last = record
+        losses = {k: v for k, v in last.items() if k.startswith("loss")}
+        return {
+            "id": self.id,
+            "pipeline": info.get("pipeline", "?"),
+            "data": info.get("data", "?"),
+            "status": info.get("status", "?"),
+            "step": info.get("step", 0),
+            "total_steps": info.get("total_steps"),
+            "last_loss": losses,
+            "created": info.get("created", ""),
+            "message": info.get("message", ""),
+        }
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Summaries of every readable run under runs_dir, newest first. A damaged run.json is
+    listed with status "damaged" instead of hiding the folder."""
+    root = runs_dir_from_env(runs_dir)
+    if not root.is_dir():
+        return []
+    rows = []
+    for path in root.iterdir():
+        if not (path / "run.json").is_file():
+            continue
+        try:
+            rows.append(RunFolder(path).summary())
+        except StudioError as e:
+            rows.append({"id": path.name, "pipeline": "?", "data": "?", "status": "damaged",
+                         "step": 0, "total_steps": None, "last_loss": {}, "created": "",
+                         "message": str(e)})
+    return sorted(rows, key=lambda r: (r["created"], r["id"]), reverse=True)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

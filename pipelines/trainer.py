@@ -1,0 +1,423 @@
+"""The one training loop, on Accelerate. Every family runs through `train_run`.
+
+    start_run(...)      validate everything, then create checkpoints/<run-id>/ (status queued)
+    train_run(run)      train it: fresh, or resumed from its last complete checkpoint
+
+What the loop does each step: take the next batch (a fixed, seeded permutation per epoch, so
+the data position is two integers), call the family's `train_step` under autocast, update the
+EMA, and every N steps log, sample a grid, or checkpoint. It stops cleanly on SIGINT/SIGTERM
+or a STOP file (saves, marks the run `stopped`), and a non-finite loss stops it as `failed`
+without touching the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from accelerate.utils import set_seed
+
+from . import checkpoints as ckpt
+from .base import Pipeline, data_info
+from .config import TrainerConfig, apply_overrides, config_hash, from_dict, to_dict
+from .data import ImageData, TextData, load_data
+from .errors import StudioError
+from .imaging import save_grid
+from .model_card import write_model_card
+from .registry import get_entry, load_pipeline_class
+from .runs import RunFolder, atomic_write_bytes, atomic_write_text, runs_dir_from_env
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class TrainingFailed(Exception):
+    """The run could not go on (e.g. a non-finite loss); its message says why and what to try."""
+
+
+# --- setting up --------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("torch", "accelerate", "diffusers", "transformers", "safetensors"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def make_configs(pipeline_cls: type, config_overrides: dict[str, Any],
+                 trainer_overrides: dict[str, Any]) -> tuple[Any, TrainerConfig]:
+    config = apply_overrides(pipeline_cls.Config(), config_overrides)
+    trainer = apply_overrides(TrainerConfig(), pipeline_cls.train_defaults)
+    trainer = apply_overrides(trainer, trainer_overrides)
+    return config, trainer
+
+
+def load_data_for(pipeline_cls: type, config: Any, spec: str) -> ImageData | TextData:
+    size = getattr(config, "image_size", 0) or None
+    data = load_data(spec, image_size=size) if pipeline_cls.data_kind == "image" else load_data(spec)
+    if data.kind != pipeline_cls.data_kind:
+        raise StudioError(f"pipeline {pipeline_cls.name} needs {pipeline_cls.data_kind} data, "
+                          f"but {spec!r} is {data.kind} data")
+    return data
+
+
+def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | None = None,
+              trainer_overrides: dict[str, Any] | None = None, runs_dir: Any = None,
+              name: str | None = None) -> RunFolder:
+    """Check the pipeline, data and options, then create the run folder. Nothing is written
+    if any of them is wrong."""
+    get_entry(pipeline)
+    cls = load_pipeline_class(pipeline)
+    config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {})
+    dataset = load_data_for(cls, config, data)
+    cls(config, data_info(dataset))  # builds the networks: a config that can't is refused here
+    info = {
+        "pipeline": pipeline, "data": data, "status": "queued", "step": 0,
+        "total_steps": trainer.steps, "seed": trainer.seed,
+        "config": to_dict(config), "trainer": to_dict(trainer),
+        "data_info": data_info(dataset), "versions": _versions(),
+        "config_hash": config_hash(config), "message": "",
+    }
+    if getattr(dataset, "skipped_files", 0):
+        info["message"] = f"{dataset.skipped_files} unreadable files were skipped"
+    return RunFolder.create(runs_dir_from_env(runs_dir), name or f"{pipeline}-{data}", info)
+
+
+@dataclass
+class StepContext:
+    """Handed to `train_step`: the one way a family takes an optimiser step."""
+    accelerator: Accelerator
+    modules: dict[str, torch.nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    grad_clip: float
+    step: int = 0
+
+    def backward_step(self, loss: torch.Tensor, optimizer: str, module: str) -> torch.Tensor:
+        """zero_grad, backward, clip (or just measure) the gradient norm, step. Returns the norm.
+
+        Gradients are zeroed first so that, e.g., a generator loss that flowed through the
+        discriminator leaves nothing behind for the discriminator's own step."""
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
+        norm = self.accelerator.clip_grad_norm_(self.modules[module].parameters(), max_norm)
+        opt.step()
+        return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    # A generator of its own: the order depends on (seed, epoch) only, so resume needs no state.
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM set a flag; the loop saves and stops at the next step boundary."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+# --- the loop ----------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, run: RunFolder, callbacks: tuple[Callback, ...] = ()):
+        self.run = run
+        self.callbacks = callbacks
+        info = run.info()
+        self.info = info
+        self.cls = load_pipeline_class(info["pipeline"])
+        self.config = from_dict(self.cls.Config, info["config"], where="config.")
+        self.tc: TrainerConfig = from_dict(TrainerConfig, info["trainer"], where="trainer.")
+        self.data = load_data_for(self.cls, self.config, info["data"])
+
+        AcceleratorState._reset_state()  # one process may train several runs (tests, the UI)
+        self.accelerator = Accelerator(mixed_precision=self.tc.mixed_precision, cpu=self.tc.cpu)
+        set_seed(self.tc.seed)
+        self.pipeline: Pipeline = self.cls(self.config, data_info(self.data))
+        optimizers = self.pipeline.make_optimizers()
+        names, opt_names = list(self.pipeline.modules), list(optimizers)
+        prepared = self.accelerator.prepare(*self.pipeline.modules.values(), *optimizers.values())
+        self.pipeline.modules = dict(zip(names, prepared[:len(names)]))
+        self.optimizers = dict(zip(opt_names, prepared[len(names):]))
+        self.ema = self._make_ema()
+        device = self.accelerator.device
+        self.tensors = {k: v.to(device) for k, v in self.pipeline.train_tensors(self.data).items()}
+        self.n = len(next(iter(self.tensors.values())))
+        world = self.accelerator.num_processes
+        if self.n < self.tc.batch_size * world:
+            raise StudioError(f"the data set has {self.n} training examples, fewer than one "
+                              f"batch ({self.tc.batch_size} x {world} processes); lower batch_size")
+        self.ctx = StepContext(self.accelerator, self.pipeline.modules, self.optimizers,
+                               self.tc.grad_clip)
+        self.step, self.epoch, self.position, self.elapsed = 0, 0, 0, 0.0
+
+    def _make_ema(self) -> dict[str, Any]:
+        decay = self.pipeline.ema_decay()
+        if not self.pipeline.ema_modules or decay <= 0:
+            return {}
+        from diffusers.training_utils import EMAModel
+        return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay)
+                for name in self.pipeline.ema_modules}
+
+    def _unwrapped(self, name: str) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.pipeline.modules[name])
+
+    def emit(self, kind: str, **payload: Any) -> None:
+        for cb in self.callbacks:
+            cb(kind, {"run": self.run.id, "step": self.step, **payload})
+
+    # --- data ------------------------------------------------------------------------------
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        b, world, rank = self.tc.batch_size, self.accelerator.num_processes, self.accelerator.process_index
+        if self.position + b * world > self.n:  # drop the ragged end of an epoch
+            self.epoch, self.position = self.epoch + 1, 0
+        order = _epoch_order(self.n, self.tc.seed, self.epoch)
+        start = self.position + rank * b
+        idx = order[start:start + b].to(self.accelerator.device)
+        self.position += b * world
+        return {k: v[idx] for k, v in self.tensors.items()}
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def _sampling_tensors(self) -> dict[str, torch.Tensor]:
+        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
+        tensors = ckpt.module_tensors(modules)
+        for name, ema in self.ema.items():  # EMA weights replace the raw ones for sampling
+            params = dict(modules[name].named_parameters())
+            for (key, _), shadow in zip(params.items(), ema.shadow_params):
+                tensors[f"{name}.{key}"] = shadow
+        return tensors
+
+    def weights_metadata(self) -> dict[str, str]:
+        return {"studio_format": ckpt.FORMAT, "studio_pipeline": self.info["pipeline"],
+                "studio_step": str(self.step), "studio_config_hash": self.info["config_hash"],
+                "studio_config": json.dumps(self.info["config"], sort_keys=True),
+                "studio_data_info": json.dumps(self.info["data_info"], sort_keys=True),
+                "studio_ema": str(bool(self.ema)).lower()}
+
+    def save_checkpoint(self) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
+        sampling = ckpt.weights_bytes(self._sampling_tensors(), self.weights_metadata())
+        files = {"model.safetensors": sampling,
+                 "training.safetensors": ckpt.weights_bytes(ckpt.module_tensors(modules))}
+        opt_tensors, opt_meta = {}, {}
+        for name, opt in self.optimizers.items():
+            t, m = ckpt.optimizer_state(name, opt)
+            opt_tensors.update(t)
+            opt_meta[name] = m
+        files["optimizers.safetensors"] = ckpt.weights_bytes(opt_tensors)
+        files["optimizers.json"] = json.dumps(opt_meta).encode()
+        if self.ema:
+            ema_tensors, ema_meta = {}, {}
+            for name, ema in self.ema.items():
+                sd = ema.state_dict()
+                for i, p in enumerate(sd.pop("shadow_params")):
+                    ema_tensors[f"{name}/{i}"] = p
+                ema_meta[name] = sd
+            files["ema.safetensors"] = ckpt.weights_bytes(ema_tensors)
+            files["ema.json"] = json.dumps(ema_meta).encode()
+        rng_tensors, rng_meta = ckpt.rng_state()
+        files["rng.safetensors"] = ckpt.weights_bytes(rng_tensors)
+        files["trainer.json"] = json.dumps({
+            "step": self.step, "epoch": self.epoch, "position": self.position,
+            "elapsed": self.elapsed, "rng": rng_meta}).encode()
+        ckpt.write_checkpoint_dir(self.run, self.step, files)
+        # The top-level weights file is the newest sampling weights, replaced atomically.
+        atomic_write_bytes(self.run.weights_path, sampling)
+        ckpt.prune_checkpoints(self.run, self.tc.keep_checkpoints)
+        self.run.update_info(checkpoint_step=self.step)
+        self.emit("checkpoint")
+
+    def load_checkpoint(self) -> None:
+        steps = self.run.checkpoint_steps()
+        if not steps:
+            return  # never checkpointed: start from the beginning
+        folder = self.run.checkpoint_dir(steps[-1])
+        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
+        ckpt.load_module_tensors(modules, ckpt.read_checkpoint_file(folder, "training.safetensors"),
+                                 folder)
+        opt_tensors = ckpt.read_checkpoint_file(folder, "optimizers.safetensors")
+        opt_meta = ckpt.read_checkpoint_json(folder, "optimizers.json")
+        for name, opt in self.optimizers.items():
+            ckpt.load_optimizer_state(name, opt, opt_tensors, opt_meta[name])
+        if self.ema:
+            ema_tensors = ckpt.read_checkpoint_file(folder, "ema.safetensors")
+            ema_meta = ckpt.read_checkpoint_json(folder, "ema.json")
+            for name, ema in self.ema.items():
+                shadows = [ema_tensors[f"{name}/{i}"].to(self.accelerator.device)
+                           for i in range(len(ema.shadow_params))]
+                ema.load_state_dict({**ema_meta[name], "shadow_params": shadows})
+        state = ckpt.read_checkpoint_json(folder, "trainer.json")
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.elapsed = state["elapsed"]
+        ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"])
+        self.run.truncate_metrics(self.step)
+
+    # --- sampling grids ---------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        for name, ema in self.ema.items():
+            ema.store(self._unwrapped(name).parameters())
+            ema.copy_to(self._unwrapped(name).parameters())
+        for m in self.pipeline.modules.values():
+            m.eval()
+        try:
+            samples = self.pipeline.sample(self.tc.sample_count, seed=self.tc.sample_seed)
+        finally:
+            for m in self.pipeline.modules.values():
+                m.train()
+            for name, ema in self.ema.items():
+                ema.restore(self._unwrapped(name).parameters())
+        if samples.images is not None:
+            path = self.run.sample_path(self.step)
+            save_grid(samples.images, path, labels=samples.labels)
+        else:
+            path = self.run.sample_path(self.step, ".txt")
+            atomic_write_text(path, "\n\n---\n\n".join(samples.texts or []))
+        self.emit("sample", path=str(path))
+
+    # --- the loop ------------------------------------------------------------------------------
+    def train(self, resume: bool) -> str:
+        """Train until the total step count, a stop request, or a failure. Returns the status."""
+        if resume:
+            self.load_checkpoint()
+        self.run.clear_stop()
+        main = self.accelerator.is_main_process
+        device = str(self.accelerator.device)
+        if main:
+            self.run.update_info(status="running", step=self.step, message="", device=device,
+                                 precision=self.tc.mixed_precision,
+                                 processes=self.accelerator.num_processes)
+        self.emit("start", total=self.tc.steps, device=device)
+        window: dict[str, torch.Tensor] = {}
+        window_steps, last_log_time, speed = 0, time.perf_counter(), None
+        t0 = time.perf_counter() - self.elapsed
+        status = "done"
+        with _StopSignals() as signals:
+            try:
+                while self.step < self.tc.steps:
+                    if signals.received or self.run.stop_requested():
+                        status = "stopped"
+                        break
+                    batch = self.next_batch()
+                    self.ctx.step = self.step
+                    with self.accelerator.autocast():
+                        logs = self.pipeline.train_step(batch, self.ctx)
+                    self.step += 1
+                    for name, ema in self.ema.items():
+                        ema.step(self._unwrapped(name).parameters())
+                    for k, v in logs.items():
+                        v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
+                        window[k] = window.get(k, 0.0) + v
+                    window_steps += 1
+                    due_ckpt = self.tc.checkpoint_every and self.step % self.tc.checkpoint_every == 0
+                    if self.step % self.tc.log_every == 0 or due_ckpt or self.step == self.tc.steps:
+                        means = {k: float(v) / window_steps for k, v in window.items()}
+                        bad = [k for k, v in means.items() if not math.isfinite(v)]
+                        if bad:
+                            kept = self.run.checkpoint_steps()
+                            raise TrainingFailed(
+                                f"{', '.join(bad)} became non-finite near step {self.step}; "
+                                f"the last good checkpoint ({f'step {kept[-1]}' if kept else 'none yet'})"
+                                f" is kept. Try a lower learning rate, grad_clip, or fp32")
+                        now = time.perf_counter()
+                        speed = window_steps / max(now - last_log_time, 1e-9)
+                        self.elapsed = now - t0
+                        eta = (self.tc.steps - self.step) / speed
+                        if main:
+                            self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
+                                                  **means})
+                            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3),
+                                                 eta_seconds=round(eta, 1),
+                                                 elapsed_seconds=round(self.elapsed, 1))
+                        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta)
+                        window, window_steps, last_log_time = {}, 0, now
+                    if self.tc.sample_every and self.step % self.tc.sample_every == 0:
+                        self.sample_grid()
+                    if due_ckpt:
+                        self.save_checkpoint()
+            except TrainingFailed as e:
+                if main:
+                    self.run.update_info(status="failed", message=str(e))
+                self.emit("end", status="failed", message=str(e))
+                raise
+            except BaseException as e:
+                if main and not isinstance(e, KeyboardInterrupt):
+                    self.run.update_info(status="failed", message=f"{type(e).__name__}: {e}")
+                raise
+            self.elapsed = time.perf_counter() - t0
+            if self.step not in self.run.checkpoint_steps():
+                self.sample_grid()
+                self.save_checkpoint()
+        return self.finish(status, signals.received)
+
+    def finish(self, status: str, signal_name: str | None) -> str:
+        message = ""
+        if status == "stopped":
+            why = f"signal {signal_name}" if signal_name else "a stop request"
+            message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
+        elif self.accelerator.is_main_process:
+            for m in self.pipeline.modules.values():
+                m.eval()
+            results = self.evaluate()
+            if results:
+                self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
+                                      **{f"eval/{k}": v for k, v in results.items()}})
+                self.run.update_info(eval=results)
+        self.run.clear_stop()
+        if self.accelerator.is_main_process:
+            self.run.update_info(status=status, step=self.step, message=message,
+                                 elapsed_seconds=round(self.elapsed, 1), eta_seconds=0)
+            write_model_card(self.run)
+        self.emit("end", status=status, message=message)
+        return status
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        for name, ema in self.ema.items():
+            ema.store(self._unwrapped(name).parameters())
+            ema.copy_to(self._unwrapped(name).parameters())
+        try:
+            return self.pipeline.evaluate(self.data)
+        finally:
+            for name, ema in self.ema.items():
+                ema.restore(self._unwrapped(name).parameters())
+
+
+def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None = None,
+              callbacks: tuple[Callback, ...] = ()) -> str:
+    """Train (or resume) the run in `run`. Returns its final status."""
+    if total_steps is not None:
+        info = run.info()
+        trainer = dict(info["trainer"], steps=int(total_steps))
+        run.update_info(trainer=trainer, total_steps=int(total_steps))
+    trainer = Trainer(run, callbacks)
+    return trainer.train(resume=resume)

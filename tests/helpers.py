@@ -1,0 +1,19 @@
+"""Small runs shared by the tests: seconds on a CPU, deterministic."""
+
+from pipelines.trainer import start_run, train_run
+
+TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
+        "checkpoint_every": 4, "sample_count": 10, "seed": 3}
+
+
+def tiny_run(runs_dir, name="t", data="digits", callbacks=(), **trainer):
+    run = start_run("dcgan", data, config_overrides={"width": 8, "z_dim": 8},
+                    trainer_overrides={**TINY, **trainer}, runs_dir=runs_dir, name=name)
+    status = train_run(run, callbacks=callbacks)
+    return run, status
+
+
+def losses(run, start=0):
+    """{step: (loss_d, loss_g)} of the logged steps after `start`."""
+    return {r["step"]: (r["loss_d"], r["loss_g"]) for r in run.metrics()
+            if "loss_d" in r and r["step"] > start}
