@@ -232,7 +232,10 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "run
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed its one line (or --help)
+        return int(e.code or 0)
     try:
         return COMMANDS[args.command](args)
     except StudioError as e:
