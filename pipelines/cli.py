@@ -104,7 +104,10 @@ class _Progress:
     """A tqdm bar fed by the trainer's events: steps per second, ETA, the latest losses."""
 
     def __init__(self, quiet: bool):
-        self.quiet, self.bar, self.last = quiet, None, 0
+        import os
+        # Under accelerate launch only the main process draws the bar.
+        self.quiet = quiet or os.environ.get("RANK", "0") != "0"
+        self.bar, self.last = None, 0
 
     def __call__(self, kind: str, event: dict[str, Any]) -> None:
         if self.quiet:
@@ -128,13 +131,40 @@ class _Progress:
 
 
 def cmd_train(args) -> int:
-    from .trainer import start_run, train_run
+    from .trainer import start_run
     get_entry(args.pipeline)
     config, trainer = _split_overrides(args.pipeline, args)
-    run = start_run(args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
-                    runs_dir=args.runs_dir, name=args.name)
-    print(f"run folder: {run.path}", flush=True)
+    run = _on_main_process(lambda: start_run(
+        args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
+        runs_dir=args.runs_dir, name=args.name))
+    _print_main(f"run folder: {run.path}")
     return _train(run, resume=False, steps=None, quiet=args.quiet)
+
+
+def _on_main_process(create_run) -> RunFolder:
+    """Under `accelerate launch` every process runs this CLI: the main one creates the run
+    folder and the others are told its path (or the error, so that no process hangs)."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+    state = PartialState()
+    if state.num_processes == 1:
+        return create_run()
+    message = [None, None]
+    if state.is_main_process:
+        try:
+            message = [str(create_run().path), None]
+        except StudioError as e:
+            message = [None, str(e)]
+    broadcast_object_list(message)
+    if message[1] is not None:
+        raise StudioError(message[1])
+    return RunFolder(message[0])
+
+
+def _print_main(text: str) -> None:
+    import os
+    if os.environ.get("RANK", "0") == "0":
+        print(text, flush=True)
 
 
 def cmd_resume(args) -> int:
@@ -143,7 +173,7 @@ def cmd_resume(args) -> int:
     if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):
         raise StudioError(f"run {run.id} is already done at step {info.get('step')}; pass "
                           f"--steps with a larger total to train it further")
-    print(f"run folder: {run.path}", flush=True)
+    _print_main(f"run folder: {run.path}")
     return _train(run, resume=True, steps=args.steps, quiet=args.quiet)
 
 
@@ -154,7 +184,7 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool) -> int:
     except TrainingFailed as e:
         print(f"studio: training failed: {e}", file=sys.stderr)
         return 1
-    print(f"{status}: {run.path} at step {run.info().get('step')}", flush=True)
+    _print_main(f"{status}: {run.path} at step {run.info().get('step')}")
     return 0
 
 

@@ -12,6 +12,7 @@ without touching the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -277,25 +278,16 @@ class Trainer:
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.elapsed = state["elapsed"]
         ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"])
-        self.run.truncate_metrics(self.step)
+        if self.accelerator.is_main_process:
+            self.run.truncate_metrics(self.step)
 
     # --- sampling grids ---------------------------------------------------------------------
     @torch.no_grad()
     def sample_grid(self) -> None:
         if not self.accelerator.is_main_process:
             return
-        for name, ema in self.ema.items():
-            ema.store(self._unwrapped(name).parameters())
-            ema.copy_to(self._unwrapped(name).parameters())
-        for m in self.pipeline.modules.values():
-            m.eval()
-        try:
+        with self._sampling_weights():
             samples = self.pipeline.sample(self.tc.sample_count, seed=self.tc.sample_seed)
-        finally:
-            for m in self.pipeline.modules.values():
-                m.train()
-            for name, ema in self.ema.items():
-                ema.restore(self._unwrapped(name).parameters())
         if samples.images is not None:
             path = self.run.sample_path(self.step)
             save_grid(samples.images, path, labels=samples.labels)
@@ -304,13 +296,44 @@ class Trainer:
             atomic_write_text(path, "\n\n---\n\n".join(samples.texts or []))
         self.emit("sample", path=str(path))
 
+    def _should_stop(self, signals: _StopSignals) -> bool:
+        local = bool(signals.received) or self.run.stop_requested()
+        if self.accelerator.num_processes == 1:
+            return local
+        # Every process must stop at the same step, or the next collective hangs.
+        flag = torch.tensor([float(local)], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+
+    @contextlib.contextmanager
+    def _sampling_weights(self):
+        """Unwrapped modules in eval mode with the EMA weights swapped in; restored after.
+        Unwrapped, so that sampling on the main process alone runs no collective."""
+        wrapped = self.pipeline.modules
+        self.pipeline.modules = {n: self._unwrapped(n) for n in wrapped}
+        for name, ema in self.ema.items():
+            ema.store(self.pipeline.modules[name].parameters())
+            ema.copy_to(self.pipeline.modules[name].parameters())
+        for m in self.pipeline.modules.values():
+            m.eval()
+        try:
+            yield
+        finally:
+            for m in self.pipeline.modules.values():
+                m.train()
+            for name, ema in self.ema.items():
+                ema.restore(self.pipeline.modules[name].parameters())
+            self.pipeline.modules = wrapped
+
     # --- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool) -> str:
         """Train until the total step count, a stop request, or a failure. Returns the status."""
         if resume:
             self.load_checkpoint()
-        self.run.clear_stop()
         main = self.accelerator.is_main_process
+        self.accelerator.wait_for_everyone()  # nobody may see the old STOP file after this
+        if main:
+            self.run.clear_stop()
+        self.accelerator.wait_for_everyone()
         device = str(self.accelerator.device)
         if main:
             self.run.update_info(status="running", step=self.step, message="", device=device,
@@ -324,7 +347,7 @@ class Trainer:
         with _StopSignals() as signals:
             try:
                 while self.step < self.tc.steps:
-                    if signals.received or self.run.stop_requested():
+                    if self._should_stop(signals):
                         status = "stopped"
                         break
                     batch = self.next_batch()
@@ -385,9 +408,8 @@ class Trainer:
             why = f"signal {signal_name}" if signal_name else "a stop request"
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
         elif self.accelerator.is_main_process:
-            for m in self.pipeline.modules.values():
-                m.eval()
-            results = self.evaluate()
+            with self._sampling_weights():
+                results = self.pipeline.evaluate(self.data)
             if results:
                 self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
                                       **{f"eval/{k}": v for k, v in results.items()}})
@@ -399,18 +421,6 @@ class Trainer:
             write_model_card(self.run)
         self.emit("end", status=status, message=message)
         return status
-
-    @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        for name, ema in self.ema.items():
-            ema.store(self._unwrapped(name).parameters())
-            ema.copy_to(self._unwrapped(name).parameters())
-        try:
-            return self.pipeline.evaluate(self.data)
-        finally:
-            for name, ema in self.ema.items():
-                ema.restore(self._unwrapped(name).parameters())
-
 
 def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None = None,
               callbacks: tuple[Callback, ...] = ()) -> str:
