@@ -39,7 +39,8 @@ def _add_trainer_flags(p: argparse.ArgumentParser) -> None:
                            default=None, help=spec.help)
         else:
             p.add_argument(flag, dest=spec.name, type=str, default=None, metavar=spec.type.__name__.upper(),
-                           choices=None, help=f"{spec.help} (default {spec.default})")
+                           choices=None, help=f"{spec.help} (default {spec.default}; a pipeline may "
+                                "change it: `studio list`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,8 +247,11 @@ def cmd_list(args) -> int:
     from .data import BUNDLED_DATASETS
     print("pipelines:")
     for entry in list_pipelines():
+        cls = load_pipeline_class(entry.name)
         print(f"  {entry.name:<10} {entry.summary}")
-        for spec in describe(load_pipeline_class(entry.name).Config):
+        print("      trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
+                                                  for k, v in cls.train_defaults.items()))
+        for spec in describe(cls.Config):
             print(f"      --set {spec.name}={spec.default!s:<8} {spec.help}")
     print("data sets:")
     for name, kind, summary in BUNDLED_DATASETS:

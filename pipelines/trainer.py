@@ -176,6 +176,7 @@ class Trainer:
         self.ctx = StepContext(self.accelerator, self.pipeline.modules, self.optimizers,
                                self.tc.grad_clip)
         self.step, self.epoch, self.position, self.elapsed = 0, 0, 0, 0.0
+        self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
 
     def _make_ema(self) -> dict[str, Any]:
         decay = self.pipeline.ema_decay()
@@ -197,7 +198,9 @@ class Trainer:
         b, world, rank = self.tc.batch_size, self.accelerator.num_processes, self.accelerator.process_index
         if self.position + b * world > self.n:  # drop the ragged end of an epoch
             self.epoch, self.position = self.epoch + 1, 0
-        order = _epoch_order(self.n, self.tc.seed, self.epoch)
+        if self._order is None or self._order[0] != self.epoch:
+            self._order = (self.epoch, _epoch_order(self.n, self.tc.seed, self.epoch))
+        order = self._order[1]
         start = self.position + rank * b
         idx = order[start:start + b].to(self.accelerator.device)
         self.position += b * world
