@@ -240,10 +240,9 @@ class RunFolder:
     def summary(self) -> dict[str, Any]:
         """One row for `studio runs` and the UI's table."""
         info = self.info()
-        last = {}
-        for record in self._iter_metrics():
-            last = record
-        losses = {k: v for k, v in last.items() if k.startswith("loss")}
+        losses: dict[str, float] = {}
+        for record in self._iter_metrics():  # the last line may be evaluation, not losses
+            losses = {k: v for k, v in record.items() if k.startswith("loss")} or losses
         return {
             "id": self.id,
             "pipeline": info.get("pipeline", "?"),

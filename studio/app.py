@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import html
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "creat
 CUSTOM_DATA_HINT = "or type folder:/path/to/images (a .zip works too) or text:/path/to/file.txt"
 CSS = """
 #sample-grid img { image-rendering: pixelated; }
+.catalog th, .catalog td:not(:last-child) { white-space: nowrap; }
 """
 
 
@@ -61,7 +63,7 @@ def run_rows(runs_dir: str | os.PathLike, exit_codes: dict[str, int] | None = No
         rows.append([summary["id"], summary["pipeline"], summary["data"],
                      _status_text(summary, (exit_codes or {}).get(summary["id"])),
                      format_step(summary["step"], summary.get("total_steps")),
-                     format_losses(summary["last_loss"] or _last_losses(runs_dir, summary["id"])),
+                     format_losses(summary["last_loss"]),
                      format_created(summary["created"])])
     return rows
 
@@ -71,15 +73,6 @@ def _status_text(summary: dict[str, Any], exit_code: int | None) -> str:
     if exit_code is not None and status in ("queued", "running"):
         return f"{status}? (process exited with code {exit_code})"
     return status
-
-
-def _last_losses(runs_dir: str | os.PathLike, run_id: str) -> dict[str, float]:
-    """The losses of the last metrics line that has any (the final line may be evaluation)."""
-    for record in reversed(RunFolder(Path(runs_dir) / run_id).metrics()):
-        losses = {k: v for k, v in record.items() if k.startswith("loss")}
-        if losses:
-            return losses
-    return {}
 
 
 def format_step(step: Any, total: Any) -> str:
@@ -118,6 +111,7 @@ class RunView:
     image: str | None    # path of the latest sample grid (PNG), if any
     caption: str
     status: str          # a markdown line
+    active: bool = False  # queued or running: something to stop
 
 
 def run_view(runs_dir: str | os.PathLike, run_id: str | None,
@@ -127,7 +121,10 @@ def run_view(runs_dir: str | os.PathLike, run_id: str | None,
     run = RunFolder(Path(runs_dir) / run_id)
     if not run.info_path.is_file():
         return RunView(None, "samples", f"Run `{run_id}` is gone from {runs_dir}.")
-    summary = run.summary()
+    try:
+        summary = run.summary()
+    except StudioError as e:  # a damaged run.json: say so on every refresh, without a toast
+        return RunView(None, f"{run_id}: unreadable", f"**damaged** · {as_markdown_text(str(e))}")
     grids = [p for p in run.sample_files() if p.suffix == ".png"]
     image = str(grids[-1]) if grids else None
     caption = f"{run_id}: samples at step {_step_of(grids[-1])}" if grids else \
@@ -135,12 +132,18 @@ def run_view(runs_dir: str | os.PathLike, run_id: str | None,
     parts = [f"**{_status_text(summary, exit_code)}**",
              f"step {format_step(summary['step'], summary.get('total_steps'))}",
              f"{summary['pipeline']} on {summary['data']}"]
-    losses = format_losses(summary["last_loss"] or _last_losses(runs_dir, run_id))
+    losses = format_losses(summary["last_loss"])
     if losses:
         parts.append(losses)
     if summary.get("message"):
-        parts.append(str(summary["message"]))
-    return RunView(image, caption, " · ".join(parts))
+        parts.append(as_markdown_text(str(summary["message"])))
+    active = summary["status"] in ("queued", "running") and exit_code is None
+    return RunView(image, caption, " · ".join(parts), active)
+
+
+def as_markdown_text(text: str) -> str:
+    """Free text for a gr.Markdown: `<folder>` must show, not vanish as an HTML tag."""
+    return html.escape(text, quote=False)
 
 
 def _step_of(sample: Path) -> int | str:
@@ -159,10 +162,10 @@ def shows_errors(n_outputs: int) -> Callable:
             try:
                 return fn(*args)
             except StudioError as e:
-                gr.Warning(str(e))
+                gr.Warning(as_markdown_text(str(e)))
             except Exception as e:  # noqa: BLE001 - the console gets the traceback
                 log.exception("studio handler %s failed", fn.__name__)
-                gr.Warning(f"Something went wrong: {type(e).__name__}: {e}")
+                gr.Warning(as_markdown_text(f"Something went wrong: {type(e).__name__}: {e}"))
             skips = tuple(gr.skip() for _ in range(n_outputs))
             return skips[0] if n_outputs == 1 else skips
         return handler
@@ -192,21 +195,32 @@ class RunsPanel:
     seen: gr.State       # per session: what the page shows now, to skip unchanged updates
 
 
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    def cells(values):
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+    return "\n".join([cells(columns), cells(["---"] * len(columns)), *map(cells, rows)])
+
+
 def build_catalog() -> None:
+    """What can be trained, on what: static for the life of the page."""
     with gr.Row():
-        gr.Dataframe(value=pipeline_rows(), headers=PIPELINE_COLUMNS, label="Pipelines",
-                     interactive=False, wrap=True, scale=3)
-        gr.Dataframe(value=dataset_rows(), headers=DATASET_COLUMNS, label="Bundled data sets",
-                     interactive=False, wrap=True, scale=2)
+        with gr.Column(scale=3):
+            gr.Markdown("### Pipelines\n" + markdown_table(PIPELINE_COLUMNS, pipeline_rows()),
+                        elem_classes="catalog")
+        with gr.Column(scale=2):
+            gr.Markdown("### Bundled data sets\n" + markdown_table(DATASET_COLUMNS,
+                                                                    dataset_rows()),
+                        elem_classes="catalog")
 
 
 def build_train_box() -> TrainBox:
     names = [e.name for e in list_pipelines()]
     data_names = [name for name, _, _ in BUNDLED_DATASETS]
+    gr.Markdown("### Train")
     with gr.Group():
-        gr.Markdown("### Train")
         with gr.Row():
-            pipeline = gr.Dropdown(names, value=names[0] if names else None, label="Pipeline")
+            pipeline = gr.Dropdown(names, value=names[0] if names else None, label="Pipeline",
+                                   info="what to train (the table above)")
             data = gr.Dropdown(data_names, value=data_names[0] if data_names else None,
                                allow_custom_value=True, label="Data", info=CUSTOM_DATA_HINT)
             steps = gr.Number(value=0, precision=0, minimum=0, label="Steps",
@@ -227,7 +241,7 @@ def build_runs_panel() -> RunsPanel:
         with gr.Column(scale=1):
             run = gr.Dropdown([], value=None, label="Run", allow_custom_value=False)
             status = gr.Markdown("Pick a run to see its latest samples.")
-            stop = gr.Button("Stop this run", variant="stop")
+            stop = gr.Button("Stop this run", variant="stop", interactive=False)
         with gr.Column(scale=2):
             image = gr.Image(label="samples", type="filepath", interactive=False,
                              elem_id="sample-grid", height=360)
@@ -240,7 +254,11 @@ def build_runs_panel() -> RunsPanel:
 def wire_train_box(box: TrainBox, panel: RunsPanel, jobs: JobManager) -> None:
     @shows_errors(2)
     def start_training(pipeline, data, steps, options):
-        run_id = jobs.start(pipeline, data, steps or 0, extra_set=parse_options(options))
+        try:
+            run_id = jobs.start(pipeline, data, steps or 0, extra_set=parse_options(options))
+        except StudioError as e:  # the whole message stays in the box; the toast may cut it
+            gr.Warning(as_markdown_text(str(e)))
+            return f"**Not started:** {as_markdown_text(str(e))}", gr.skip()
         gr.Info(f"started run {run_id}")
         return f"Started run `{run_id}`.", gr.Dropdown(choices=[run_id], value=run_id)
 
@@ -251,13 +269,13 @@ def wire_train_box(box: TrainBox, panel: RunsPanel, jobs: JobManager) -> None:
 
 
 def refresh_outputs(panel: RunsPanel) -> list:
-    return [panel.table, panel.run, panel.image, panel.status, panel.seen]
+    return [panel.table, panel.run, panel.image, panel.status, panel.stop, panel.seen]
 
 
 def refresher(panel: RunsPanel, jobs: JobManager, *, pick_newest: bool = False) -> Callable:
     """The handler that brings the runs table and the selected run up to date, sending only
     what changed since this session's last update."""
-    @shows_errors(5)
+    @shows_errors(6)
     def refresh(selected, seen):
         codes = jobs.exit_codes()
         rows = run_rows(jobs.runs_dir, codes)
@@ -274,7 +292,7 @@ def refresher(panel: RunsPanel, jobs: JobManager, *, pick_newest: bool = False) 
                 or pick_newest else gr.skip(),
                 gr.Image(value=view.image, label=view.caption)
                 if shown != seen.get("image") else gr.skip(),
-                view.status, new_seen)
+                view.status, gr.Button(interactive=view.active), new_seen)
     return refresh
 
 
@@ -296,7 +314,7 @@ def wire_runs_panel(app: gr.Blocks, panel: RunsPanel, jobs: JobManager) -> None:
     def stop_run(run_id):
         message = jobs.stop(run_id)
         gr.Info(message)
-        return message
+        return as_markdown_text(message)
 
     panel.stop.click(stop_run, panel.run, panel.status)
 

@@ -1,0 +1,200 @@
+"""The studio's first page and its job manager: torch-free UI, tables read from run folders,
+jobs that start, fail in words, finish and stop, and `launch.py` serving the page."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from pipelines.errors import StudioError
+from pipelines.runs import RunFolder, list_runs
+from studio.app import (build_app, format_created, parse_options, run_rows, run_view,
+                        shows_errors)
+from studio.jobs import JobManager
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_ARGS = ["--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--log-every", "1"]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def status_of(run):
+    return run.info().get("status")
+
+
+@pytest.fixture
+def jobs(runs_dir):
+    manager = JobManager(runs_dir, start_timeout=60)
+    yield manager
+    manager.stop_all(timeout=30)
+
+
+def fake_run(runs_dir, **info):
+    run = RunFolder.create(runs_dir, "x", {"pipeline": "dcgan", "data": "digits",
+                                           "status": "running", "step": 5, "total_steps": 10,
+                                           **info})
+    run.log_metrics({"step": 5, "loss_d": 0.5, "loss_g": 1.25, "time": 1.0})
+    return run
+
+
+# --- the page, without a browser --------------------------------------------------------
+
+def test_the_studio_never_imports_torch(runs_dir):
+    code = ("import sys, studio.app; studio.app.build_app(sys.argv[1]); "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+            "or m in ('pipelines.trainer', 'pipelines.gan')); "
+            "assert not bad, bad")
+    result = subprocess.run([sys.executable, "-c", code, str(runs_dir)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_build_app_returns_blocks_with_its_job_manager(runs_dir):
+    app = build_app(runs_dir)
+    assert isinstance(app, gr.Blocks)
+    assert app.title == "Generative Media Studio"
+    assert app.studio_jobs.runs_dir == runs_dir.resolve()
+
+
+def test_runs_table_rows_come_from_the_run_folders(runs_dir):
+    assert run_rows(runs_dir) == []
+    run = fake_run(runs_dir)
+    run.log_metrics({"step": 5, "eval/accuracy": 0.9})  # the last line may have no losses
+    created = format_created(run.info()["created"])
+    assert run_rows(runs_dir) == [[run.id, "dcgan", "digits", "running", "5/10",
+                                   "loss_d=0.5 loss_g=1.25", created]]
+    # a process this UI started that died while run.json still says running
+    assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
+
+
+def test_run_view_shows_the_latest_sample_grid(runs_dir):
+    run = fake_run(runs_dir, message="1 unreadable file was skipped")
+    view = run_view(runs_dir, run.id)
+    assert view.image is None and "no samples yet" in view.caption and view.active
+    for step in (2, 10):
+        run.sample_path(step).write_bytes(b"\x89PNG fake")
+    view = run_view(runs_dir, run.id)
+    assert view.image == str(run.sample_path(10)) and view.caption.endswith("samples at step 10")
+    assert "**running**" in view.status and "5/10" in view.status
+    assert "1 unreadable file was skipped" in view.status
+    assert not run_view(runs_dir, run.id, exit_code=1).active
+    assert run_view(runs_dir, None).image is None
+    assert "gone" in run_view(runs_dir, "no-such-run").status
+    run.info_path.write_text("{not json")
+    assert run_view(runs_dir, run.id).status.startswith("**damaged**")
+    assert run_rows(runs_dir)[0][3] == "damaged"
+
+
+def test_options_text_and_handler_errors_become_messages():
+    assert parse_options("width=32, lr_g=1e-4\nema_decay=0.99") == {
+        "width": "32", "lr_g": "1e-4", "ema_decay": "0.99"}
+    assert parse_options("  ") == {}
+    with pytest.raises(StudioError, match="key=value"):
+        parse_options("width")
+
+    @shows_errors(2)
+    def refuses():
+        raise StudioError("no such thing")
+
+    @shows_errors(1)
+    def breaks():
+        raise RuntimeError("boom")
+
+    with pytest.warns(UserWarning, match="no such thing"):
+        assert len(refuses()) == 2
+    with pytest.warns(UserWarning, match="boom"):
+        breaks()
+
+
+# --- jobs: real CLI subprocesses --------------------------------------------------------
+
+def test_a_job_the_cli_refuses_gives_its_message_and_no_run(jobs, runs_dir):
+    with pytest.raises(StudioError, match="Unknown data set 'nope'"):
+        jobs.start("dcgan", "nope", 6)
+    with pytest.raises(StudioError, match="unknown pipeline"):
+        jobs.start("nope", "digits", 6)
+    with pytest.raises(StudioError, match="whole number"):
+        jobs.start("dcgan", "digits", -3)
+    assert list_runs(runs_dir) == []
+    assert [p.name for p in runs_dir.iterdir()] == [".jobs"]
+    with pytest.raises(StudioError, match="no run"):
+        jobs.stop("nope")
+
+
+def test_a_tiny_job_runs_to_done_and_shows_in_the_table(jobs, runs_dir):
+    run_id = jobs.start("dcgan", "digits", 6, extra_args=TINY_ARGS)
+    run = RunFolder(runs_dir / run_id)
+    assert run.info()["total_steps"] == 6
+    wait_for(lambda: status_of(run) == "done", 60, "the run to be done")
+    assert jobs.wait(run_id, 30) == 0 and jobs.exit_codes() == {run_id: 0}
+    row = run_rows(runs_dir, jobs.exit_codes())[0]
+    assert row[:5] == [run_id, "dcgan", "digits", "done", "6/6"] and "loss_g=" in row[5]
+    with pytest.raises(StudioError, match="not running"):
+        jobs.stop(run_id)
+
+
+def test_stop_writes_STOP_and_the_run_ends_stopped(jobs, runs_dir):
+    run_id = jobs.start("dcgan", "digits", 100000, extra_set={"width": 8, "z_dim": 8},
+                        extra_args=["--batch-size", "16", "--log-every", "1"])
+    run = RunFolder(runs_dir / run_id)
+    wait_for(lambda: status_of(run) == "running" and run.metrics(), 60, "the run to train")
+    assert "stop" in jobs.stop(run_id)
+    assert run.stop_requested() or status_of(run) == "stopped"
+    wait_for(lambda: status_of(run) == "stopped", 60, "the run to stop")
+    assert jobs.wait(run_id, 30) == 0
+    info = run.info()
+    assert 0 < info["step"] < 100000 and "studio resume" in info["message"]
+    assert not run.stop_requested()  # the trainer clears it once stopped
+
+
+# --- launch.py ---------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def test_launch_serves_the_page(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port", str(port),
+                               "--runs-dir", str(tmp_path / "runs")], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        status, _ = wait_for(lambda: fetch(base + "/") or server.poll() is not None and
+                             (0, "exited"), 60, "the page")
+        assert status == 200, server.stdout.read() if server.poll() is not None else status
+        status, config = fetch(base + "/config")
+        config = json.loads(config)
+        assert config["title"] == "Generative Media Studio"
+        assert "dcgan" in json.dumps(config["components"])
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
