@@ -62,7 +62,7 @@ def _unwrap_optional(hint: Any) -> tuple[type, bool]:
 
 def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
     """Turn a CLI string or a JSON value into the field's type, or say why it can't."""
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
+    if value is None or (spec.optional and isinstance(value, str) and value.lower() == "none"):
         if spec.optional:
             return None
         raise StudioError(f"{where}{spec.name} cannot be empty; give a {spec.type.__name__}")
@@ -164,7 +164,7 @@ class TrainerConfig:
     checkpoint_every: int = option(500, "Save a resumable checkpoint every N steps (and at the "
                                    "end); 0 only at the end.", low=0)
     keep_checkpoints: int = option(3, "How many recent checkpoints to keep in state/.", low=1)
-    sample_count: int = option(64, "Images in each periodic sample grid.", low=1, high=1024)
+    sample_count: int = option(100, "Images in each periodic sample grid.", low=1, high=1024)
     sample_seed: int = option(1234, "Seed of the periodic sample grids, fixed so that grids at "
                               "different steps compare.")
     cpu: bool = option(False, "Train on the CPU even when a GPU is available.")

@@ -45,9 +45,10 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def save_grid(images: np.ndarray, path: str | os.PathLike, labels: np.ndarray | None = None,
               nrow: int | None = None) -> None:
-    """Save a sample grid as PNG, atomically. Conditional samples are laid out one class per
-    column when the labels cycle through the classes (as the periodic grids do)."""
+    """Save a sample grid as PNG, atomically. When the labels cycle through the classes (as
+    the periodic grids do), each row holds whole cycles, so every column is one class."""
     if nrow is None and labels is not None and len(labels):
         classes = int(np.max(labels)) + 1
-        nrow = classes if len(labels) >= classes and 2 <= classes <= 16 else None
+        if len(labels) >= classes and 2 <= classes <= 16:
+            nrow = classes * max(1, round(np.sqrt(len(labels)) / classes))
     atomic_write_bytes(path, png_bytes(grid_image(images, nrow=nrow)))

@@ -8,7 +8,10 @@ conditional accuracy is read against what the judge itself can do.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -23,8 +26,10 @@ def fit_probe_classifier(data: ImageData, max_train: int = 5000, seed: int = 0):
     if len(x) > max_train:
         keep = np.random.default_rng(seed).choice(len(x), max_train, replace=False)
         x, y = x[keep], y[keep]
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-    return probe.fit(x, y)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    with warnings.catch_warnings():  # the judge's own convergence is no news to the user
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return probe.fit(x, y)
 
 
 def probe_accuracy(probe, images: np.ndarray, labels: np.ndarray) -> float:

@@ -183,7 +183,10 @@ class Trainer:
         if not self.pipeline.ema_modules or decay <= 0:
             return {}
         from diffusers.training_utils import EMAModel
-        return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay)
+        # Warm-up (decay = 1 - (1 + step)^-2/3, capped at `decay`): without it, a 0.999 EMA
+        # still holds ~80% of the random initial weights at step 250, and early grids are noise.
+        return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay,
+                               use_ema_warmup=True, power=2 / 3)
                 for name in self.pipeline.ema_modules}
 
     def _unwrapped(self, name: str) -> torch.nn.Module:

@@ -138,3 +138,25 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(runs_dir,
     before = folder_digest(run.state_dir)
     assert ckpt.load_weights(run.weights_path)[1]["studio_step"] == "4"
     assert folder_digest(run.state_dir) == before
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_finite_losses(runs_dir, precision):
+    run, status = tiny_run(runs_dir, name=precision, steps=2, sample_every=0,
+                           checkpoint_every=0, mixed_precision=precision)
+    assert status == "done" and run.info()["precision"] == precision
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses(run)[2])
+
+
+@pytest.mark.gpu
+def test_gpu_bf16_run_resumes_exactly(runs_dir):
+    whole, _ = tiny_run(runs_dir, name="gpu-whole", mixed_precision="bf16")
+    assert whole.info()["device"].startswith("cuda")
+
+    def stop_at_3(kind, event):
+        if kind == "log" and event["step"] == 3:
+            RunFolder(runs_dir / event["run"]).request_stop()
+
+    part, _ = tiny_run(runs_dir, name="gpu-part", mixed_precision="bf16", callbacks=(stop_at_3,))
+    assert train_run(part, resume=True) == "done"
+    assert losses(part) == losses(whole)
