@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,6 @@ class _Progress:
     """A tqdm bar fed by the trainer's events: steps per second, ETA, the latest losses."""
 
     def __init__(self, quiet: bool):
-        import os
         # Under accelerate launch only the main process draws the bar.
         self.quiet = quiet or os.environ.get("RANK", "0") != "0"
         self.bar, self.last = None, 0
@@ -163,7 +163,6 @@ def _on_main_process(create_run) -> RunFolder:
 
 
 def _print_main(text: str) -> None:
-    import os
     if os.environ.get("RANK", "0") == "0":
         print(text, flush=True)
 
@@ -171,6 +170,10 @@ def _print_main(text: str) -> None:
 def cmd_resume(args) -> int:
     run = RunFolder.resolve(args.run, args.runs_dir)
     info = run.info()
+    pid = run.live_trainer_pid()
+    if pid is not None and pid != os.getpid():
+        raise StudioError(f"run {run.id} is still training (process {pid}); stop it first "
+                          f"(Ctrl-C, the Stop button, or create {run.stop_path})")
     if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):
         raise StudioError(f"run {run.id} is already done at step {info.get('step')}; pass "
                           f"--steps with a larger total to train it further")

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -236,6 +237,21 @@ class RunFolder:
 
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
+
+    def live_trainer_pid(self) -> int | None:
+        """The pid of a trainer still working on this run on this machine, if any. A run
+        whose process died (killed, crashed) still says "running" but has none."""
+        info = self.info()
+        pid = info.get("pid")
+        if info.get("status") != "running" or not pid or info.get("host") != socket.gethostname():
+            return None
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return int(pid)
+        return int(pid)
 
     def summary(self) -> dict[str, Any]:
         """One row for `studio runs` and the UI's table."""

@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -343,6 +345,7 @@ class Trainer:
         device = str(self.accelerator.device)
         if main:
             self.run.update_info(status="running", step=self.step, message="", device=device,
+                                 pid=os.getpid(), host=socket.gethostname(),
                                  precision=self.tc.mixed_precision,
                                  processes=self.accelerator.num_processes)
         self.emit("start", total=self.tc.steps, device=device)

@@ -133,6 +133,9 @@ def test_sigint_stops_cleanly_and_resume_finishes(runs_dir):
     deadline = time.time() + 120
     while not run.metrics() and time.time() < deadline:
         time.sleep(0.2)
+    refused = subprocess.run([sys.executable, "-m", "pipelines", "resume", run.id],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 2 and "still training" in refused.stderr  # no second trainer
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
