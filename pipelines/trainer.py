@@ -332,6 +332,25 @@ class Trainer:
                 ema.restore(self.pipeline.modules[name].parameters())
             self.pipeline.modules = wrapped
 
+    def log_window(self, window: dict[str, torch.Tensor], steps: int, seconds: float) -> None:
+        """Log the mean of each value over the steps since the last log line; a non-finite
+        mean stops the run before anything is saved from it."""
+        means = {k: float(v) / steps for k, v in window.items()}
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            kept = self.run.checkpoint_steps()
+            raise TrainingFailed(
+                f"{', '.join(bad)} became non-finite near step {self.step}; the last good "
+                f"checkpoint ({f'step {kept[-1]}' if kept else 'none yet'}) is kept. Try a "
+                f"lower learning rate, grad_clip, or fp32")
+        speed = steps / max(seconds, 1e-9)
+        eta = (self.tc.steps - self.step) / speed
+        if self.accelerator.is_main_process:
+            self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3), **means})
+            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3),
+                                 eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1))
+        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta)
+
     # --- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool) -> str:
         """Train until the total step count, a stop request, or a failure. Returns the status."""
@@ -350,7 +369,7 @@ class Trainer:
                                  processes=self.accelerator.num_processes)
         self.emit("start", total=self.tc.steps, device=device)
         window: dict[str, torch.Tensor] = {}
-        window_steps, last_log_time, speed = 0, time.perf_counter(), None
+        window_steps, window_start = 0, time.perf_counter()
         t0 = time.perf_counter() - self.elapsed
         status = "done"
         with _StopSignals() as signals:
@@ -372,26 +391,10 @@ class Trainer:
                     window_steps += 1
                     due_ckpt = self.tc.checkpoint_every and self.step % self.tc.checkpoint_every == 0
                     if self.step % self.tc.log_every == 0 or due_ckpt or self.step == self.tc.steps:
-                        means = {k: float(v) / window_steps for k, v in window.items()}
-                        bad = [k for k, v in means.items() if not math.isfinite(v)]
-                        if bad:
-                            kept = self.run.checkpoint_steps()
-                            raise TrainingFailed(
-                                f"{', '.join(bad)} became non-finite near step {self.step}; "
-                                f"the last good checkpoint ({f'step {kept[-1]}' if kept else 'none yet'})"
-                                f" is kept. Try a lower learning rate, grad_clip, or fp32")
                         now = time.perf_counter()
-                        speed = window_steps / max(now - last_log_time, 1e-9)
                         self.elapsed = now - t0
-                        eta = (self.tc.steps - self.step) / speed
-                        if main:
-                            self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
-                                                  **means})
-                            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3),
-                                                 eta_seconds=round(eta, 1),
-                                                 elapsed_seconds=round(self.elapsed, 1))
-                        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta)
-                        window, window_steps, last_log_time = {}, 0, now
+                        self.log_window(window, window_steps, now - window_start)
+                        window, window_steps, window_start = {}, 0, now
                     if self.tc.sample_every and self.step % self.tc.sample_every == 0:
                         self.sample_grid()
                     if due_ckpt:
