@@ -23,8 +23,9 @@ class PipelineEntry:
 
 PIPELINES: tuple[PipelineEntry, ...] = (
     PipelineEntry("dcgan", "gan", "image",
-                  "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm; "
-                  "class-conditional (projection discriminator) when the data has labels",
+                  "DCGAN: transposed-conv generator with batch norm, strided-conv "
+                  "discriminator with a minibatch-std feature; class-conditional (projection "
+                  "discriminator) when the data has labels",
                   "pipelines.gan:DCGAN"),
 )
 

@@ -441,5 +441,10 @@ def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None =
         info = run.info()
         trainer = dict(info["trainer"], steps=int(total_steps))
         run.update_info(trainer=trainer, total_steps=int(total_steps))
-    trainer = Trainer(run, callbacks)
+    try:
+        trainer = Trainer(run, callbacks)
+    except BaseException as e:  # e.g. its data folder is gone: say so in the run, not "queued"
+        if os.environ.get("RANK", "0") == "0":
+            run.update_info(status="failed", message=f"could not start: {e}")
+        raise
     return trainer.train(resume=resume)

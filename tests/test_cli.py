@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,6 +113,22 @@ def test_bad_input_is_one_line_exit_2_and_damages_nothing(trained, runs_dir, tmp
         _one_line_error(capsys, argv, words)
     assert [p.name for p in runs_dir.iterdir()] == [trained.id]  # no folder for refused runs
     assert digest(trained.path) == before
+
+    # A run whose data has gone since it was created: resume says why, and the run says so.
+    gone = tmp_path / "gone" / "a"
+    gone.mkdir(parents=True)
+    for i in range(20):
+        Image.new("L", (8, 8), color=i * 10).save(gone / f"{i}.png")
+    assert main(["train", "dcgan", "--data", f"folder:{gone.parent}", *TINY]) == 0
+    capsys.readouterr()
+    moved = [p for p in runs_dir.iterdir() if p.name != trained.id][0]
+    info = RunFolder(moved).info()
+    RunFolder(moved).update_info(status="stopped")
+    shutil.rmtree(gone.parent)
+    _one_line_error(capsys, ["resume", moved.name, "--steps", "9"], "does not exist")
+    assert RunFolder(moved).info()["status"] == "failed"
+    assert "could not start" in RunFolder(moved).info()["message"]
+    assert info["step"] == 6
 
     # A corrupt weights file inside a run: refused with one line, the checkpoints untouched.
     trained.weights_path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken")
