@@ -1,8 +1,8 @@
 """GANs. DCGAN (Radford et al., 2015): a transposed-conv generator with batch norm and a
 strided-conv discriminator (batch norm optional, see `d_norm`), trained with the
-non-saturating loss. With labels it is
-class-conditional: the generator reads a label embedding next to z, and the discriminator adds
-a projection term (Miyato & Koyama, 2018): logit = head(h) + <embed(y), h>.
+non-saturating loss. With labels it is class-conditional: the generator reads a label
+embedding next to z, and the discriminator adds a projection term (Miyato & Koyama, 2018):
+logit = head(h) + <embed(y), h>.
 
 Read top to bottom: the config, the two networks, the pipeline (losses in `train_step`,
 `sample`, `evaluate`).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,9 +38,9 @@ class DCGANConfig:
     beta1: float = option(0.5, "Adam beta1; DCGAN's 0.5 damps oscillation.", low=0.0, high=1.0)
     beta2: float = option(0.999, "Adam beta2.", low=0.0, high=1.0)
     d_norm: str = option("none", "Normalisation in the discriminator: none, or batch (the "
-                         "paper's). With batch norm, D sees real and fake in separate batches "
-                         "and on `shapes` it wins outright within 100 steps; none trains both "
-                         "data sets.", choices=("none", "batch"))
+                         "paper's). With batch norm, D wins outright on `shapes` within 100 "
+                         "steps (measured), even with real and fake in one batch.",
+                         choices=("none", "batch"))
     minibatch_std: bool = option(True, "Give the discriminator a minibatch standard-deviation "
                                  "feature, so it can see when every fake looks alike (mode "
                                  "collapse).")
