@@ -171,7 +171,7 @@ def cmd_resume(args) -> int:
     run = RunFolder.resolve(args.run, args.runs_dir)
     info = run.info()
     pid = run.live_trainer_pid()
-    if pid is not None and pid != os.getpid():
+    if pid is not None:
         raise StudioError(f"run {run.id} is still training (process {pid}); stop it first "
                           f"(Ctrl-C, the Stop button, or create {run.stop_path})")
     if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):

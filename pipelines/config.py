@@ -123,7 +123,7 @@ def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise StudioError(f"--set expects key=value, got {pair!r}")
+            raise StudioError(f"an option must be key=value (for example lr=0.001), got {pair!r}")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 

@@ -87,8 +87,8 @@ class Generator(nn.Module):
 def append_minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     """(B, C, 4, 4) -> (B, C + 1, 4, 4): one more channel holding how much the features vary
     within each group of `group` consecutive images (Karras et al., 2018); with the real half
-    of a batch first and the fake half after it, no group mixes the two. A discriminator that sees single
-    images cannot tell that every fake looks alike; this one can, which stops mode collapse."""
+    of a batch first and the fake half after it, no group mixes the two. A discriminator that
+    sees single images cannot tell that every fake looks alike; this one can."""
     b, c, hh, ww = h.shape
     g = math.gcd(b, group)                                    # consecutive images per group
     groups = h.float().reshape(-1, g, c, hh, ww)              # (B/g, g, C, 4, 4)

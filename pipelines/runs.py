@@ -246,11 +246,11 @@ class RunFolder:
         if info.get("status") != "running" or not pid or info.get("host") != socket.gethostname():
             return None
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             return None
         except PermissionError:
-            return int(pid)
+            pass  # it exists, under another user
         return int(pid)
 
     def summary(self) -> dict[str, Any]:

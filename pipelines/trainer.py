@@ -420,7 +420,7 @@ class Trainer:
             why = f"signal {signal_name}" if signal_name else "a stop request"
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
         elif self.accelerator.is_main_process:
-            with self._sampling_weights():
+            with self._sampling_weights(), torch.no_grad():
                 results = self.pipeline.evaluate(self.data)
             if results:
                 self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),

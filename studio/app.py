@@ -24,6 +24,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from pipelines.data import BUNDLED_DATASETS
+from pipelines.config import parse_set_args
 from pipelines.errors import StudioError
 from pipelines.registry import list_pipelines
 from pipelines.runs import RunFolder, list_runs, runs_dir_from_env
@@ -94,15 +95,7 @@ def format_created(stamp: str) -> str:
 
 def parse_options(text: str | None) -> dict[str, str]:
     """'key=value' pairs separated by spaces, commas or new lines -> {key: value}."""
-    options = {}
-    for item in re.split(r"[\s,]+", (text or "").strip()):
-        if not item:
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise StudioError(f"option {item!r} is not key=value (for example width=32)")
-        options[key.strip()] = value.strip()
-    return options
+    return parse_set_args([item for item in re.split(r"[\s,]+", text or "") if item])
 
 
 @dataclass
