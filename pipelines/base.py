@@ -5,8 +5,17 @@ A pipeline is one class with a config dataclass and five methods:
     build()            -> {"generator": nn.Module, ...}    the networks, freshly initialised
     make_optimizers()  -> {"g": Optimizer, ...}             over self.modules' parameters
     train_step(batch, ctx) -> {"loss_g": float, ...}       one optimisation step, via ctx.step
-    sample(n, seed, ...)  -> Samples                       deterministic for a seed
-    evaluate(data)     -> {"metric": float, ...}           on the validation split
+    sample(n, seed, labels, **controls) -> Samples         deterministic for a seed
+    evaluate(data, cache_dir) -> {"metric": float, ...}    at the end of training
+    validate(data)     -> {"elbo": float, ...}              cheap; at every log step
+
+and, where the family has them:
+
+    SampleControls          a dataclass of extra sampling controls (truncation, steps, ...);
+                            the CLI's `studio sample --set k=v` and the UI's forms read it
+    interpolate(seed_a, seed_b, frames, labels, **controls) -> Samples   frames in order
+    log_warnings(means)     -> ["mode collapse: ..."]   checked at every log step
+    tools                   family-specific actions (`studio tool RUN NAME`), see `Tool`
 
 The trainer owns everything else: devices, precision, the loop, seeding, logging, sampling
 grids, checkpoints, resume, stop and the NaN guard.
@@ -15,12 +24,14 @@ grids, checkpoints, resume, stop and the NaN guard.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 
 from .data import ImageData, TextData
+from .errors import StudioError
 
 
 @dataclass
@@ -29,6 +40,37 @@ class Samples:
     images: np.ndarray | None = None
     labels: np.ndarray | None = None      # (N,) class per image, for conditional models
     texts: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A family-specific action, offered by the CLI (`studio tool RUN NAME --set k=v`) and
+    the UI. The pipeline method named `method` is called as `method(ctx, **options)` with a
+    ToolContext and the fields of `Options` (a config dataclass), and returns a ToolResult."""
+    name: str
+    method: str
+    Options: type
+    help: str
+    needs_images: bool = False      # takes input images (`--input a.png b.png`)
+
+
+@dataclass
+class ToolContext:
+    """What a tool may use besides its options: input images, the run's data set (loaded on
+    first use: it can take seconds), and a cache folder (e.g. for the quality judge)."""
+    images: np.ndarray | None                   # (N, C, H, W) in [0, 1], at the model's size
+    load_data: Callable[[], ImageData | TextData]
+    cache_dir: Path
+
+
+@dataclass
+class ToolResult:
+    """What a tool returns: any of a picture grid, a plot, numbers, text."""
+    images: np.ndarray | None = None            # (N, C, H, W) in [0, 1], shown as a grid
+    columns: int | None = None                  # grid columns (e.g. input | reconstruction)
+    figure_png: bytes | None = None             # a finished plot
+    values: dict[str, Any] | None = None        # numbers to print / tabulate
+    text: str | None = None
 
 
 def data_info(data: ImageData | TextData) -> dict[str, Any]:
@@ -48,6 +90,10 @@ class Pipeline:
     train_defaults: ClassVar[dict[str, Any]] = {}
     # Modules whose exponential moving average is kept and used for sampling.
     ema_modules: ClassVar[tuple[str, ...]] = ()
+    # Extra sampling controls (a config dataclass), or None when there are none.
+    SampleControls: ClassVar[type | None] = None
+    # Family-specific actions: reconstruct, latent map, code sweep, ...
+    tools: ClassVar[tuple[Tool, ...]] = ()
 
     def __init__(self, config: Any, info: dict[str, Any]):
         self.config = config
@@ -69,11 +115,31 @@ class Pipeline:
     def train_step(self, batch: dict[str, torch.Tensor], ctx: Any) -> dict[str, float]:
         raise NotImplementedError
 
-    def sample(self, n: int, seed: int, **controls: Any) -> Samples:
+    def sample(self, n: int, seed: int, labels: Any = None, **controls: Any) -> Samples:
         raise NotImplementedError
 
-    def evaluate(self, data: ImageData | TextData) -> dict[str, float]:
+    def interpolate(self, seed_a: int, seed_b: int, frames: int, labels: Any = None,
+                    **controls: Any) -> Samples:
+        raise StudioError(f"{self.name} cannot interpolate between seeds")
+
+    def evaluate(self, data: ImageData | TextData, cache_dir: Path) -> dict[str, float]:
+        """Quality numbers at the end of training (with the sampling weights swapped in)."""
         return {}
+
+    def validate(self, data: ImageData | TextData) -> dict[str, float]:
+        """Cheap numbers on the validation split, logged as val/<name> at every log step."""
+        return {}
+
+    def log_warnings(self, means: dict[str, float]) -> list[str]:
+        """Plain-words warnings about the logged window's means (e.g. mode collapse)."""
+        return []
+
+    def get_tool(self, name: str) -> Tool:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise StudioError(f"{self.name} has no tool {name!r}; it has "
+                          f"{', '.join(t.name for t in self.tools) or 'none'}")
 
     def ema_decay(self) -> float:
         return float(getattr(self.config, "ema_decay", 0.0))

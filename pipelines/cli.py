@@ -3,9 +3,12 @@
     studio train dcgan --data digits --steps 3000 --set lr_g=1e-4
     studio resume <run> [--steps N]
     studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz)
+    studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif         (or .png)
+    studio tool <run> [NAME] [--input a.png ...] [--set k=v] [--out result.png]
+    studio eval <run> [--n 500]      Fréchet distance, KID, ... against the real-vs-real floor
     studio runs
     studio export <run>
-    studio list                      pipelines, their options, and the bundled data sets
+    studio list                      pipelines, their options, controls and tools; data sets
 
 The trainer flags (--steps, --batch-size, --mixed-precision, ...) are generated from
 TrainerConfig, and `--set key=value` takes any pipeline (or trainer) option, so a new option
@@ -72,8 +75,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class", dest="label", type=int, default=None,
                    help="Class index for conditional models (default: cycle through classes).")
     p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
-    p.add_argument("--out", required=True, help="grid.png, or samples.npz (images as floats "
-                   "in [0,1], shape (N, C, H, W), and labels for conditional models).")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="A sampling control of the model's family, e.g. truncation=0.7 "
+                        "(`studio list` shows each family's); repeatable.")
+    p.add_argument("--interpolate", nargs=2, type=int, metavar=("SEED_A", "SEED_B"),
+                   help="Walk the latent space from SEED_A's sample to SEED_B's (slerp).")
+    p.add_argument("--frames", type=int, default=10, help="Frames of an --interpolate walk.")
+    p.add_argument("--out", required=True, help="grid.png, samples.npz (images as floats "
+                   "in [0,1], shape (N, C, H, W), and labels for conditional models), or "
+                   "walk.gif (with --interpolate).")
+
+    p = sub.add_parser("tool", help="Run a family's tool on a trained model (leave out NAME "
+                       "to list them).")
+    p.add_argument("run", help="Run id, run folder, or a studio .safetensors file.")
+    p.add_argument("name", nargs="?", help="The tool; leave out to list the model's tools.")
+    p.add_argument("--input", nargs="+", metavar="IMAGE", help="Input image files.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="A tool option.")
+    p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
+    p.add_argument("--out", help="Where to write the picture (.png); numbers are printed, "
+                   "or written as JSON when --out ends in .json.")
+
+    p = sub.add_parser("eval", help="Judge a run's samples: Fréchet distance and KID on the "
+                       "studio's classifier features, next to the real-vs-real floor.")
+    p.add_argument("run")
+    p.add_argument("--n", type=int, default=None, help="Samples to judge (default: as many "
+                   "as half the real images, at most 1000).")
+    p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
+    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true", help="JSON instead of a table.")
@@ -193,30 +221,95 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool) -> int:
 
 
 def cmd_sample(args) -> int:
-    import numpy as np
-    from .imaging import save_grid
     from .loading import load_for_sampling
-    from .runs import atomic_write_bytes
+    from .sampling import parse_controls
     out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npz"):
-        raise StudioError(f"--out must end in .png or .npz, not {out.name!r}")
+    suffix = out.suffix.lower()
+    allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz")
+    if suffix not in allowed:
+        raise StudioError(f"--out must end in {' or '.join(allowed)}, not {out.name!r}"
+                          + ("" if args.interpolate else " (.gif goes with --interpolate)"))
     if not 1 <= args.n <= 4096:
         raise StudioError("--n must be between 1 and 4096")
+    if args.interpolate and not 2 <= args.frames <= 256:
+        raise StudioError("--frames must be between 2 and 256")
     pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
-    samples = pipe.sample(args.n, seed=args.seed, labels=args.label)
+    controls = parse_controls(pipe, parse_set_args(args.set))
+    if args.interpolate:
+        seed_a, seed_b = args.interpolate
+        samples = pipe.interpolate(seed_a, seed_b, args.frames, labels=args.label, **controls)
+    else:
+        samples = pipe.sample(args.n, seed=args.seed, labels=args.label, **controls)
     if samples.images is None:
         raise StudioError("this model samples text; text output arrives with the text family")
-    if out.suffix.lower() == ".png":
-        save_grid(samples.images, out, labels=samples.labels)
+    _write_images(samples, out, walk=bool(args.interpolate))
+    print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
+    return 0
+
+
+def _write_images(samples, out: Path, walk: bool = False) -> None:
+    import io
+
+    import numpy as np
+    from .imaging import save_gif, save_grid
+    from .runs import atomic_write_bytes
+    suffix = out.suffix.lower()
+    if suffix == ".gif":
+        save_gif(samples.images, out)
+    elif suffix == ".png":
+        # A walk is one row per walk, in order; a batch is a square-ish grid.
+        save_grid(samples.images, out, labels=None if walk else samples.labels,
+                  nrow=len(samples.images) if walk else None)
     else:
-        import io
         buf = io.BytesIO()
         arrays = {"images": samples.images.astype(np.float32)}
         if samples.labels is not None:
             arrays["labels"] = samples.labels.astype(np.int64)
         np.savez(buf, **arrays)
         atomic_write_bytes(out, buf.getvalue())
-    print(f"wrote {args.n} samples to {out}")
+
+
+def cmd_tool(args) -> int:
+    from .loading import load_for_sampling
+    from .runs import atomic_write_bytes, atomic_write_text
+    from .sampling import run_tool
+    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
+    if not args.name:
+        if not pipe.tools:
+            print(f"{pipe.name} has no tools")
+        for tool in pipe.tools:
+            options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
+            print(f"{tool.name:<14} {tool.help}" + (f"\n{'':<14} options: {options}" if options else ""))
+        return 0
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".png", ".json"):
+        raise StudioError(f"--out must end in .png or .json, not {out.name!r}")
+    result = run_tool(pipe, args.name, parse_set_args(args.set), input_paths=args.input,
+                      cache_dir=runs_dir_from_env(args.runs_dir) / ".judges")
+    if out is not None and out.suffix.lower() == ".json":
+        atomic_write_text(out, json.dumps(result.values or {}, indent=2))
+    elif out is not None:
+        if result.figure_png is not None:
+            atomic_write_bytes(out, result.figure_png)
+        elif result.images is not None:
+            from .imaging import save_grid
+            save_grid(result.images, out, nrow=result.columns)
+        else:
+            raise StudioError(f"tool {args.name} draws no picture; use --out result.json")
+    if result.text:
+        print(result.text)
+    for key, value in (result.values or {}).items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    if out is not None:
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import evaluate_run
+    results = evaluate_run(args.run, args.runs_dir, n=args.n, step=args.step, seed=args.seed)
+    for key, value in results.items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     return 0
 
 
@@ -256,6 +349,12 @@ def cmd_list(args) -> int:
                                                   for k, v in cls.train_defaults.items()))
         for spec in describe(cls.Config):
             print(f"      --set {spec.name}={spec.default!s:<8} {spec.help}")
+        if cls.SampleControls is not None:
+            print("      sampling controls (studio sample --set):")
+            for spec in describe(cls.SampleControls):
+                print(f"        {spec.name}={spec.default!s:<8} {spec.help}")
+        for tool in cls.tools:
+            print(f"      tool {tool.name}: {tool.help}")
     print("data sets:")
     for name, kind, summary in BUNDLED_DATASETS:
         print(f"  {name:<12} {kind:<6} {summary}")
@@ -264,8 +363,8 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "runs": cmd_runs,
-            "export": cmd_export, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "tool": cmd_tool,
+            "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -231,7 +231,7 @@ class DCGAN(Pipeline):
         images = ((images.float() + 1) / 2).clamp(0, 1).cpu().numpy()
         return Samples(images=images, labels=None if y is None else y.numpy())
 
-    def evaluate(self, data: ImageData) -> dict[str, float]:
+    def evaluate(self, data: ImageData, cache_dir=None) -> dict[str, float]:
         """Conditional accuracy of 50 samples per class, judged by a linear probe, with the
         probe's accuracy on real validation images as the reference."""
         if not self.num_classes:

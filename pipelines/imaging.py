@@ -52,3 +52,42 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, labels: np.ndarray | 
         if len(labels) >= classes and 2 <= classes <= 16:
             nrow = classes * max(1, round(np.sqrt(len(labels)) / classes))
     atomic_write_bytes(path, png_bytes(grid_image(images, nrow=nrow)))
+
+
+def save_gif(frames: np.ndarray, path: str | os.PathLike, seconds_per_frame: float = 0.12,
+             min_cell: int = 64, bounce: bool = True) -> None:
+    """Save (N, C, H, W) frames in [0, 1] as a looping animated GIF, atomically. With
+    `bounce` the animation plays forward then back, so the loop has no jump."""
+    pictures = [grid_image(frame[None], nrow=1, min_cell=min_cell, pad=0) for frame in frames]
+    if bounce and len(pictures) > 2:
+        pictures = pictures + pictures[-2:0:-1]
+    buf = io.BytesIO()
+    pictures[0].save(buf, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=int(seconds_per_frame * 1000), loop=0)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_images(paths: list[str | os.PathLike], channels: int, size: int) -> np.ndarray:
+    """Image files as one (N, channels, size, size) float array in [0, 1], the way a model
+    trained on `channels` channels at `size` pixels expects them (centre-cropped, resized,
+    grey or colour converted). Unreadable files raise StudioError naming the file."""
+    from .data.images import normalise_image
+    from .errors import StudioError
+    out = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                pixels, _ = normalise_image(image, size)
+        except (OSError, ValueError) as e:
+            raise StudioError(f"cannot read image {path}: {e}") from None
+        pixels = pixels.astype(np.float32) / 255.0
+        if pixels.ndim == 2:                                  # grey: (H, W) -> (1, H, W)
+            pixels = pixels[None]
+        else:                                                 # colour: (H, W, 3) -> (3, H, W)
+            pixels = pixels.transpose(2, 0, 1)
+        if channels == 1 and pixels.shape[0] == 3:
+            pixels = (0.299 * pixels[0] + 0.587 * pixels[1] + 0.114 * pixels[2])[None]  # ITU-R 601
+        elif channels == 3 and pixels.shape[0] == 1:
+            pixels = np.repeat(pixels, 3, axis=0)
+        out.append(pixels)
+    return np.stack(out).astype(np.float32)

@@ -269,6 +269,8 @@ class RunFolder:
             "last_loss": losses,
             "created": info.get("created", ""),
             "message": info.get("message", ""),
+            "warning": info.get("warning", ""),
+            "eval": info.get("eval", {}),
         }
 
 
@@ -287,7 +289,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         except StudioError as e:
             rows.append({"id": path.name, "pipeline": "?", "data": "?", "status": "damaged",
                          "step": 0, "total_steps": None, "last_loss": {}, "created": "",
-                         "message": str(e)})
+                         "message": str(e), "warning": "", "eval": {}})
     return sorted(rows, key=lambda r: (r["created"], r["id"]), reverse=True)
 
 

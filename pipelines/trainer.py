@@ -332,6 +332,14 @@ class Trainer:
                 ema.restore(self.pipeline.modules[name].parameters())
             self.pipeline.modules = wrapped
 
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """The family's validation numbers (e.g. a VAE's ELBO), as "val/<name>", with the
+        sampling weights (eval mode, EMA) in place. Main process only."""
+        with self._sampling_weights():
+            values = self.pipeline.validate(self.data)
+        return {f"val/{k}": float(v) for k, v in values.items()}
+
     def log_window(self, window: dict[str, torch.Tensor], steps: int, seconds: float) -> None:
         """Log the mean of each value over the steps since the last log line; a non-finite
         mean stops the run before anything is saved from it."""
@@ -345,11 +353,17 @@ class Trainer:
                 f"lower learning rate, grad_clip, or fp32")
         speed = steps / max(seconds, 1e-9)
         eta = (self.tc.steps - self.step) / speed
+        # The family's own alarms (mode collapse, posterior collapse): in the metrics line and
+        # the run's status line while they last.
         if self.accelerator.is_main_process:
-            self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3), **means})
-            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3),
+            means.update(self.validate())
+        warning = "; ".join(self.pipeline.log_warnings(means))
+        if self.accelerator.is_main_process:
+            record = {"step": self.step, "time": round(self.elapsed, 3), **means}
+            self.run.log_metrics({**record, "warning": warning} if warning else record)
+            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3), warning=warning,
                                  eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1))
-        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta)
+        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
 
     # --- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool) -> str:
@@ -421,7 +435,7 @@ class Trainer:
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
         elif self.accelerator.is_main_process:
             with self._sampling_weights(), torch.no_grad():
-                results = self.pipeline.evaluate(self.data)
+                results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
             if results:
                 self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
                                       **{f"eval/{k}": v for k, v in results.items()}})

@@ -1,0 +1,56 @@
+"""Sampling and tools on a trained model, the way the CLI and the UI both call them.
+
+    controls = parse_controls(pipe, {"truncation": "0.7"})     # validated, typed
+    pipe.sample(n, seed, labels, **controls)
+    result = run_tool(pipe, "code-sweep", {"code": "1"}, input_paths=[], cache_dir=...)
+
+Nothing here knows a family: the controls and the tools are read from the pipeline class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import Pipeline, ToolContext, ToolResult
+from .config import apply_overrides, to_dict
+from .errors import StudioError
+
+
+def parse_controls(pipe: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
+    """The family's sampling controls with `values` applied (strings from the CLI are fine);
+    unknown keys and wrong types are refused with the valid list."""
+    cls = type(pipe)
+    if cls.SampleControls is None:
+        if values:
+            raise StudioError(f"{cls.name} has no sampling controls; leave out --set")
+        return {}
+    return to_dict(apply_overrides(cls.SampleControls(), values))
+
+
+def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
+             input_paths: list[str | os.PathLike] | None = None,
+             cache_dir: str | os.PathLike) -> ToolResult:
+    """Run the family tool `name` on a loaded model (see `loading.load_for_sampling`)."""
+    from .imaging import read_images
+    from .trainer import load_data_for
+    tool = pipe.get_tool(name)
+    typed = to_dict(apply_overrides(tool.Options(), options))
+    images = None
+    if tool.needs_images:
+        if not input_paths:
+            raise StudioError(f"tool {name} needs input images: pass --input a.png [b.png ...]")
+        images = read_images(list(input_paths), pipe.info["channels"], pipe.info["image_size"])
+    elif input_paths:
+        raise StudioError(f"tool {name} takes no input images; leave out --input")
+    cached: dict[str, Any] = {}
+
+    def load_data():
+        # The run's own data set, loaded the way the trainer loaded it, on first use only.
+        if "data" not in cached:
+            cached["data"] = load_data_for(type(pipe), pipe.config, pipe.info["name"])
+        return cached["data"]
+
+    ctx = ToolContext(images=images, load_data=load_data, cache_dir=Path(cache_dir))
+    return getattr(pipe, tool.method)(ctx, **typed)
