@@ -14,7 +14,7 @@ and, where the family has them:
     SampleControls          a dataclass of extra sampling controls (truncation, steps, ...);
                             the CLI's `studio sample --set k=v` and the UI's forms read it
     interpolate(seed_a, seed_b, frames, labels, **controls) -> Samples   frames in order
-    log_warnings(means)     -> ["mode collapse: ..."]   checked at every log step
+    log_warnings(means, step) -> ["mode collapse: ..."] checked at every log step
     tools                   family-specific actions (`studio tool RUN NAME`), see `Tool`
 
 The trainer owns everything else: devices, precision, the loop, seeding, logging, sampling
@@ -130,8 +130,8 @@ class Pipeline:
         """Cheap numbers on the validation split, logged as val/<name> at every log step."""
         return {}
 
-    def log_warnings(self, means: dict[str, float]) -> list[str]:
-        """Plain-words warnings about the logged window's means (e.g. mode collapse)."""
+    def log_warnings(self, means: dict[str, float], step: int) -> list[str]:
+        """Plain-words warnings about the means logged at `step` (e.g. mode collapse)."""
         return []
 
     def get_tool(self, name: str) -> Tool:

@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="Write export/: weights, config and model card.")
     p.add_argument("run")
 
-    sub.add_parser("list", help="Pipelines, their options, and the bundled data sets.")
+    p = sub.add_parser("list", help="Pipelines and the bundled data sets; with a pipeline "
+                       "name, its options, sampling controls and tools.")
+    p.add_argument("pipeline", nargs="?", help="Show this pipeline's options in full.")
     return parser
 
 
@@ -341,25 +343,35 @@ def cmd_export(args) -> int:
 
 def cmd_list(args) -> int:
     from .data import BUNDLED_DATASETS
-    print("pipelines:")
+    if args.pipeline:
+        return _show_pipeline(args.pipeline)
+    print("pipelines (`studio list NAME` shows one's options, controls and tools):")
     for entry in list_pipelines():
-        cls = load_pipeline_class(entry.name)
-        print(f"  {entry.name:<10} {entry.summary}")
-        print("      trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
-                                                  for k, v in cls.train_defaults.items()))
-        for spec in describe(cls.Config):
-            print(f"      --set {spec.name}={spec.default!s:<8} {spec.help}")
-        if cls.SampleControls is not None:
-            print("      sampling controls (studio sample --set):")
-            for spec in describe(cls.SampleControls):
-                print(f"        {spec.name}={spec.default!s:<8} {spec.help}")
-        for tool in cls.tools:
-            print(f"      tool {tool.name}: {tool.help}")
+        print(f"  {entry.name:<16} {entry.summary}")
     print("data sets:")
     for name, kind, summary in BUNDLED_DATASETS:
-        print(f"  {name:<12} {kind:<6} {summary}")
-    print("  folder:PATH  image  your images; subfolders are classes (a .zip of one works too)")
-    print("  text:PATH    text   your UTF-8 text file")
+        print(f"  {name:<16} {kind:<6} {summary}")
+    print(f"  {'folder:PATH':<16} image  your images; subfolders are classes (a .zip of one works too)")
+    print(f"  {'text:PATH':<16} text   your UTF-8 text file")
+    return 0
+
+
+def _show_pipeline(name: str) -> int:
+    entry = get_entry(name)
+    cls = load_pipeline_class(name)
+    print(f"{entry.name}: {entry.summary}")
+    print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
+                                          for k, v in cls.train_defaults.items()))
+    print("options (studio train --set key=value):")
+    for spec in describe(cls.Config):
+        print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
+    if cls.SampleControls is not None:
+        print("sampling controls (studio sample --set key=value):")
+        for spec in describe(cls.SampleControls):
+            print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
+    for tool in cls.tools:
+        options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
+        print(f"tool {tool.name}: {tool.help}" + (f" Options: {options}" if options else ""))
     return 0
 
 

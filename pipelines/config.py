@@ -137,6 +137,21 @@ def from_dict(config_cls: type, values: dict[str, Any], where: str = "") -> Any:
     return apply_overrides(config_cls(), values, where)
 
 
+def variant_config(name: str, base: type, **defaults: Any) -> type:
+    """A subclass of config dataclass `base` whose listed fields default differently, help
+    text and ranges kept: how one family's variants (wgan, wgan-gp, ...) share one config."""
+    hints = typing.get_type_hints(base)
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    unknown = sorted(set(defaults) - set(fields))
+    if unknown:
+        raise TypeError(f"{base.__name__} has no fields {unknown}")
+    changed = [(key, hints[key], dataclasses.field(default=value, metadata=fields[key].metadata))
+               for key, value in defaults.items()]
+    cls = dataclasses.make_dataclass(name, changed, bases=(base,))
+    cls.__module__ = base.__module__
+    return cls
+
+
 def config_hash(*configs: Any) -> str:
     """A short, stable fingerprint of one or more configs (dicts or dataclasses)."""
     payload = [c if isinstance(c, dict) else to_dict(c) for c in configs]
@@ -167,4 +182,7 @@ class TrainerConfig:
     sample_count: int = option(100, "Images in each periodic sample grid.", low=1, high=1024)
     sample_seed: int = option(1234, "Seed of the periodic sample grids, fixed so that grids at "
                               "different steps compare.")
+    final_eval: bool = option(True, "Judge the model at the end of training (e.g. Fréchet "
+                              "distance against the real-vs-real floor); `studio eval` can do "
+                              "it later.")
     cpu: bool = option(False, "Train on the CPU even when a GPU is available.")

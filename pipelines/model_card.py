@@ -40,7 +40,8 @@ def model_card_text(run: RunFolder) -> str:
     ]
     if evals:
         lines.append("")
-        lines.append("Evaluation: " + ", ".join(f"{k} {round(v, 4)}" for k, v in evals.items()))
+        lines.append("Evaluation: " + ", ".join(
+            f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in evals.items()))
     lines += [
         "",
         "## Configuration",

@@ -22,11 +22,33 @@ class PipelineEntry:
 
 
 PIPELINES: tuple[PipelineEntry, ...] = (
+    PipelineEntry("gan", "gan", "image",
+                  "Vanilla GAN (Goodfellow 2014): MLP generator and discriminator, "
+                  "non-saturating loss (minimax with --set loss=minimax)",
+                  "pipelines.gan:VanillaGAN"),
     PipelineEntry("dcgan", "gan", "image",
-                  "DCGAN: transposed-conv generator with batch norm, strided-conv "
-                  "discriminator with a minibatch-std feature; class-conditional (projection "
-                  "discriminator) when the data has labels",
+                  "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm",
                   "pipelines.gan:DCGAN"),
+    PipelineEntry("cgan", "gan", "image",
+                  "Conditional GAN: label embedding in G, projection (or concat) discriminator; "
+                  "draws the class you ask for",
+                  "pipelines.gan:ConditionalGAN"),
+    PipelineEntry("wgan", "gan", "image",
+                  "WGAN: a critic with weight clipping, n_critic 5, RMSProp",
+                  "pipelines.gan:WGAN"),
+    PipelineEntry("wgan-gp", "gan", "image",
+                  "WGAN-GP: a critic with a gradient penalty, n_critic 5",
+                  "pipelines.gan:WGANGP"),
+    PipelineEntry("lsgan", "gan", "image",
+                  "LSGAN: least-squares losses on a DCGAN",
+                  "pipelines.gan:LSGAN"),
+    PipelineEntry("sngan", "gan", "image",
+                  "SNGAN: hinge loss, spectral norm in the discriminator, TTUR learning rates",
+                  "pipelines.gan:SNGAN"),
+    PipelineEntry("infogan", "gan", "image",
+                  "InfoGAN: categorical and continuous latent codes learned without labels "
+                  "(mutual-information term); code sweeps",
+                  "pipelines.gan:InfoGAN"),
 )
 
 

@@ -105,8 +105,10 @@ class StepContext:
     grad_clip: float
     step: int = 0
 
-    def backward_step(self, loss: torch.Tensor, optimizer: str, module: str) -> torch.Tensor:
-        """zero_grad, backward, clip (or just measure) the gradient norm, step. Returns the norm.
+    def backward_step(self, loss: torch.Tensor, optimizer: str,
+                      module: str | tuple[str, ...]) -> torch.Tensor:
+        """zero_grad, backward, clip (or just measure) the gradient norm of `module` (one name
+        or several, e.g. a generator and InfoGAN's Q head), step. Returns the norm.
 
         Gradients are zeroed first so that, e.g., a generator loss that flowed through the
         discriminator leaves nothing behind for the discriminator's own step."""
@@ -114,7 +116,9 @@ class StepContext:
         opt.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
         max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
-        norm = self.accelerator.clip_grad_norm_(self.modules[module].parameters(), max_norm)
+        names = (module,) if isinstance(module, str) else module
+        params = [p for name in names for p in self.modules[name].parameters()]
+        norm = self.accelerator.clip_grad_norm_(params, max_norm)
         opt.step()
         return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
 
@@ -340,10 +344,11 @@ class Trainer:
             values = self.pipeline.validate(self.data)
         return {f"val/{k}": float(v) for k, v in values.items()}
 
-    def log_window(self, window: dict[str, torch.Tensor], steps: int, seconds: float) -> None:
-        """Log the mean of each value over the steps since the last log line; a non-finite
-        mean stops the run before anything is saved from it."""
-        means = {k: float(v) / steps for k, v in window.items()}
+    def log_window(self, window: dict[str, list], steps: int, seconds: float) -> None:
+        """Log the mean of each value over the steps since the last log line that reported it
+        (a WGAN's generator loss comes every n_critic steps); a non-finite mean stops the run
+        before anything is saved from it."""
+        means = {k: float(total) / count for k, (total, count) in window.items()}
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             kept = self.run.checkpoint_steps()
@@ -357,7 +362,7 @@ class Trainer:
         # the run's status line while they last.
         if self.accelerator.is_main_process:
             means.update(self.validate())
-        warning = "; ".join(self.pipeline.log_warnings(means))
+        warning = "; ".join(self.pipeline.log_warnings(means, self.step))
         if self.accelerator.is_main_process:
             record = {"step": self.step, "time": round(self.elapsed, 3), **means}
             self.run.log_metrics({**record, "warning": warning} if warning else record)
@@ -382,7 +387,7 @@ class Trainer:
                                  precision=self.tc.mixed_precision,
                                  processes=self.accelerator.num_processes)
         self.emit("start", total=self.tc.steps, device=device)
-        window: dict[str, torch.Tensor] = {}
+        window: dict[str, list] = {}  # name -> [sum, count] since the last log line
         window_steps, window_start = 0, time.perf_counter()
         t0 = time.perf_counter() - self.elapsed
         status = "done"
@@ -401,7 +406,8 @@ class Trainer:
                         ema.step(self._unwrapped(name).parameters())
                     for k, v in logs.items():
                         v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
-                        window[k] = window.get(k, 0.0) + v
+                        total, count = window.get(k, (0.0, 0))
+                        window[k] = [total + v, count + 1]
                     window_steps += 1
                     due_ckpt = self.tc.checkpoint_every and self.step % self.tc.checkpoint_every == 0
                     if self.step % self.tc.log_every == 0 or due_ckpt or self.step == self.tc.steps:
@@ -433,7 +439,7 @@ class Trainer:
         if status == "stopped":
             why = f"signal {signal_name}" if signal_name else "a stop request"
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
-        elif self.accelerator.is_main_process:
+        elif self.accelerator.is_main_process and self.tc.final_eval:
             with self._sampling_weights(), torch.no_grad():
                 results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
             if results:

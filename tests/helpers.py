@@ -3,7 +3,7 @@
 from pipelines.trainer import start_run, train_run
 
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
-        "checkpoint_every": 4, "sample_count": 10, "seed": 3}
+        "checkpoint_every": 4, "sample_count": 10, "seed": 3, "final_eval": False}
 
 
 def tiny_run(runs_dir, name="t", data="digits", callbacks=(), **trainer):

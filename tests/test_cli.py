@@ -20,7 +20,8 @@ from pipelines.cli import main
 from pipelines.runs import RunFolder
 
 TINY = ["--steps", "6", "--batch-size", "16", "--log-every", "2", "--sample-every", "3",
-        "--checkpoint-every", "3", "--set", "width=8", "--set", "z_dim=8", "--quiet"]
+        "--checkpoint-every", "3", "--set", "width=8", "--set", "z_dim=8", "--quiet",
+        "--no-final-eval"]
 
 
 def digest(path: Path) -> str:
@@ -33,7 +34,7 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def trained(runs_dir, capsys):
-    assert main(["train", "dcgan", "--data", "digits", *TINY]) == 0
+    assert main(["train", "cgan", "--data", "digits", *TINY]) == 0
     out = capsys.readouterr().out
     assert out.startswith("run folder: ")
     return RunFolder(out.splitlines()[0].removeprefix("run folder: "))
@@ -64,12 +65,12 @@ def test_train_sample_runs_export(trained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["runs"]) == 0
     table = capsys.readouterr().out
-    assert trained.id in table and "dcgan" in table and "done" in table and "6/6" in table
+    assert trained.id in table and "cgan" in table and "done" in table and "6/6" in table
 
     assert main(["export", trained.id]) == 0
     export = trained.path / "export"
     assert {p.name for p in export.iterdir()} >= {"model.safetensors", "config.json", "README.md"}
-    assert json.loads((export / "config.json").read_text())["pipeline"] == "dcgan"
+    assert json.loads((export / "config.json").read_text())["pipeline"] == "cgan"
 
 
 def _one_line_error(capsys, argv, words):

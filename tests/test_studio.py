@@ -19,7 +19,8 @@ from studio.app import (build_app, format_created, parse_options, run_rows, run_
 from studio.jobs import JobManager
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_ARGS = ["--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--log-every", "1"]
+TINY_ARGS = ["--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--log-every", "1",
+             "--no-final-eval"]
 
 
 def wait_for(predicate, timeout, what):

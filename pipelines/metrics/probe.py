@@ -1,9 +1,8 @@
-"""Quality numbers for generated images.
+"""A linear probe: a logistic regression on the pixels of the real training split.
 
-Until the CNN baselines land (issue 9: Fréchet distance and KID on a CNN's features), images
-are judged by a linear probe: a logistic regression fitted on the real training split. Its
-accuracy on the real validation split is the reference printed next to every number, so a
-conditional accuracy is read against what the judge itself can do.
+The first quality judge, kept because it is cheap and needs no training loop: a family can
+judge conditional accuracy with it in a second. The CNN judge (judge.py) is the one image
+metrics stand on.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .data import ImageData
+from ..data import ImageData
 
 
 def fit_probe_classifier(data: ImageData, max_train: int = 5000, seed: int = 0):

@@ -1,0 +1,95 @@
+"""Every GAN variant trained with its defaults, judged the same way, in one table.
+
+    python bench/gan_quality.py [--data digits] [--variants gan dcgan ...] [--runs-dir DIR]
+                                [--out bench/results] [--docs docs]
+
+Each variant trains exactly as `studio train <variant> --data digits` would (its own default
+steps and options), and is judged at the end by the trainer's evaluation: Fréchet distance
+and KID on the studio's classifier features, each next to its real-vs-real floor, k-NN
+precision and recall, and conditional accuracy for class-conditional models (InfoGAN's
+categories are matched to classes first). Writes JSON, a markdown table and each variant's
+final sample grid; wall time is the trainer's own (start-up and evaluation excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from pipelines.trainer import start_run, train_run
+
+VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
+
+
+def fmt(value, digits=3) -> str:
+    return "" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def train_and_judge(variant: str, data: str, runs_dir: Path) -> tuple[dict, Path]:
+    run = start_run(variant, data, runs_dir=runs_dir, name=f"bench-{variant}")
+    train_run(run)
+    info = run.info()
+    losses = [r for r in run.metrics() if "loss_d" in r]
+    last = losses[-1] if losses else {}
+    warnings = sorted({r["warning"].split(":")[0] for r in run.metrics() if r.get("warning")})
+    row = {"variant": variant, "data": data, "steps": info["step"],
+           "minutes": round(info["elapsed_seconds"] / 60, 2), **info.get("eval", {}),
+           "final_diversity": last.get("diversity"), "warnings_seen": warnings}
+    return row, run.sample_files()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--runs-dir", default=None, help="Keep the runs here (default: a "
+                        "temporary folder, deleted after).")
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--docs", default="docs", help="Where the sample grids go.")
+    args = parser.parse_args()
+    tmp = None if args.runs_dir else tempfile.TemporaryDirectory()
+    runs_dir = Path(args.runs_dir or tmp.name)
+    grids = Path(args.docs) / "gans"
+    grids.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for variant in args.variants:
+        row, grid = train_and_judge(variant, args.data, runs_dir)
+        shutil.copyfile(grid, grids / f"{variant}-{args.data}.png")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    device = "GPU " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
+        f"CPU ({torch.get_num_threads()} threads)"
+    header = ("| variant | steps | minutes | FD (floor) | KID x1e3 (floor) | precision | recall "
+              "| conditional accuracy | judge accuracy on real val | warnings seen |")
+    lines = [header, "|" + " --- |" * 10]
+    for r in rows:
+        kid = (f"{fmt(r.get('kid', 0) * 1e3)} ({fmt(r.get('kid_floor', 0) * 1e3)})"
+               if "kid" in r else "")
+        lines.append(
+            f"| {r['variant']} | {r['steps']} | {r['minutes']} | {fmt(r.get('fd'))} "
+            f"({fmt(r.get('fd_floor'))}) | {kid} | {fmt(r.get('precision'), 2)} | "
+            f"{fmt(r.get('recall'), 2)} | {fmt(r.get('conditional_accuracy'), 3)} | "
+            f"{fmt(r.get('judge_val_accuracy'), 3)} | {', '.join(r['warnings_seen']) or '-'} |")
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = "gpu" if torch.cuda.is_available() else "cpu"
+    machine = {"platform": platform.platform(), "torch": torch.__version__, "device": device}
+    (out / f"gan_quality_{args.data}_{tag}.json").write_text(
+        json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    (out / f"gan_quality_{args.data}_{tag}.md").write_text(
+        f"GAN variants on {args.data}, defaults, {device}, torch {machine['torch']}\n\n"
+        f"{table}\n")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Judge a run's samples after (or during) training, and record the numbers in its folder.
+
+`evaluate_run` is what `studio eval <run>` calls: it loads the run's sampling weights (latest,
+or a checkpoint step), reloads the run's data set the way the trainer did, draws n samples at
+a fixed seed, and measures them with `metrics.judge_samples` (Fréchet distance, KID, precision
+and recall next to their real-vs-real floors; conditional accuracy for conditional models).
+The judge is cached per data set in the runs folder's `.judges/`, shared by every run on it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from .base import data_info
+from .data import ImageData
+from .errors import StudioError
+from .loading import load_for_sampling
+from .metrics.image_quality import MIN_IMAGES, judge_samples
+from .metrics.judge import data_fingerprint
+from .runs import RunFolder
+from .trainer import load_data_for
+
+DEFAULT_SAMPLES = 1000
+
+
+def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, *,
+                 n: int | None = None, step: int | None = None, seed: int = 0,
+                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Judge `n` samples (default: as many as half the real images, at most 1,000) of a run at
+    its latest weights or checkpoint `step`; write them to run.json (`eval`, `eval_step`,
+    `eval_judge`) and as an `eval/<key>` row of metrics.jsonl. Returns the numbers."""
+    run = RunFolder.resolve(run_ref, runs_dir)
+    spec = run.info().get("data")
+    if not isinstance(spec, str) or not spec:
+        raise StudioError(f"run {run.id}'s run.json names no data set; the file is damaged")
+    pipe = load_for_sampling(run.path, step=step)
+    data = load_data_for(type(pipe), pipe.config, spec)
+    if not isinstance(data, ImageData):
+        raise StudioError(f"run {run.id} is a {data.kind} model; `studio eval` judges images")
+    _check_same_shape(run, pipe.info, data_info(data))
+
+    real_half = (len(data.train_images) + len(data.val_images)) // 2
+    count = min(DEFAULT_SAMPLES, real_half) if n is None else n
+    if count < MIN_IMAGES:
+        raise StudioError(f"--n must be at least {MIN_IMAGES} (got {count})")
+    samples = pipe.sample(count, seed=seed)
+    results = judge_samples(data, samples.images, samples.labels,
+                            cache_dir=run.path.parent / ".judges", seed=seed, log=log)
+    run.update_info(eval=results, eval_step=pipe.step, eval_judge=data_fingerprint(data)[:16])
+    run.log_metrics({"step": pipe.step, **{f"eval/{key}": value for key, value in results.items()}})
+    return results
+
+
+def _check_same_shape(run: RunFolder, trained: dict[str, Any], now: dict[str, Any]) -> None:
+    """Refuse a data set that no longer has the shape the model was trained on (a user's folder
+    changed since): its samples could not be compared with it."""
+    keys = ("channels", "image_size", "num_classes")
+    if any(trained.get(k) != now.get(k) for k in keys):
+        was = ", ".join(f"{k} {trained.get(k)}" for k in keys)
+        is_now = ", ".join(f"{k} {now.get(k)}" for k in keys)
+        raise StudioError(f"run {run.id}'s data set has changed since training (it had {was}; "
+                          f"it now has {is_now}); its samples cannot be judged against it")

@@ -1,0 +1,369 @@
+"""The GAN pipeline: one config, one `train_step`, every classic variant.
+
+Read top to bottom: the config (each variant in variants.py only changes its defaults), the
+latent space (seeds, truncation, InfoGAN codes, slerp), then the pipeline: networks, the
+training step with its diagnostics, sampling, warnings and evaluation.
+
+One trainer step is one discriminator (critic) update; the generator is updated every
+`n_critic`-th step, so `--steps` counts critic updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..base import Pipeline, Samples
+from ..config import option
+from ..data import ImageData
+from ..errors import StudioError
+from . import losses as L
+from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
+                       dcgan_init)
+
+
+@dataclass
+class GANConfig:
+    architecture: str = option("conv", "conv: DCGAN's transposed-conv generator and strided-conv "
+                               "discriminator; mlp: the original GAN's fully connected nets.",
+                               choices=("conv", "mlp"))
+    loss: str = option("non-saturating", "Adversarial loss: minimax (the original, saturates), "
+                       "non-saturating, wasserstein (a critic), least-squares (LSGAN), hinge.",
+                       choices=L.LOSSES)
+    z_dim: int = option(64, "Size of the noise vector z.", low=1, high=1024)
+    width: int = option(0, "conv: channels of the highest-resolution feature map, doubled at each "
+                        "step down to 4x4. 0 picks by image size: 32 up to 16 px, 16 from 32 px "
+                        "(2-core CPU budgets).", low=0, high=512)
+    hidden: int = option(256, "mlp: width of the hidden layers.", low=8, high=4096)
+    conditioning: str = option("none", "Class conditioning (when the data has 2+ classes): the "
+                               "generator reads a label embedding next to z; the discriminator "
+                               "gets one-hot labels concatenated to its input (concat, Mirza & "
+                               "Osindero 2014) or a projection term (projection, Miyato & Koyama "
+                               "2018).", choices=("none", "concat", "projection"))
+    d_norm: str = option("none", "Normalisation in the discriminator: none or batch (DCGAN's). "
+                         "Not with a gradient penalty, which is defined per sample.",
+                         choices=("none", "batch"))
+    spectral_norm: bool = option(False, "Spectral normalisation on every discriminator layer "
+                                 "(SNGAN): each layer's largest singular value is held at 1.")
+    minibatch_std: bool = option(False, "Give the discriminator a minibatch standard-deviation "
+                                 "feature so it can see when every fake looks alike.")
+    n_critic: int = option(1, "Discriminator updates per generator update (WGAN's n_critic).",
+                           low=1, high=20)
+    gradient_penalty: float = option(0.0, "Weight of WGAN-GP's gradient penalty; 0 turns it "
+                                     "off.", low=0.0)
+    weight_clip: float = option(0.0, "Clamp critic weights to [-c, c] after each update (the "
+                                "original WGAN); 0 turns it off.", low=0.0)
+    label_smoothing: float = option(0.0, "One-sided label smoothing: real targets become 1 - s "
+                                    "(minimax, non-saturating, least-squares losses).",
+                                    low=0.0, high=0.5)
+    instance_noise: float = option(0.0, "Std of Gaussian noise added to the discriminator's "
+                                   "inputs (real and fake, in [-1, 1] units), annealed linearly "
+                                   "to 0 over instance_noise_steps.", low=0.0, high=2.0)
+    instance_noise_steps: int = option(1000, "Steps over which instance noise fades out.", low=1)
+    optimizer: str = option("adam", "Optimiser for both nets: adam, or rmsprop (the WGAN paper's).",
+                            choices=("adam", "rmsprop"))
+    lr_g: float = option(2e-4, "Generator learning rate. TTUR (Heusel et al., 2017): a higher "
+                         "lr_d than lr_g.", low=0.0, high=1.0)
+    lr_d: float = option(2e-4, "Discriminator learning rate.", low=0.0, high=1.0)
+    beta1: float = option(0.5, "Adam beta1; DCGAN's 0.5 damps oscillation.", low=0.0, high=1.0)
+    beta2: float = option(0.999, "Adam beta2.", low=0.0, high=1.0)
+    info_categories: int = option(0, "InfoGAN: size of the categorical latent code (0 = none).",
+                                  low=0, high=100)
+    info_continuous: int = option(0, "InfoGAN: number of continuous codes, each ~ U(-1, 1).",
+                                  low=0, high=10)
+    info_weight: float = option(1.0, "InfoGAN: weight of the mutual-information term.", low=0.0)
+    ema_decay: float = option(0.999, "EMA of the generator weights used for sampling; 0 turns "
+                              "it off.", low=0.0, high=1.0)
+    image_size: int = option(0, "Resize the data to this size (a power of two, 8 to 128 for "
+                             "conv); 0 keeps the data set's size.", low=0, high=128)
+
+
+@dataclass
+class GANSampleControls:
+    truncation: float = option(0.0, "Truncation trick: redraw every z entry whose size exceeds "
+                               "this (e.g. 0.7: less variety, more typical images); 0 is off.",
+                               low=0.0, high=4.0)
+
+
+@dataclass
+class InfoGANSampleControls(GANSampleControls):
+    codes: str = option("", "Continuous code values, comma separated in [-2, 2] (e.g. 0.5,-1); "
+                        "empty draws them from each image's seed.")
+
+
+# --- the latent space ------------------------------------------------------------------------
+def truncated_normal(shape: tuple[int, ...], generator: torch.Generator,
+                     threshold: float) -> torch.Tensor:
+    """N(0, 1) draws, with entries beyond +-threshold redrawn until none is (threshold 0: off)."""
+    z = torch.randn(shape, generator=generator)
+    if threshold > 0:
+        outside = z.abs() > threshold
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=generator)
+            outside = z.abs() > threshold
+    return z
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows a (1, D) and b (1, D) at t (T,) -> (T, D). Gaussian
+    latents live near a sphere; a straight line between two passes through its low-probability
+    inside, slerp stays on it. Falls back to a straight line when a and b are parallel."""
+    a_n, b_n = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    omega = torch.acos((a_n * b_n).sum(dim=1).clamp(-1, 1))              # (1,)
+    t = t[:, None]
+    if float(omega) < 1e-4:
+        return (1 - t) * a + t * b
+    so = torch.sin(omega)
+    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+
+
+class GAN(Pipeline):
+    """Every GAN variant; variants.py names them and sets their defaults."""
+    Config = GANConfig
+    SampleControls = GANSampleControls
+    train_defaults = {"steps": 2000, "batch_size": 64, "sample_every": 250,
+                      "checkpoint_every": 500}
+    ema_modules = ("generator",)
+
+    # --- networks ------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        """Classes the model is conditioned on; 0 means unconditional."""
+        n = self.info.get("num_classes", 1)
+        return n if self.config.conditioning != "none" and n >= 2 else 0
+
+    @property
+    def info_dims(self) -> int:
+        return self.config.info_categories + self.config.info_continuous
+
+    def check_config(self) -> None:
+        c = self.config
+        if c.gradient_penalty > 0 and c.d_norm == "batch":
+            raise StudioError("a gradient penalty is defined per sample, and batch norm mixes the "
+                              "samples of a batch; set d_norm=none")
+        if c.label_smoothing > 0 and c.loss in ("wasserstein", "hinge"):
+            raise StudioError(f"label smoothing has no meaning for the {c.loss} loss (it has no "
+                              f"targets); set label_smoothing=0")
+        if self.info_dims and c.conditioning != "none":
+            raise StudioError("InfoGAN learns its own categories from unlabelled data; set "
+                              "conditioning=none (or info_categories=0 and info_continuous=0)")
+
+    def build(self) -> dict[str, nn.Module]:
+        self.check_config()
+        c, info = self.config, self.info
+        ch, s, k = info["channels"], info["image_size"], self.num_classes
+        z_in = c.z_dim + self.info_dims                     # InfoGAN's codes ride along with z
+        d_cond = c.conditioning if k else "none"
+        if c.architecture == "conv":
+            # Each conv layer costs ~width^2 * 16 * size^2 / 4 MACs per image, the same at every
+            # resolution, so a 32 px model at width 32 is ~16x the work of an 8 px one.
+            w = c.width or (32 if s <= 16 else 16)
+            G = ConvGenerator(z_in, ch, s, w, k)
+            D = ConvDiscriminator(ch, s, w, k, d_cond, batch_norm=c.d_norm == "batch",
+                                  spectral_norm=c.spectral_norm, minibatch_std=c.minibatch_std)
+        else:
+            G = MLPGenerator(z_in, ch, s, c.hidden, k)
+            D = MLPDiscriminator(ch, s, c.hidden, k, d_cond, spectral_norm=c.spectral_norm,
+                                 minibatch_std=c.minibatch_std)
+        modules = {"generator": G, "discriminator": D}
+        if self.info_dims:
+            modules["q_head"] = QHead(D.features, c.info_categories, c.info_continuous)
+        for module in modules.values():
+            module.apply(dcgan_init)
+        return modules
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        g_params = list(self.modules["generator"].parameters())
+        if "q_head" in self.modules:  # Q is trained with G on the information term
+            g_params += list(self.modules["q_head"].parameters())
+        d_params = self.modules["discriminator"].parameters()
+        if c.optimizer == "rmsprop":
+            return {"g": torch.optim.RMSprop(g_params, lr=c.lr_g),
+                    "d": torch.optim.RMSprop(d_params, lr=c.lr_d)}
+        betas = (c.beta1, c.beta2)
+        return {"g": torch.optim.Adam(g_params, lr=c.lr_g, betas=betas),
+                "d": torch.optim.Adam(d_params, lr=c.lr_d, betas=betas)}
+
+    # --- training ---------------------------------------------------------------------------
+    def random_codes(self, b: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """InfoGAN's codes for a training batch: categories (B,) and continuous (B, M)."""
+        c = self.config
+        cats = (torch.randint(0, c.info_categories, (b,), device=device)
+                if c.info_categories else None)
+        conts = torch.rand(b, c.info_continuous, device=device) * 2 - 1
+        return cats, conts
+
+    def code_vector(self, cats: torch.Tensor | None, conts: torch.Tensor) -> torch.Tensor:
+        """(B,) categories and (B, M) continuous codes -> (B, K + M) appended to z."""
+        parts = [F.one_hot(cats, self.config.info_categories).to(conts.dtype)] if cats is not None else []
+        return torch.cat(parts + [conts], dim=1)
+
+    def noisy(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """Instance noise (Sønderby et al., 2016): blurs the line between real and fake early on,
+        so the discriminator cannot win outright while the generator is still bad."""
+        c = self.config
+        std = c.instance_noise * max(0.0, 1 - step / c.instance_noise_steps)
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        G, D, c = self.modules["generator"], self.modules["discriminator"], self.config
+        real = batch["images"] * 2 - 1                        # (B, C, S, S) in [-1, 1]
+        b, device = real.shape[0], real.device
+        labels = batch["labels"] if self.num_classes else None
+        z = torch.randn(b, c.z_dim, device=device)
+        cats = conts = None
+        if self.info_dims:
+            cats, conts = self.random_codes(b, device)
+            z = torch.cat([z, self.code_vector(cats, conts)], dim=1)
+        fake = G(z, labels)
+
+        # Discriminator: one pass over real and fake together, so batch norm (if on) cannot
+        # tell them apart by their batch statistics alone. Fakes are detached: this step must
+        # not move G.
+        both, _ = D(self.noisy(torch.cat([real, fake.detach()]), ctx.step),
+                    None if labels is None else torch.cat([labels, labels]))
+        d_real, d_fake = both.float().chunk(2)
+        loss_d = L.discriminator_loss(c.loss, d_real, d_fake, 1 - c.label_smoothing)
+        logs = {}
+        if c.gradient_penalty > 0:
+            gp = L.gradient_penalty(D, real, fake, labels, torch.rand(b, device=device))
+            loss_d = loss_d + c.gradient_penalty * gp
+            logs["gradient_penalty"] = gp.detach()
+        logs["grad_norm_d"] = ctx.backward_step(loss_d, "d", "discriminator")
+        if c.weight_clip > 0:
+            L.clip_weights(D, c.weight_clip)
+        probability = c.loss in L.PROBABILITY_LOSSES
+        logs.update(loss_d=loss_d.detach(),
+                    d_real=(torch.sigmoid(d_real) if probability else d_real).mean().detach(),
+                    d_fake=(torch.sigmoid(d_fake) if probability else d_fake).mean().detach(),
+                    diversity=L.diversity_ratio(fake, real))
+        if c.loss == "wasserstein":  # E[C(x)] - E[C(G(z))]: the critic's estimate of W1
+            logs["wasserstein_estimate"] = (d_real.mean() - d_fake.mean()).detach()
+
+        if (ctx.step + 1) % c.n_critic:
+            return logs  # critic-only step
+        d_gen, features = D(self.noisy(fake, ctx.step), labels)
+        loss_g = L.generator_loss(c.loss, d_gen.float())
+        total = loss_g
+        if self.info_dims:
+            info, info_cat, info_cont = L.info_loss(self.modules["q_head"](features), cats, conts)
+            total = loss_g + c.info_weight * info
+            logs.update(info_loss=info.detach(), info_categorical=info_cat.detach(),
+                        info_continuous=info_cont.detach())
+        modules = ("generator", "q_head") if self.info_dims else "generator"
+        logs["grad_norm_g"] = ctx.backward_step(total, "g", modules)
+        logs["loss_g"] = loss_g.detach()
+        return logs
+
+    def log_warnings(self, means: dict[str, float], step: int) -> list[str]:
+        """Plain-words alarms at each log step (also in the run's status line). The diversity
+        alarm waits 200 steps: a generator fresh from initialisation draws near-constant images
+        before it has learned anything to collapse from."""
+        out = []
+        diversity = means.get("diversity")
+        if diversity is not None and diversity < 0.4 and step >= 200:
+            out.append(f"possible mode collapse: the fakes of a batch vary only "
+                       f"{diversity:.0%} as much as real images")
+        if (self.config.loss in L.PROBABILITY_LOSSES and means.get("d_real", 0) > 0.97
+                and means.get("d_fake", 1) < 0.03):
+            out.append("the discriminator wins outright (D(x) ~ 1, D(G(z)) ~ 0), so the "
+                       "generator's gradient vanishes; try label_smoothing, instance_noise, a "
+                       "lower lr_d, or the wasserstein/hinge losses")
+        return out
+
+    # --- sampling ---------------------------------------------------------------------------
+    def latents(self, seeds: list[int], truncation: float = 0.0, codes: str = ""
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One latent per seed: (N, z_dim) noise and, for InfoGAN, continuous codes (N, M). Image
+        i of `sample(n, seed)` comes from seed + i alone, so any image can be redrawn by its
+        seed, and the endpoints of an interpolation are the two seeds' samples."""
+        zs, conts = [], []
+        fixed = self.parse_codes(codes)
+        for seed in seeds:
+            g = torch.Generator().manual_seed(int(seed))  # never the training RNG
+            zs.append(truncated_normal((1, self.config.z_dim), g, truncation))
+            conts.append(torch.rand(1, self.config.info_continuous, generator=g) * 2 - 1
+                         if fixed is None else fixed[None])
+        return torch.cat(zs), (torch.cat(conts) if self.info_dims else None)
+
+    def parse_codes(self, codes: str) -> torch.Tensor | None:
+        if not codes.strip():
+            return None
+        m = self.config.info_continuous
+        try:
+            values = [float(v) for v in codes.split(",")]
+        except ValueError:
+            raise StudioError(f"codes must be {m} numbers separated by commas, like "
+                              f"{','.join(['0.5'] * max(m, 1))}") from None
+        if len(values) != m:
+            raise StudioError(f"this model has {m} continuous codes; codes gave {len(values)}")
+        return torch.tensor(values, dtype=torch.float32)
+
+    def class_labels(self, n: int, labels=None) -> torch.Tensor | None:
+        """The classes (or InfoGAN categories) to draw: the ones asked for (one int or one per
+        image), else cycling through them so that a grid shows each."""
+        count = self.num_classes or self.config.info_categories
+        if not count:
+            if labels is not None:
+                raise StudioError("this model is not class-conditional; leave out the class")
+            return None
+        if labels is None:
+            return torch.arange(n) % count
+        out = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        out = out.expand(n) if out.numel() == 1 else out
+        if out.numel() != n or out.min() < 0 or out.max() >= count:
+            names = ", ".join(self.info.get("class_names", [])) if self.num_classes else ""
+            what = "class" if self.num_classes else "category (an InfoGAN code)"
+            raise StudioError(f"{what} must be between 0 and {count - 1}"
+                              + (f" ({names})" if names else ""))
+        return out
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None,
+                 conts: torch.Tensor | None) -> np.ndarray:
+        """Latents -> images (N, C, H, W) in [0, 1], in batches of 256."""
+        G = self.modules["generator"]
+        device = next(G.parameters()).device
+        if self.info_dims:
+            z = torch.cat([z, self.code_vector(labels if self.config.info_categories else None,
+                                               conts)], dim=1)
+            labels = None
+        out = []
+        for i in range(0, len(z), 256):
+            y = None if labels is None else labels[i:i + 256].to(device)
+            out.append(G(z[i:i + 256].to(device), y).float())
+        return ((torch.cat(out) + 1) / 2).clamp(0, 1).cpu().numpy()
+
+    def sample(self, n: int, seed: int, labels=None, truncation: float = 0.0,
+               codes: str = "") -> Samples:
+        z, conts = self.latents([seed + i for i in range(n)], truncation, codes)
+        y = self.class_labels(n, labels)
+        return Samples(images=self.generate(z, y, conts), labels=None if y is None else y.numpy())
+
+    def interpolate(self, seed_a: int, seed_b: int, frames: int, labels=None,
+                    truncation: float = 0.0, codes: str = "") -> Samples:
+        """`frames` images walking from seed_a's sample to seed_b's: z by slerp, InfoGAN's
+        continuous codes by a straight line; one class (or category) throughout."""
+        z, conts = self.latents([seed_a, seed_b], truncation, codes)
+        t = torch.linspace(0, 1, frames)
+        zs = slerp(z[:1], z[1:], t)
+        cs = None if conts is None else conts[:1] + t[:, None] * (conts[1:] - conts[:1])
+        y = self.class_labels(frames, labels if labels is not None
+                              else (0 if (self.num_classes or self.config.info_categories) else None))
+        return Samples(images=self.generate(zs, y, cs), labels=None if y is None else y.numpy())
+
+    # --- evaluation -------------------------------------------------------------------------
+    def evaluate(self, data: ImageData, cache_dir) -> dict[str, float]:
+        """Fréchet distance, KID, precision/recall on the judge's features against the
+        real-vs-real floor; conditional accuracy for class-conditional models."""
+        from ..metrics import judge_samples
+        count = self.num_classes or 1
+        n = 50 * count if count > 1 else 500
+        samples = self.sample(n, seed=0)
+        return judge_samples(data, samples.images, samples.labels if self.num_classes else None,
+                             cache_dir=cache_dir)

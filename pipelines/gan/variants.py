@@ -1,0 +1,139 @@
+"""The named GAN variants: each is the one GAN pipeline with the defaults of its paper, so that
+`studio train wgan-gp --data digits` works as the paper meant and every default can still be
+changed with --set. InfoGAN adds a code-sweep tool and maps its categories to classes when it
+is judged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..base import Tool, ToolResult
+from ..config import option, variant_config
+from ..errors import StudioError
+from .pipeline import GAN, GANConfig, InfoGANSampleControls
+
+
+class VanillaGAN(GAN):
+    """Goodfellow et al. (2014): MLP generator and discriminator."""
+    name = "gan"
+    Config = variant_config("VanillaGANConfig", GANConfig, architecture="mlp")
+
+
+class DCGAN(GAN):
+    """Radford et al. (2015): transposed convs, strided convs, batch norm in both nets."""
+    name = "dcgan"
+    Config = variant_config("DCGANConfig", GANConfig, d_norm="batch")
+
+
+class ConditionalGAN(GAN):
+    """A class-conditional DCGAN: label embedding in G, projection discriminator (concat via
+    --set conditioning=concat); minibatch-std lets D see when all fakes of a class agree."""
+    name = "cgan"
+    Config = variant_config("ConditionalGANConfig", GANConfig, conditioning="projection",
+                            minibatch_std=True)
+
+
+class WGAN(GAN):
+    """Arjovsky et al. (2017): a critic instead of a classifier, weight clipping, n_critic = 5,
+    RMSProp at 5e-5 (momentum destabilises it, the paper found)."""
+    name = "wgan"
+    Config = variant_config("WGANConfig", GANConfig, loss="wasserstein", weight_clip=0.01,
+                            n_critic=5, optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5)
+    train_defaults = {**GAN.train_defaults, "steps": 5000, "checkpoint_every": 1000,
+                      "sample_every": 500}
+
+
+class WGANGP(GAN):
+    """Gulrajani et al. (2017): the Lipschitz constraint as a gradient penalty (weight 10),
+    Adam(1e-4, 0, 0.9), n_critic = 5, no batch norm in the critic."""
+    name = "wgan-gp"
+    Config = variant_config("WGANGPConfig", GANConfig, loss="wasserstein", gradient_penalty=10.0,
+                            n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9)
+    train_defaults = {**GAN.train_defaults, "steps": 5000, "checkpoint_every": 1000,
+                      "sample_every": 500}
+
+
+class LSGAN(GAN):
+    """Mao et al. (2017): least-squares losses on a DCGAN."""
+    name = "lsgan"
+    Config = variant_config("LSGANConfig", GANConfig, loss="least-squares", d_norm="batch")
+
+
+class SNGAN(GAN):
+    """Miyato et al. (2018): hinge loss, spectral norm on every discriminator layer, and
+    TTUR learning rates with Adam(0, 0.9)."""
+    name = "sngan"
+    Config = variant_config("SNGANConfig", GANConfig, loss="hinge", spectral_norm=True,
+                            lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9)
+
+
+@dataclass
+class CodeSweepOptions:
+    code: int = option(1, "Which code to sweep across the columns: 1..M a continuous code, "
+                       "0 the categorical one.", low=0, high=10)
+    rows: int = option(10, "Rows, one seed each (seed, seed + 1, ...).", low=1, high=64)
+    seed: int = option(0, "The first row's seed.")
+    columns: int = option(9, "Values of a continuous code from -span to span.", low=2, high=32)
+    span: float = option(2.0, "How far to push a continuous code (training saw [-1, 1]).",
+                         low=0.1, high=5.0)
+    category: int = option(0, "The category held while a continuous code sweeps.", low=0)
+
+
+class InfoGAN(GAN):
+    """Chen et al. (2016): a categorical and continuous codes that Q must recover from the
+    image, so that they come to mean something (digit identity, slant, width) unsupervised."""
+    name = "infogan"
+    Config = variant_config("InfoGANConfig", GANConfig, d_norm="batch", info_categories=10,
+                            info_continuous=2)
+    SampleControls = InfoGANSampleControls
+    tools = (Tool("code-sweep", "code_sweep", CodeSweepOptions,
+                  "Vary one latent code across the columns and hold the rest; one seed per row."),)
+
+    def code_sweep(self, ctx, code: int, rows: int, seed: int, columns: int, span: float,
+                   category: int) -> ToolResult:
+        c = self.config
+        z, conts = self.latents(list(range(seed, seed + rows)))
+        if code == 0:
+            if not c.info_categories:
+                raise StudioError("this model has no categorical code; sweep code 1 or more")
+            k = c.info_categories
+            zs, cs = z.repeat_interleave(k, 0), conts.repeat_interleave(k, 0)
+            labels = torch.arange(k).repeat(rows)
+            return ToolResult(images=self.generate(zs, labels, cs), columns=k)
+        if code > c.info_continuous:
+            raise StudioError(f"this model has no continuous code {code} (it has "
+                              f"{c.info_continuous})")
+        values = torch.linspace(-span, span, columns)
+        zs, cs = z.repeat_interleave(columns, 0), conts.repeat_interleave(columns, 0).clone()
+        cs[:, code - 1] = values.repeat(rows)
+        labels = (self.class_labels(len(zs), min(category, c.info_categories - 1))
+                  if c.info_categories else None)
+        return ToolResult(images=self.generate(zs, labels, cs), columns=columns)
+
+    def evaluate(self, data, cache_dir) -> dict[str, float]:
+        """InfoGAN never saw a label, so its categories are matched to classes after training:
+        the judge labels 50 samples per category, and the one-to-one assignment that agrees
+        most (Hungarian) maps categories to classes. Conditional accuracy is under that map."""
+        from scipy.optimize import linear_sum_assignment
+        from ..metrics import get_judge, judge_samples
+        k = self.config.info_categories
+        if not k or data.num_classes < 2:
+            return super().evaluate(data, cache_dir)
+        samples = self.sample(50 * k, seed=0)
+        predicted = get_judge(data, cache_dir).predict(samples.images)
+        agree = np.zeros((k, data.num_classes))
+        np.add.at(agree, (samples.labels, predicted), 1)
+        cats, classes = linear_sum_assignment(-agree)
+        mapping = dict(zip(cats.tolist(), classes.tolist()))
+        keep = np.array([lab in mapping for lab in samples.labels])  # k may exceed the classes
+        mapped = np.array([mapping.get(lab, -1) for lab in samples.labels])
+        results = judge_samples(data, samples.images[keep], mapped[keep], cache_dir=cache_dir)
+        results["category_to_class"] = " ".join(f"{c}->{data.class_names[m]}"
+                                                for c, m in sorted(mapping.items()))
+        return results
+
+
+VARIANTS = (VanillaGAN, DCGAN, ConditionalGAN, WGAN, WGANGP, LSGAN, SNGAN, InfoGAN)

@@ -1,0 +1,97 @@
+"""Judge generated images against real ones, with the real-vs-real floor next to each number.
+
+`judge_samples(data, images, labels)` is the one entry point the families and `studio eval`
+call. Which images each number compares, precisely:
+
+- The real pool is every real image of the data set, training and validation splits together
+  (digits: 1,797; shapes: 5,000). It is shuffled with `seed` and cut into two disjoint halves,
+  A and B, of floor(pool / 2) images each.
+- n = min(number of samples given, size of a half, MAX_IMAGES = 2,500). The first n samples
+  are judged (so a conditional model's cycled labels stay balanced), against the first n
+  images of half B. (The cap bounds the n x n distance and kernel matrices to ~50 MB each.)
+- Every number is computed twice, at the same n and on the same judge features:
+      fd, kid, precision, recall          samples vs real half B
+      fd_floor, kid_floor, ...            real half A vs real half B
+  The floor is what a perfect generator would score at this n: Fréchet distance in particular
+  is biased upwards at small n, so a number is only read against its floor, never alone.
+- KID is averaged over 100 random subsets of n // 2 images from each side (at most 1,000),
+  so kid_std, the spread over subsets, says how much the value moves with the draw.
+- precision / recall are the k-NN (k = 3) estimates of Kynkäänniemi et al. (2019), with
+  real half B as the real set: precision, the share of samples that land on the real data's
+  manifold (fidelity); recall, the share of real images that the samples' manifold covers
+  (variety).
+- conditional_accuracy (only when labels are given and the data has two or more classes): the
+  fraction of all given samples that the judge assigns to the class they were asked for, to be
+  read against judge_val_accuracy, the judge's own accuracy on the real validation split.
+
+All features come from the data set's judge (judge.py), trained on the training split. A
+generator that memorised the training images would score at the floor: these numbers measure
+closeness to the data distribution, not novelty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..data import ImageData
+from ..errors import StudioError
+from .distances import (KID_SUBSET_SIZE, frechet_distance, kernel_inception_distance,
+                        precision_recall)
+from .judge import get_judge
+
+PR_NEIGHBOURS = 3
+MIN_IMAGES = PR_NEIGHBOURS + 2   # k-NN radii need more than k images per set; KID subsets of >= 2
+MAX_IMAGES = 2500
+
+
+def real_halves(data: ImageData, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves A and B of all the real images (train + val), shuffled with `seed`,
+    each (floor(pool / 2), C, H, W)."""
+    pool = np.concatenate([data.train_images, data.val_images])    # (P, C, H, W)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    half = len(pool) // 2
+    return pool[order[:half]], pool[order[half:2 * half]]
+
+
+def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None = None, *,
+                  cache_dir: str | Path, seed: int = 0,
+                  log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """Fréchet distance, KID, precision, recall (each with its real-vs-real floor), the judge's
+    validation accuracy and, given labels, conditional accuracy of `images` (N, C, H, W) in
+    [0, 1]. See the module docstring for which images each number compares."""
+    images = np.asarray(images, dtype=np.float32)
+    if not np.isfinite(images).all():
+        raise StudioError("the samples contain NaN or infinite pixels; the model has diverged")
+    half_a, half_b = real_halves(data, seed)
+    n = min(len(images), len(half_a), MAX_IMAGES)
+    if n < MIN_IMAGES:
+        raise StudioError(f"judging needs at least {MIN_IMAGES} samples and {MIN_IMAGES} real "
+                          f"images in each half of the data; got {len(images)} samples and "
+                          f"{len(half_a)} real images per half")
+    judge = get_judge(data, cache_dir, log=log)
+    fake = judge.features(images[:n])        # (n, D)
+    real_a = judge.features(half_a[:n])      # (n, D)
+    real_b = judge.features(half_b[:n])      # (n, D)
+
+    kid_args = {"subset_size": max(2, min(KID_SUBSET_SIZE, n // 2)), "seed": seed}
+    kid, kid_std = kernel_inception_distance(fake, real_b, **kid_args)
+    kid_floor, kid_floor_std = kernel_inception_distance(real_a, real_b, **kid_args)
+    precision, recall = precision_recall(real_b, fake, k=PR_NEIGHBOURS)
+    precision_floor, recall_floor = precision_recall(real_b, real_a, k=PR_NEIGHBOURS)
+    results = {
+        "n": n,
+        "fd": frechet_distance(fake, real_b), "fd_floor": frechet_distance(real_a, real_b),
+        "kid": kid, "kid_std": kid_std, "kid_floor": kid_floor, "kid_floor_std": kid_floor_std,
+        "precision": precision, "precision_floor": precision_floor,
+        "recall": recall, "recall_floor": recall_floor,
+        "judge_val_accuracy": judge.val_accuracy,
+    }
+    if labels is not None and judge.task == "classes":
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(images):
+            raise StudioError(f"got {len(labels)} labels for {len(images)} images")
+        results["conditional_accuracy"] = float(np.mean(judge.predict(images) == labels))
+    return results
