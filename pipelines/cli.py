@@ -5,7 +5,7 @@
     studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz)
     studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif         (or .png)
     studio tool <run> [NAME] [--input a.png ...] [--set k=v] [--out result.png]
-    studio eval <run> [--n 500]      Fréchet distance, KID, ... against the real-vs-real floor
+    studio eval <run> [--step N]     Fréchet distance, KID, ... against the real-vs-real floor
     studio runs
     studio export <run>
     studio list                      pipelines, their options, controls and tools; data sets
@@ -98,10 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="Judge a run's samples: Fréchet distance and KID on the "
                        "studio's classifier features, next to the real-vs-real floor.")
     p.add_argument("run")
-    p.add_argument("--n", type=int, default=None, help="Samples to judge (default: as many "
-                   "as half the real images, at most 1000).")
     p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
-    p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true", help="JSON instead of a table.")
@@ -309,7 +306,7 @@ def cmd_tool(args) -> int:
 
 def cmd_eval(args) -> int:
     from .evaluation import evaluate_run
-    results = evaluate_run(args.run, args.runs_dir, n=args.n, step=args.step, seed=args.seed)
+    results = evaluate_run(args.run, args.runs_dir, step=args.step)
     for key, value in results.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     return 0

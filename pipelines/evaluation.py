@@ -1,35 +1,33 @@
 """Judge a run's samples after (or during) training, and record the numbers in its folder.
 
 `evaluate_run` is what `studio eval <run>` calls: it loads the run's sampling weights (latest,
-or a checkpoint step), reloads the run's data set the way the trainer did, draws n samples at
-a fixed seed, and measures them with `metrics.judge_samples` (Fréchet distance, KID, precision
-and recall next to their real-vs-real floors; conditional accuracy for conditional models).
+or a checkpoint step), reloads the run's data set the way the trainer did, and runs the
+family's own `evaluate` (for image families, `metrics.judge_samples`: Fréchet distance, KID,
+precision and recall next to their real-vs-real floors; conditional accuracy for conditional
+models).
 The judge is cached per data set in the runs folder's `.judges/`, shared by every run on it.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 from .base import data_info
 from .data import ImageData
 from .errors import StudioError
 from .loading import load_for_sampling
-from .metrics.image_quality import MIN_IMAGES, judge_samples
 from .metrics.judge import data_fingerprint
 from .runs import RunFolder
 from .trainer import load_data_for
 
-DEFAULT_SAMPLES = 1000
-
-
 def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, *,
-                 n: int | None = None, step: int | None = None, seed: int = 0,
-                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Judge `n` samples (default: as many as half the real images, at most 1,000) of a run at
-    its latest weights or checkpoint `step`; write them to run.json (`eval`, `eval_step`,
-    `eval_judge`) and as an `eval/<key>` row of metrics.jsonl. Returns the numbers."""
+                 step: int | None = None) -> dict[str, Any]:
+    """Judge a run at its latest weights or checkpoint `step` with its family's own evaluation
+    (the same numbers as at the end of training: e.g. a GAN's 500 samples, InfoGAN's categories
+    matched to classes first); write them to run.json (`eval`, `eval_step`, `eval_judge`) and
+    as an `eval/<key>` row of metrics.jsonl. Returns the numbers."""
+    import torch
     run = RunFolder.resolve(run_ref, runs_dir)
     spec = run.info().get("data")
     if not isinstance(spec, str) or not spec:
@@ -39,14 +37,10 @@ def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None 
     if not isinstance(data, ImageData):
         raise StudioError(f"run {run.id} is a {data.kind} model; `studio eval` judges images")
     _check_same_shape(run, pipe.info, data_info(data))
-
-    real_half = (len(data.train_images) + len(data.val_images)) // 2
-    count = min(DEFAULT_SAMPLES, real_half) if n is None else n
-    if count < MIN_IMAGES:
-        raise StudioError(f"--n must be at least {MIN_IMAGES} (got {count})")
-    samples = pipe.sample(count, seed=seed)
-    results = judge_samples(data, samples.images, samples.labels,
-                            cache_dir=run.path.parent / ".judges", seed=seed, log=log)
+    with torch.no_grad():
+        results = pipe.evaluate(data, run.path.parent / ".judges")
+    if not results:
+        raise StudioError(f"{pipe.name} has no evaluation")
     run.update_info(eval=results, eval_step=pipe.step, eval_judge=data_fingerprint(data)[:16])
     run.log_metrics({"step": pipe.step, **{f"eval/{key}": value for key, value in results.items()}})
     return results

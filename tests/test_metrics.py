@@ -15,6 +15,7 @@ from scipy.ndimage import gaussian_filter
 
 from pipelines.data import load_data
 from pipelines.errors import StudioError
+from pipelines.cli import main
 from pipelines.evaluation import evaluate_run
 from pipelines.metrics import (fit_probe_classifier, frechet_distance, get_judge, judge_samples,
                                kernel_inception_distance, precision_recall, probe_accuracy,
@@ -239,7 +240,7 @@ def test_linear_probe_still_importable_from_metrics(digits):
 
 # --- evaluate_run -----------------------------------------------------------------------------
 
-def test_evaluate_run_writes_eval_into_the_run(runs_dir, judge_dir, judge):
+def test_evaluate_run_writes_eval_into_the_run(runs_dir, judge_dir, judge, capsys):
     # The digits judge trained above, copied into this runs folder's cache: reused, not
     # retrained, by the run's own evaluation at the end of training and by evaluate_run.
     shutil.copytree(judge_dir, runs_dir / ".judges")
@@ -248,9 +249,11 @@ def test_evaluate_run_writes_eval_into_the_run(runs_dir, judge_dir, judge):
     cached = sorted((runs_dir / ".judges").iterdir())
     mtimes = [p.stat().st_mtime_ns for p in cached]
 
-    results = evaluate_run(run.id, n=60)
+    assert main(["eval", run.id]) == 0            # the CLI command prints what it wrote
+    assert "fd_floor:" in capsys.readouterr().out
+    results = RunFolder(run.path).info()["eval"]
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
-    assert results["n"] == 60 and {"fd", "fd_floor", "kid", "kid_floor", "precision", "recall",
+    assert results["n"] == 500 and {"fd", "fd_floor", "kid", "kid_floor", "precision", "recall",
                                    "judge_val_accuracy"} <= set(results)
     assert results["fd"] > results["fd_floor"] > 0     # 8 training steps: far from real digits
     info = RunFolder(run.path).info()
@@ -260,10 +263,9 @@ def test_evaluate_run_writes_eval_into_the_run(runs_dir, judge_dir, judge):
     assert row["step"] == 8 and row["eval/fd"] == pytest.approx(results["fd"])
 
     # The same seed draws the same samples and halves: the same numbers.
-    assert evaluate_run(run.path, n=60) == pytest.approx(results)
+    assert evaluate_run(run.path) == pytest.approx(results)
     with pytest.raises(StudioError, match="no run"):
         evaluate_run("no-such-run")
     with pytest.raises(StudioError, match="no checkpoint at step 5"):
         evaluate_run(run.id, step=5)
-    with pytest.raises(StudioError, match="at least"):
-        evaluate_run(run.id, n=2)
+
