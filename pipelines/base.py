@@ -51,7 +51,8 @@ class Tool:
     method: str
     Options: type
     help: str
-    needs_images: bool = False      # takes input images (`--input a.png b.png`)
+    needs_images: bool = False      # requires input images (`--input a.png b.png`)
+    accepts_images: bool = False    # may take input images, works without them too
 
 
 @dataclass

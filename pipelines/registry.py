@@ -49,6 +49,31 @@ PIPELINES: tuple[PipelineEntry, ...] = (
                   "InfoGAN: categorical and continuous latent codes learned without labels "
                   "(mutual-information term); code sweeps",
                   "pipelines.gan:InfoGAN"),
+    PipelineEntry("ae", "autoencoder", "image",
+                  "Autoencoder: MLP or conv encoder/decoder; reconstructions, latent map, "
+                  "anomaly scores", "pipelines.autoencoders:AE"),
+    PipelineEntry("dae", "autoencoder", "image",
+                  "Denoising autoencoder: Gaussian, masking or salt-and-pepper corruption",
+                  "pipelines.autoencoders:DAE"),
+    PipelineEntry("sparse-ae", "autoencoder", "image",
+                  "Sparse autoencoder: KL penalty pulling each code unit's mean activation "
+                  "toward rho", "pipelines.autoencoders:SparseAE"),
+    PipelineEntry("contractive-ae", "autoencoder", "image",
+                  "Contractive autoencoder: penalty on the encoder Jacobian's Frobenius norm",
+                  "pipelines.autoencoders:ContractiveAE"),
+    PipelineEntry("vae", "autoencoder", "image",
+                  "VAE: reparameterised Gaussian posterior, KL warm-up; samples from the "
+                  "prior, ELBO in nats", "pipelines.autoencoders:VAE"),
+    PipelineEntry("beta-vae", "autoencoder", "image",
+                  "beta-VAE: a VAE with KL weight 4 (Gaussian likelihood) for a more factorised "
+                  "latent space",
+                  "pipelines.autoencoders:BetaVAE"),
+    PipelineEntry("cvae", "autoencoder", "image",
+                  "Conditional VAE: encoder and decoder see the class; draws the digit you "
+                  "ask for", "pipelines.autoencoders:CVAE"),
+    PipelineEntry("vqvae", "autoencoder", "image",
+                  "VQ-VAE: discrete code maps from an EMA codebook (commitment loss, dead-code "
+                  "resets); code-map tool", "pipelines.autoencoders:VQVAE"),
 )
 
 

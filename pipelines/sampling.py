@@ -37,13 +37,12 @@ def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
     from .trainer import load_data_for
     tool = pipe.get_tool(name)
     typed = to_dict(apply_overrides(tool.Options(), options))
-    images = None
-    if tool.needs_images:
-        if not input_paths:
-            raise StudioError(f"tool {name} needs input images: pass --input a.png [b.png ...]")
-        images = read_images(list(input_paths), pipe.info["channels"], pipe.info["image_size"])
-    elif input_paths:
+    if tool.needs_images and not input_paths:
+        raise StudioError(f"tool {name} needs input images: pass --input a.png [b.png ...]")
+    if input_paths and not (tool.needs_images or tool.accepts_images):
         raise StudioError(f"tool {name} takes no input images; leave out --input")
+    images = (read_images(list(input_paths), pipe.info["channels"], pipe.info["image_size"])
+              if input_paths else None)
     cached: dict[str, Any] = {}
 
     def load_data():
