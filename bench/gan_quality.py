@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from pipelines.runs import RunFolder, list_runs
 from pipelines.trainer import start_run, train_run
 
 VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
@@ -32,8 +33,15 @@ def fmt(value, digits=3) -> str:
 
 
 def train_and_judge(variant: str, data: str, runs_dir: Path) -> tuple[dict, Path]:
-    run = start_run(variant, data, runs_dir=runs_dir, name=f"bench-{variant}")
-    train_run(run)
+    """Train the variant (or reuse its finished run in runs_dir, so an interrupted benchmark
+    picks up where it stopped) and read back its judged numbers."""
+    done = [r for r in list_runs(runs_dir) if r["id"].endswith(f"-bench-{variant}-{data}")
+            and r["status"] == "done"]
+    if done:
+        run = RunFolder(runs_dir / done[0]["id"])
+    else:
+        run = start_run(variant, data, runs_dir=runs_dir, name=f"bench-{variant}-{data}")
+        train_run(run)
     info = run.info()
     losses = [r for r in run.metrics() if "loss_d" in r]
     last = losses[-1] if losses else {}

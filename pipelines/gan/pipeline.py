@@ -222,12 +222,14 @@ class GAN(Pipeline):
             z = torch.cat([z, self.code_vector(cats, conts)], dim=1)
         fake = G(z, labels)
 
-        # Discriminator: one pass over real and fake together, so batch norm (if on) cannot
-        # tell them apart by their batch statistics alone. Fakes are detached: this step must
-        # not move G.
-        both, _ = D(self.noisy(torch.cat([real, fake.detach()]), ctx.step),
-                    None if labels is None else torch.cat([labels, labels]))
-        d_real, d_fake = both.float().chunk(2)
+        # Discriminator: real and fake in separate passes, as in the generator step below. With
+        # batch norm in D, one pass over both would normalise by mixed statistics here and by
+        # fake-only statistics in the generator step: two different functions, and the
+        # generator would be trained against one that the discriminator never was (measured:
+        # D(G(z)) ~ 0 while the generator's loss said otherwise). Fakes are detached: this
+        # step must not move G.
+        d_real = D(self.noisy(real, ctx.step), labels)[0].float()
+        d_fake = D(self.noisy(fake.detach(), ctx.step), labels)[0].float()
         loss_d = L.discriminator_loss(c.loss, d_real, d_fake, 1 - c.label_smoothing)
         logs = {}
         if c.gradient_penalty > 0:
