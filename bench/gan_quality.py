@@ -73,16 +73,17 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     device = "GPU " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
         f"CPU ({torch.get_num_threads()} threads)"
-    header = ("| variant | steps | minutes | FD (floor) | KID x1e3 (floor) | precision | recall "
-              "| conditional accuracy | judge accuracy on real val | warnings seen |")
+    header = ("| variant | steps | minutes | FD (floor) | KID (floor) | precision (floor) "
+              "| recall (floor) | conditional accuracy | judge accuracy on real val "
+              "| warnings seen |")
     lines = [header, "|" + " --- |" * 10]
     for r in rows:
-        kid = (f"{fmt(r.get('kid', 0) * 1e3)} ({fmt(r.get('kid_floor', 0) * 1e3)})"
-               if "kid" in r else "")
         lines.append(
             f"| {r['variant']} | {r['steps']} | {r['minutes']} | {fmt(r.get('fd'))} "
-            f"({fmt(r.get('fd_floor'))}) | {kid} | {fmt(r.get('precision'), 2)} | "
-            f"{fmt(r.get('recall'), 2)} | {fmt(r.get('conditional_accuracy'), 3)} | "
+            f"({fmt(r.get('fd_floor'))}) | {fmt(r.get('kid'))} ({fmt(r.get('kid_floor'))}) | "
+            f"{fmt(r.get('precision'), 2)} ({fmt(r.get('precision_floor'), 2)}) | "
+            f"{fmt(r.get('recall'), 2)} ({fmt(r.get('recall_floor'), 2)}) | "
+            f"{fmt(r.get('conditional_accuracy'), 3)} | "
             f"{fmt(r.get('judge_val_accuracy'), 3)} | {', '.join(r['warnings_seen']) or '-'} |")
     table = "\n".join(lines)
     print(table)

@@ -264,11 +264,12 @@ class GAN(Pipeline):
 
     def log_warnings(self, means: dict[str, float], step: int) -> list[str]:
         """Plain-words alarms at each log step (also in the run's status line). The diversity
-        alarm waits 200 steps: a generator fresh from initialisation draws near-constant images
-        before it has learned anything to collapse from."""
+        alarm waits 200 generator updates (200 * n_critic steps): a generator fresh from
+        initialisation draws near-constant images before it has learned anything to collapse
+        from."""
         out = []
         diversity = means.get("diversity")
-        if diversity is not None and diversity < 0.4 and step >= 200:
+        if diversity is not None and diversity < 0.4 and step >= 200 * self.config.n_critic:
             out.append(f"possible mode collapse: the fakes of a batch vary only "
                        f"{diversity:.0%} as much as real images")
         if (self.config.loss in L.PROBABILITY_LOSSES and means.get("d_real", 0) > 0.97
