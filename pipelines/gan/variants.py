@@ -38,10 +38,11 @@ class ConditionalGAN(GAN):
 
 class WGAN(GAN):
     """Arjovsky et al. (2017): a critic instead of a classifier, weight clipping, n_critic = 5,
-    RMSProp at 5e-5 (momentum destabilises it, the paper found)."""
+    RMSProp (momentum destabilises it, the paper found). The paper's learning rate is 5e-5; at
+    this budget (1,000 generator updates) 2e-4 measured FD 18 against 35 (docs/gans.md)."""
     name = "wgan"
     Config = variant_config("WGANConfig", GANConfig, loss="wasserstein", weight_clip=0.01,
-                            n_critic=5, optimizer="rmsprop", lr_g=5e-5, lr_d=5e-5)
+                            n_critic=5, optimizer="rmsprop", lr_g=2e-4, lr_d=2e-4)
     train_defaults = {**GAN.train_defaults, "steps": 5000, "checkpoint_every": 1000,
                       "sample_every": 500}
 
