@@ -340,6 +340,8 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """The family's validation numbers (e.g. a VAE's ELBO), as "val/<name>", with the
         sampling weights (eval mode, EMA) in place. Main process only."""
+        if type(self.pipeline).validate is Pipeline.validate:
+            return {}  # the family has none: skip swapping the EMA weights in and out
         with self._sampling_weights():
             values = self.pipeline.validate(self.data)
         return {f"val/{k}": float(v) for k, v in values.items()}

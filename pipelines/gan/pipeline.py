@@ -356,8 +356,9 @@ class GAN(Pipeline):
         t = torch.linspace(0, 1, frames)
         zs = slerp(z[:1], z[1:], t)
         cs = None if conts is None else conts[:1] + t[:, None] * (conts[1:] - conts[:1])
-        y = self.class_labels(frames, labels if labels is not None
-                              else (0 if (self.num_classes or self.config.info_categories) else None))
+        if labels is None and (self.num_classes or self.config.info_categories):
+            labels = 0                                        # one class throughout the walk
+        y = self.class_labels(frames, labels)
         return Samples(images=self.generate(zs, y, cs), labels=None if y is None else y.numpy())
 
     # --- evaluation -------------------------------------------------------------------------
