@@ -128,7 +128,7 @@ def test_losses_match_their_formulas():
 
 def test_slerp_and_truncation():
     a, b = torch.randn(1, 16), torch.randn(1, 16)
-    path = slerp(a, b, torch.linspace(0, 1, 5))
+    path = slerp(a[0], b[0], torch.linspace(0, 1, 5))
     assert torch.allclose(path[0], a[0], atol=1e-6) and torch.allclose(path[-1], b[0], atol=1e-5)
     z = truncated_normal((1000, 8), torch.Generator().manual_seed(0), 0.5)
     assert z.abs().max() <= 0.5 and z.std() > 0.2

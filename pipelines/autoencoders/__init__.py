@@ -4,7 +4,7 @@ Read in this order:
     config.py         the options of every model (one shared dataclass, fields per model)
     networks.py       MLP and conv encoders/decoders; AENet and VAENet
     losses.py         reconstruction NLL, Gaussian KL, corruptions, sparsity and contractive
-                      penalties, active units, perplexity, slerp, PCA
+                      penalties, active units, perplexity, PCA (slerp lives in ../latent.py)
     common.py         the shared pipeline: one module, Adam, measuring, reconstructions grid
     deterministic.py  ae, dae, sparse-ae, contractive-ae
     vae.py            vae, beta-vae, cvae

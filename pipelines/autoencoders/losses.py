@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..latent import slerp  # noqa: F401  (re-exported: the family's walks use it)
+
 
 def recon_nll(logits: torch.Tensor, x: torch.Tensor, likelihood: str = "bernoulli",
               sigma: float = 0.1) -> torch.Tensor:
@@ -110,18 +112,6 @@ def perplexity(codes: torch.Tensor, k: int) -> torch.Tensor:
     p = torch.bincount(codes.flatten(), minlength=k).float()
     p = p / p.sum().clamp_min(1)
     return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latents a and b (D,) at fractions t (T,) -> (T, D).
-    Gaussian latents live near a sphere; a straight line between two cuts through its low-norm
-    middle, which the decoder rarely saw."""
-    a, b, t = a.float(), b.float(), t.float()[:, None]
-    cos = (a @ b / (a.norm() * b.norm()).clamp_min(1e-12)).clamp(-1, 1)
-    omega = torch.arccos(cos)
-    if omega.abs() < 1e-4:                                    # nearly parallel: a line will do
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
 def pca_2d(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:

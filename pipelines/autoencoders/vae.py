@@ -18,6 +18,7 @@ import torch
 from ..base import Samples
 from ..config import option, variant_config
 from ..errors import StudioError
+from ..latent import requested_labels
 from .common import AutoencoderPipeline
 from .config import VAEConfig
 from .losses import active_units, gaussian_kl, log_normal, slerp
@@ -178,20 +179,8 @@ class VAE(AutoencoderPipeline):
 
     # --- sampling -------------------------------------------------------------------------------
     def class_labels(self, n: int, labels: Any = None) -> torch.Tensor | None:
-        """The labels to draw: those asked for (one, or one per image), else cycling through
-        the classes so that a grid shows each."""
-        if not self.num_classes:
-            if labels is not None:
-                raise StudioError("this model is not class-conditional; leave out the class")
-            return None
-        if labels is None:
-            return torch.arange(n) % self.num_classes
-        out = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        out = out.expand(n) if out.numel() == 1 else out
-        if out.numel() != n or out.min() < 0 or out.max() >= self.num_classes:
-            raise StudioError(f"class must be between 0 and {self.num_classes - 1} "
-                              f"({', '.join(self.info.get('class_names', []))})")
-        return out
+        return requested_labels(n, labels, self.num_classes,
+                                names=self.info.get("class_names", []))
 
     @torch.no_grad()
     def sample(self, n: int, seed: int, labels: Any = None, temperature: float = 1.0) -> Samples:

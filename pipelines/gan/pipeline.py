@@ -21,6 +21,7 @@ from ..base import Pipeline, Samples
 from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
+from ..latent import requested_labels, slerp
 from . import losses as L
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
                        dcgan_init)
@@ -106,19 +107,6 @@ def truncated_normal(shape: tuple[int, ...], generator: torch.Generator,
             z[outside] = torch.randn(int(outside.sum()), generator=generator)
             outside = z.abs() > threshold
     return z
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows a (1, D) and b (1, D) at t (T,) -> (T, D). Gaussian
-    latents live near a sphere; a straight line between two passes through its low-probability
-    inside, slerp stays on it. Falls back to a straight line when a and b are parallel."""
-    a_n, b_n = F.normalize(a, dim=1), F.normalize(b, dim=1)
-    omega = torch.acos((a_n * b_n).sum(dim=1).clamp(-1, 1))              # (1,)
-    t = t[:, None]
-    if float(omega) < 1e-4:
-        return (1 - t) * a + t * b
-    so = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
 
 
 class GAN(Pipeline):
@@ -308,23 +296,12 @@ class GAN(Pipeline):
         return torch.tensor(values, dtype=torch.float32)
 
     def class_labels(self, n: int, labels=None) -> torch.Tensor | None:
-        """The classes (or InfoGAN categories) to draw: the ones asked for (one int or one per
-        image), else cycling through them so that a grid shows each."""
-        count = self.num_classes or self.config.info_categories
-        if not count:
-            if labels is not None:
-                raise StudioError("this model is not class-conditional; leave out the class")
-            return None
-        if labels is None:
-            return torch.arange(n) % count
-        out = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
-        out = out.expand(n) if out.numel() == 1 else out
-        if out.numel() != n or out.min() < 0 or out.max() >= count:
-            names = ", ".join(self.info.get("class_names", [])) if self.num_classes else ""
-            what = "class" if self.num_classes else "category (an InfoGAN code)"
-            raise StudioError(f"{what} must be between 0 and {count - 1}"
-                              + (f" ({names})" if names else ""))
-        return out
+        """The classes (or InfoGAN categories) to draw; see latent.requested_labels."""
+        if self.num_classes:
+            return requested_labels(n, labels, self.num_classes,
+                                    names=self.info.get("class_names", []))
+        return requested_labels(n, labels, self.config.info_categories,
+                                what="category (an InfoGAN code)")
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None,
@@ -354,7 +331,7 @@ class GAN(Pipeline):
         continuous codes by a straight line; one class (or category) throughout."""
         z, conts = self.latents([seed_a, seed_b], truncation, codes)
         t = torch.linspace(0, 1, frames)
-        zs = slerp(z[:1], z[1:], t)
+        zs = slerp(z[0], z[1], t)
         cs = None if conts is None else conts[:1] + t[:, None] * (conts[1:] - conts[:1])
         if labels is None and (self.num_classes or self.config.info_categories):
             labels = 0                                        # one class throughout the walk
