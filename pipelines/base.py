@@ -142,6 +142,21 @@ class Pipeline:
         raise StudioError(f"{self.name} has no tool {name!r}; it has "
                           f"{', '.join(t.name for t in self.tools) or 'none'}")
 
+    @classmethod
+    def describe_data(cls, data: ImageData | TextData, config: Any) -> dict[str, Any]:
+        """The `info` the networks are built from, stored in run.json and in every weights
+        file's metadata. A family may add what it derives from the data once, at the start of
+        a run, e.g. a tokenizer trained on the corpus (as its JSON text), so that sampling and
+        resuming never derive it again."""
+        return data_info(data)
+
+    def export_ecosystem(self, dest: Path) -> str:
+        """Write the family's ecosystem format into `dest` (the run's export/ folder), e.g. a
+        diffusers or transformers folder that the library's own `from_pretrained` loads.
+        Returns a markdown section for the model card saying what it wrote and how to load it
+        with the library alone (a code snippet); the default writes nothing and returns ""."""
+        return ""
+
     def ema_decay(self) -> float:
         return float(getattr(self.config, "ema_decay", 0.0))
 

@@ -81,9 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolate", nargs=2, type=int, metavar=("SEED_A", "SEED_B"),
                    help="Walk the latent space from SEED_A's sample to SEED_B's (slerp).")
     p.add_argument("--frames", type=int, default=10, help="Frames of an --interpolate walk.")
-    p.add_argument("--out", required=True, help="grid.png, samples.npz (images as floats "
+    p.add_argument("--prompt", default=None,
+                   help="The prompt, for families that take one (text models, text-to-image "
+                        "diffusion); the same as --set prompt=...")
+    p.add_argument("--out", default=None, help="grid.png, samples.npz (images as floats "
                    "in [0,1], shape (N, C, H, W), and labels for conditional models), or "
-                   "walk.gif (with --interpolate).")
+                   "walk.gif (with --interpolate); for text models samples.txt, or leave it "
+                   "out to print them.")
 
     p = sub.add_parser("tool", help="Run a family's tool on a trained model (leave out NAME "
                        "to list them).")
@@ -222,10 +226,10 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool) -> int:
 def cmd_sample(args) -> int:
     from .loading import load_for_sampling
     from .sampling import parse_controls
-    out = Path(args.out)
-    suffix = out.suffix.lower()
-    allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz")
-    if suffix not in allowed:
+    out = Path(args.out) if args.out else None
+    suffix = out.suffix.lower() if out else ""
+    allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz", ".txt")
+    if out is not None and suffix not in allowed:
         raise StudioError(f"--out must end in {' or '.join(allowed)}, not {out.name!r}"
                           + ("" if args.interpolate else " (.gif goes with --interpolate)"))
     if not 1 <= args.n <= 4096:
@@ -233,16 +237,36 @@ def cmd_sample(args) -> int:
     if args.interpolate and not 2 <= args.frames <= 256:
         raise StudioError("--frames must be between 2 and 256")
     pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
-    controls = parse_controls(pipe, parse_set_args(args.set))
+    values = parse_set_args(args.set)
+    if args.prompt is not None:
+        values["prompt"] = args.prompt
+    controls = parse_controls(pipe, values)
     if args.interpolate:
         seed_a, seed_b = args.interpolate
         samples = pipe.interpolate(seed_a, seed_b, args.frames, labels=args.label, **controls)
     else:
         samples = pipe.sample(args.n, seed=args.seed, labels=args.label, **controls)
-    if samples.images is None:
-        raise StudioError("this model samples text; text output arrives with the text family")
+    if samples.texts is not None:
+        return _write_texts(samples.texts, out)
+    if out is None or suffix == ".txt":
+        raise StudioError("this model draws images: pass --out grid.png (or samples.npz, or "
+                          "walk.gif with --interpolate)")
     _write_images(samples, out, walk=bool(args.interpolate))
     print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
+    return 0
+
+
+def _write_texts(texts: list[str], out: Path | None) -> int:
+    """Print the texts, or write them to a .txt file separated by `---` lines."""
+    joined = "\n\n---\n\n".join(texts)
+    if out is None:
+        print(joined)
+        return 0
+    if out.suffix.lower() != ".txt":
+        raise StudioError(f"this model writes text: --out must end in .txt, not {out.name!r}")
+    from .runs import atomic_write_text
+    atomic_write_text(out, joined + "\n")
+    print(f"wrote {len(texts)} samples to {out}")
     return 0
 
 

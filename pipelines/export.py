@@ -2,7 +2,8 @@
 
 For every family: export/model.safetensors (sampling weights with metadata), export/config.json
 and export/README.md (the model card). Families with an ecosystem format (diffusers,
-transformers) add theirs here when they land.
+transformers) write it through `Pipeline.export_ecosystem` (e.g. export/diffusers/), and their
+section of the model card says how to load it with the library alone.
 """
 
 from __future__ import annotations
@@ -28,5 +29,8 @@ def export_run(run: RunFolder) -> Path:
         "pipeline": info["pipeline"], "data": info["data"], "step": info.get("step"),
         "config": info["config"], "data_info": info.get("data_info", {}),
         "config_hash": info.get("config_hash")})
-    write_model_card(run, dest / "README.md")
+    from .loading import load_for_sampling
+    pipe = load_for_sampling(run.path, device="cpu")
+    ecosystem = pipe.export_ecosystem(dest)
+    write_model_card(run, dest / "README.md", ecosystem)
     return dest

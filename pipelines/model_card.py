@@ -13,7 +13,8 @@ def _table(values: dict) -> str:
     return "| option | value |\n| --- | --- |\n" + rows
 
 
-def model_card_text(run: RunFolder) -> str:
+def model_card_text(run: RunFolder, ecosystem: str = "") -> str:
+    """The card; `ecosystem` is the family's own section about its exported library folder."""
     info = run.info()
     last = {}
     for record in run.metrics():
@@ -66,12 +67,13 @@ def model_card_text(run: RunFolder) -> str:
         "samples = pipe.sample(16, seed=0)   # samples.images: (16, C, H, W) floats in [0, 1]",
         "```",
         "",
+        *([ecosystem.strip(), ""] if ecosystem.strip() else []),
         f"Versions: {', '.join(f'{k} {v}' for k, v in info.get('versions', {}).items())}.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_model_card(run: RunFolder, dest: Path | None = None) -> Path:
+def write_model_card(run: RunFolder, dest: Path | None = None, ecosystem: str = "") -> Path:
     path = dest or run.path / "README.md"
-    atomic_write_text(path, model_card_text(run))
+    atomic_write_text(path, model_card_text(run, ecosystem))
     return path

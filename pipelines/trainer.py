@@ -30,7 +30,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from . import checkpoints as ckpt
-from .base import Pipeline, data_info
+from .base import Pipeline
 from .config import TrainerConfig, apply_overrides, config_hash, from_dict, to_dict
 from .data import ImageData, TextData, load_data
 from .errors import StudioError
@@ -83,12 +83,13 @@ def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | No
     cls = load_pipeline_class(pipeline)
     config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {})
     dataset = load_data_for(cls, config, data)
-    cls(config, data_info(dataset))  # builds the networks: a config that can't is refused here
+    described = cls.describe_data(dataset, config)
+    cls(config, described)  # builds the networks: a config that can't is refused here
     info = {
         "pipeline": pipeline, "data": data, "status": "queued", "step": 0,
         "total_steps": trainer.steps, "seed": trainer.seed,
         "config": to_dict(config), "trainer": to_dict(trainer),
-        "data_info": data_info(dataset), "versions": _versions(),
+        "data_info": described, "versions": _versions(),
         "config_hash": config_hash(config), "message": "",
     }
     if getattr(dataset, "skipped_files", 0):
@@ -165,7 +166,9 @@ class Trainer:
         AcceleratorState._reset_state()  # one process may train several runs (tests, the UI)
         self.accelerator = Accelerator(mixed_precision=self.tc.mixed_precision, cpu=self.tc.cpu)
         set_seed(self.tc.seed)
-        self.pipeline: Pipeline = self.cls(self.config, data_info(self.data))
+        # The info stored at the start of the run: what the family derived from the data then
+        # (e.g. a tokenizer) is reused, not derived again.
+        self.pipeline: Pipeline = self.cls(self.config, info["data_info"])
         optimizers = self.pipeline.make_optimizers()
         names, opt_names = list(self.pipeline.modules), list(optimizers)
         prepared = self.accelerator.prepare(*self.pipeline.modules.values(), *optimizers.values())
