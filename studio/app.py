@@ -29,7 +29,10 @@ from pipelines.errors import StudioError
 from pipelines.registry import list_pipelines
 from pipelines.runs import RunFolder, list_runs, runs_dir_from_env
 
+from .common import (Studio, run_choices, as_markdown_text, format_created, format_losses, format_step,
+                     markdown_table, shows_errors)
 from .jobs import JobManager
+from .worker import SamplingWorker
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ DATASET_COLUMNS = ["data set", "kind", "summary"]
 RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "created"]
 CUSTOM_DATA_HINT = "or type folder:/path/to/images (a .zip works too) or text:/path/to/file.txt"
 CSS = """
-#sample-grid img { image-rendering: pixelated; }
+#sample-grid img, #images-gallery img, .pixelated img { image-rendering: pixelated; }
 .catalog th, .catalog td:not(:last-child) { white-space: nowrap; }
 """
 
@@ -74,23 +77,6 @@ def _status_text(summary: dict[str, Any], exit_code: int | None) -> str:
     if exit_code is not None and status in ("queued", "running"):
         return f"{status}? (process exited with code {exit_code})"
     return status
-
-
-def format_step(step: Any, total: Any) -> str:
-    return f"{step}/{total}" if total else str(step)
-
-
-def format_losses(losses: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                    for k, v in sorted(losses.items()))
-
-
-def format_created(stamp: str) -> str:
-    """An ISO time (UTC in run.json) as local 'YYYY-MM-DD HH:MM:SS'."""
-    try:
-        return _dt.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError):
-        return str(stamp or "")
 
 
 def parse_options(text: str | None) -> dict[str, str]:
@@ -134,35 +120,9 @@ def run_view(runs_dir: str | os.PathLike, run_id: str | None,
     return RunView(image, caption, " · ".join(parts), active)
 
 
-def as_markdown_text(text: str) -> str:
-    """Free text for a gr.Markdown: `<folder>` must show, not vanish as an HTML tag."""
-    return html.escape(text, quote=False)
-
-
 def _step_of(sample: Path) -> int | str:
     match = re.fullmatch(r"step_(\d+)", sample.stem)
     return int(match.group(1)) if match else sample.stem
-
-
-# --- errors become warnings ----------------------------------------------------------------
-
-def shows_errors(n_outputs: int) -> Callable:
-    """Decorate a handler so that any error becomes a gr.Warning (never a traceback in the
-    page) and its outputs stay as they were."""
-    def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def handler(*args):
-            try:
-                return fn(*args)
-            except StudioError as e:
-                gr.Warning(as_markdown_text(str(e)))
-            except Exception as e:  # noqa: BLE001 - the console gets the traceback
-                log.exception("studio handler %s failed", fn.__name__)
-                gr.Warning(as_markdown_text(f"Something went wrong: {type(e).__name__}: {e}"))
-            skips = tuple(gr.skip() for _ in range(n_outputs))
-            return skips[0] if n_outputs == 1 else skips
-        return handler
-    return decorate
 
 
 # --- the page, section by section ----------------------------------------------------------
@@ -186,12 +146,6 @@ class RunsPanel:
     status: gr.Markdown
     stop: gr.Button
     seen: gr.State       # per session: what the page shows now, to skip unchanged updates
-
-
-def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
-    def cells(values):
-        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
-    return "\n".join([cells(columns), cells(["---"] * len(columns)), *map(cells, rows)])
 
 
 def build_catalog() -> None:
@@ -313,20 +267,35 @@ def wire_runs_panel(app: gr.Blocks, panel: RunsPanel, jobs: JobManager) -> None:
 
 
 def build_app(runs_dir: str | os.PathLike | None = None,
-              jobs: JobManager | None = None) -> gr.Blocks:
+              jobs: JobManager | None = None, *, viewer: bool = False,
+              worker: SamplingWorker | None = None) -> gr.Blocks:
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
     ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager if none
-    is given)."""
+    is given); sampling goes through `worker` (started on first use). `viewer`: read-only."""
+    from .tabs import images, text
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir))
+    studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nTrain small generative models on bundled or your own data, "
                     f"and watch them learn. Runs live in `{jobs.runs_dir}`.")
-        build_catalog()
-        box = build_train_box()
-        panel = build_runs_panel()
-        wire_train_box(box, panel, jobs)
-        wire_runs_panel(app, panel, jobs)
+        with gr.Tabs():
+            with gr.Tab("Train", id="train"):
+                build_catalog()
+                box = build_train_box()
+                panel = build_runs_panel()
+                wire_train_box(box, panel, jobs)
+                wire_runs_panel(app, panel, jobs)
+            with gr.Tab("Images", id="images") as images_tab:
+                image_run = images.build(studio)
+            with gr.Tab("Text", id="text") as text_tab:
+                text_run = text.build(studio)
+        # Opening a tab lists the runs that finished since the page loaded.
+        images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
+        text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
+        app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text")), None,
+                 [image_run, text_run])
     app.studio_jobs = jobs  # for launchers and tests: the manager behind this page
+    app.studio = studio
     return app
 
 

@@ -1,0 +1,244 @@
+"""The sampling worker: a long-lived process that loads trained models and samples from them
+for the UI, which never imports torch itself.
+
+    python -m pipelines.worker --runs-dir DIR
+
+It reads one JSON request per line on stdin and answers with JSON lines on stdout:
+
+    {"id": 7, "op": "sample", "args": {"run": "dcgan-digits-...", "n": 16, "seed": 0}}
+    -> {"id": 7, "ok": true, "result": {"grid": "/.../grid.png", "images": [...], ...}}
+    -> {"id": 7, "ok": false, "error": "run x has no weights yet ..."}
+    streamed ops (text) first send {"id": 7, "chunk": "text so far"} lines.
+
+Pictures are written as PNG files under DIR/.ui/ (the UI may serve files from the runs folder
+only) and answered by path. Loaded models are kept (a few, newest first) keyed by their weights
+file and its modification time, so a second request for the same run does not load it again.
+Everything a library prints goes to stderr: stdout carries the protocol alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .config import describe
+from .errors import StudioError
+
+KEEP_MODELS = 4
+OUTPUT_FOLDER = ".ui"
+
+
+def field_dicts(config_cls: type | None) -> list[dict[str, Any]]:
+    """A config dataclass's fields as JSON: what the UI builds a form from."""
+    if config_cls is None:
+        return []
+    return [{**asdict(spec), "type": spec.type.__name__} for spec in describe(config_cls)]
+
+
+def describe_pipeline(name: str) -> dict[str, Any]:
+    """Everything a form needs about pipeline `name`: its options, the trainer's options with
+    this family's defaults, the sampling controls and the tools."""
+    from .base import Pipeline
+    from .registry import get_entry, load_pipeline_class
+    from .trainer import TrainerConfig
+    entry = get_entry(name)
+    cls = load_pipeline_class(name)
+    trainer = field_dicts(TrainerConfig)
+    for spec in trainer:
+        spec["default"] = cls.train_defaults.get(spec["name"], spec["default"])
+    return {
+        "name": entry.name, "family": entry.family, "kind": entry.kind,
+        "summary": entry.summary, "data_kind": getattr(cls, "data_kind", "image"),
+        "options": field_dicts(getattr(cls, "Config", None)), "trainer": trainer,
+        "controls": field_dicts(getattr(cls, "SampleControls", None)),
+        "tools": [{"name": t.name, "help": t.help, "needs_images": t.needs_images,
+                   "accepts_images": t.accepts_images, "options": field_dicts(t.Options)}
+                  for t in getattr(cls, "tools", ())],
+        "can_interpolate": cls.interpolate is not Pipeline.interpolate,
+        "streams": callable(getattr(cls, "stream", None)),
+    }
+
+
+class Worker:
+    """Answers requests for the runs under `runs_dir`."""
+
+    def __init__(self, runs_dir: str | os.PathLike):
+        self.runs_dir = Path(runs_dir).resolve()
+        self.out_root = self.runs_dir / OUTPUT_FOLDER
+        self._models: OrderedDict[tuple, Any] = OrderedDict()
+
+    # --- models ----------------------------------------------------------------------------
+    def model(self, run: str, step: int | None = None):
+        from .loading import load_for_sampling, weights_file
+        path = weights_file(self._run_path(run), step=step)
+        key = (str(path), path.stat().st_mtime_ns)
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        pipe = load_for_sampling(path)
+        self._models[key] = pipe
+        while len(self._models) > KEEP_MODELS:
+            self._models.popitem(last=False)
+        return pipe
+
+    def _run_path(self, run: str) -> Path:
+        """A run id of this runs folder; anything else (a path, '..') is refused."""
+        run = (run or "").strip()
+        if not run:
+            raise StudioError("choose a run first")
+        if Path(run).name != run or run in (".", ".."):
+            raise StudioError(f"{run!r} is not a run id")
+        path = self.runs_dir / run
+        if not (path / "run.json").is_file():
+            raise StudioError(f"run {run} is gone from {self.runs_dir} (deleted?); pick another")
+        return path
+
+    def _out_dir(self) -> Path:
+        path = self.out_root / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _controls(self, pipe, values: dict[str, Any] | None) -> dict[str, Any]:
+        from .sampling import parse_controls
+        return parse_controls(pipe, values or {})
+
+    # --- operations ------------------------------------------------------------------------
+    def op_describe(self, pipeline: str) -> dict[str, Any]:
+        return describe_pipeline(pipeline)
+
+    def op_sample(self, run: str, n: int = 16, seed: int = 0, label: int | None = None,
+                  step: int | None = None, controls: dict | None = None) -> dict[str, Any]:
+        """A batch: one PNG per image (its seed in the name), the grid, and the texts of a
+        text model."""
+        from .imaging import save_grid
+        if not 1 <= int(n) <= 1024:
+            raise StudioError("the batch size must be between 1 and 1024")
+        pipe = self.model(run, step)
+        samples = pipe.sample(int(n), seed=int(seed), labels=label,
+                              **self._controls(pipe, controls))
+        if samples.texts is not None:
+            return {"texts": samples.texts, "step": pipe.step}
+        out = self._out_dir()
+        files = []
+        for i, image in enumerate(samples.images):
+            name = f"seed{int(seed) + i}"
+            if samples.labels is not None:
+                name += f"-class{int(samples.labels[i])}"
+            save_grid(image[None], out / f"{name}.png", nrow=1)
+            files.append(str(out / f"{name}.png"))
+        save_grid(samples.images, out / "grid.png", labels=samples.labels)
+        labels = None if samples.labels is None else [int(x) for x in samples.labels]
+        return {"grid": str(out / "grid.png"), "files": files, "labels": labels,
+                "step": pipe.step, "class_names": pipe.info.get("class_names")}
+
+    def op_interpolate(self, run: str, seed_a: int, seed_b: int, frames: int = 10,
+                       label: int | None = None, step: int | None = None,
+                       controls: dict | None = None) -> dict[str, Any]:
+        from .imaging import save_gif, save_grid
+        if not 2 <= int(frames) <= 256:
+            raise StudioError("frames must be between 2 and 256")
+        pipe = self.model(run, step)
+        samples = pipe.interpolate(int(seed_a), int(seed_b), int(frames), labels=label,
+                                   **self._controls(pipe, controls))
+        out = self._out_dir()
+        save_grid(samples.images, out / "walk.png", nrow=len(samples.images))
+        save_gif(samples.images, out / "walk.gif")
+        return {"strip": str(out / "walk.png"), "gif": str(out / "walk.gif"), "step": pipe.step}
+
+    def op_tool(self, run: str, name: str, options: dict | None = None,
+                inputs: list[str] | None = None, step: int | None = None) -> dict[str, Any]:
+        from .imaging import save_grid
+        from .sampling import run_tool
+        pipe = self.model(run, step)
+        result = run_tool(pipe, name, options or {}, input_paths=inputs or None,
+                          cache_dir=self.runs_dir / ".judges")
+        out, image = self._out_dir(), None
+        if result.figure_png is not None:
+            image = out / "figure.png"
+            image.write_bytes(result.figure_png)
+        elif result.images is not None:
+            image = out / "result.png"
+            save_grid(result.images, image, nrow=result.columns)
+        return {"image": str(image) if image else None, "values": result.values,
+                "text": result.text, "step": pipe.step}
+
+    def op_stream_text(self, run: str, seed: int = 0, step: int | None = None,
+                       controls: dict | None = None) -> Iterator[str]:
+        """The text so far, after every new piece the model writes."""
+        pipe = self.model(run, step)
+        if not callable(getattr(pipe, "stream", None)):
+            raise StudioError(f"{pipe.name} does not write text")
+        text = ""
+        for piece in pipe.stream(int(seed), **self._controls(pipe, controls)):
+            text += piece
+            yield text
+
+    # --- the loop ----------------------------------------------------------------------------
+    def handle(self, request: dict[str, Any], send: Callable[[dict], None]) -> None:
+        rid = request.get("id")
+        try:
+            op = getattr(self, f"op_{request.get('op', '')}", None)
+            if op is None:
+                raise StudioError(f"unknown request {request.get('op')!r}")
+            result = op(**(request.get("args") or {}))
+            if hasattr(result, "__next__"):
+                last = None
+                for last in result:
+                    send({"id": rid, "chunk": last})
+                result = {"text": last or ""}
+            send({"id": rid, "ok": True, "result": result})
+        except StudioError as e:
+            send({"id": rid, "ok": False, "error": str(e)})
+        except TypeError as e:  # wrong arguments from the client
+            traceback.print_exc()
+            send({"id": rid, "ok": False, "error": f"bad request: {e}"})
+        except Exception as e:  # noqa: BLE001 - reported in words; stderr keeps the traceback
+            traceback.print_exc()
+            send({"id": rid, "ok": False, "error": f"{type(e).__name__}: {e}"})
+
+
+def serve(runs_dir: str | os.PathLike) -> int:
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
+    sys.stdout = sys.stderr  # a library's print must not break the protocol
+
+    def send(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    worker = Worker(runs_dir)
+    send({"id": None, "ok": True, "result": "ready"})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError:
+            send({"id": None, "ok": False, "error": "a request must be one JSON object per line"})
+            continue
+        worker.handle(request, send)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.worker", description=__doc__)
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0 = torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    return serve(args.runs_dir)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

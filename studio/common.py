@@ -1,0 +1,142 @@
+"""What every tab shares: the studio's context (runs folder, jobs, sampling worker, viewer
+mode), turning errors into warnings, and small formatting helpers. No torch here."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import html
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from pipelines.runs import RunFolder, list_runs
+
+from .jobs import JobManager
+from .worker import SamplingWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Studio:
+    """One studio page's back end: shared by every session of the page (jobs and the worker
+    are process-wide objects keyed by run id; per-user state lives in gr.State)."""
+    runs_dir: Path
+    jobs: JobManager
+    worker: SamplingWorker
+    viewer: bool = False     # read-only: browse and sample, no training, deleting or uploading
+
+    def require_editor(self, what: str) -> None:
+        if self.viewer:
+            raise StudioError(f"this studio is read-only (--viewer): {what} is not allowed")
+
+    def run_ids(self, kind: str | None = None, with_weights: bool = True) -> list[str]:
+        """Run ids, newest first; only those with sampling weights, of `kind` data if given."""
+        ids = []
+        for summary in list_runs(self.runs_dir):
+            run = RunFolder(self.runs_dir / summary["id"])
+            if with_weights and not run.weights_path.is_file():
+                continue
+            if kind is not None and run_kind(run) != kind:
+                continue
+            ids.append(summary["id"])
+        return ids
+
+
+def run_kind(run: RunFolder) -> str:
+    """'image', 'text' or another registry kind for a run (from its pipeline's entry)."""
+    from pipelines.registry import get_entry
+    try:
+        return get_entry(run.info().get("pipeline", "")).kind
+    except StudioError:
+        return "?"
+
+
+def as_markdown_text(text: str) -> str:
+    """Free text for a gr.Markdown: `<folder>` must show, not vanish as an HTML tag."""
+    return html.escape(text, quote=False)
+
+
+def shows_errors(n_outputs: int) -> Callable:
+    """Decorate a handler so that any error becomes a gr.Warning (never a traceback in the
+    page) and its outputs stay as they were. Generators (streaming handlers) too."""
+    def decorate(fn: Callable) -> Callable:
+        def skips():
+            values = tuple(gr.skip() for _ in range(n_outputs))
+            return values[0] if n_outputs == 1 else values
+
+        def warn(e: Exception) -> None:
+            if isinstance(e, StudioError):
+                gr.Warning(as_markdown_text(str(e)))
+            else:
+                log.exception("studio handler %s failed", fn.__name__)
+                gr.Warning(as_markdown_text(f"Something went wrong: {type(e).__name__}: {e}"))
+
+        import inspect
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_handler(*args):
+                try:
+                    yield from fn(*args)
+                except Exception as e:  # noqa: BLE001 - the console gets the traceback
+                    warn(e)
+                    yield skips()
+            return gen_handler
+
+        @functools.wraps(fn)
+        def handler(*args):
+            try:
+                return fn(*args)
+            except Exception as e:  # noqa: BLE001 - the console gets the traceback
+                warn(e)
+            return skips()
+        return handler
+    return decorate
+
+
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    def cells(values):
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+    return "\n".join([cells(columns), cells(["---"] * len(columns)), *map(cells, rows)])
+
+
+def format_step(step: Any, total: Any) -> str:
+    return f"{step}/{total}" if total else str(step)
+
+
+def format_losses(losses: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                    for k, v in sorted(losses.items()))
+
+
+def format_created(stamp: str) -> str:
+    """An ISO time (UTC in run.json) as local 'YYYY-MM-DD HH:MM:SS'."""
+    try:
+        return _dt.datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return str(stamp or "")
+
+
+def whole_number(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
+    """A form's number as an int, or a StudioError naming the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise StudioError(f"{name} must be a whole number, not {value!r}") from None
+    if not number.is_integer():
+        raise StudioError(f"{name} must be a whole number, not {value!r}")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise StudioError(f"{name} must be between {low} and {high}, not {int(number)}")
+    return int(number)
+
+
+def run_choices(studio: Studio, kind: str | None) -> dict:
+    """A dropdown update listing the runs one can sample from."""
+    ids = studio.run_ids(kind)
+    return gr.Dropdown(choices=ids, value=ids[0] if ids else None)

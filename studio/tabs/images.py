@@ -1,0 +1,175 @@
+"""Images tab: sample a trained image model — run and checkpoint, seed, batch, class, every
+sampling control its family offers (read from the family, not written here), walks between two
+seeds (a strip and a GIF), and the family's tools. Sampling happens in the sampling worker.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from pipelines.errors import StudioError
+from pipelines.runs import RunFolder
+
+from ..common import Studio, as_markdown_text, run_choices, shows_errors, whole_number
+from ..forms import changed_values, field_input
+
+CYCLE = "cycle through classes"
+LATEST = "latest"
+
+
+def run_pipeline(studio: Studio, run_id: str | None) -> tuple[str, dict[str, Any]] | None:
+    """(pipeline name, run.json) of a run, or None when no run is chosen."""
+    if not run_id:
+        return None
+    run = RunFolder(studio.runs_dir / run_id)
+    if not run.info_path.is_file():
+        raise StudioError(f"run {run_id} is gone (deleted?); pick another")
+    info = run.info()
+    return info["pipeline"], info
+
+
+def step_choices(studio: Studio, run_id: str | None) -> list[str]:
+    if not run_id or not (studio.runs_dir / run_id).is_dir():
+        return [LATEST]
+    return [LATEST] + [str(s) for s in reversed(RunFolder(studio.runs_dir / run_id)
+                                                 .checkpoint_steps())]
+
+
+def class_choices(info: dict[str, Any]) -> list[str]:
+    names = (info.get("data_info") or {}).get("class_names") or []
+    return [CYCLE] + [f"{i}: {name}" for i, name in enumerate(names)]
+
+
+def parse_step(step: str | None) -> int | None:
+    return None if step in (None, "", LATEST) else whole_number(step, "checkpoint step", 0)
+
+
+def parse_label(label: str | None) -> int | None:
+    if label in (None, "", CYCLE):
+        return None
+    return whole_number(str(label).split(":")[0], "class", 0)
+
+
+def zip_batch(files: list[str]) -> str:
+    """The batch's PNGs in one zip, next to them (the names carry seed and class)."""
+    path = Path(files[0]).parent / "batch.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in files:
+            archive.write(name, Path(name).name)
+    return str(path)
+
+
+def build(studio: Studio) -> None:
+    gr.Markdown("Sample a trained image model. The same seed gives the same image; image *i* "
+                "of a batch uses seed + *i* (the file names in the zip say which).")
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", info="runs with weights, newest first", scale=3)
+        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1)
+        refresh = gr.Button("↻ runs", size="sm", scale=0)
+    with gr.Row():
+        seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+        batch = gr.Number(16, precision=0, label="Batch size", minimum=1, maximum=256)
+        label = gr.Dropdown([CYCLE], value=CYCLE, label="Class", info="conditional models")
+
+    @gr.render(inputs=[run])
+    def sampling_form(run_id):
+        described = run_pipeline(studio, run_id) if run_id else None
+        if described is None:
+            gr.Markdown("No image run with weights yet: train one in the Train tab.")
+            return
+        desc = studio.worker.describe(described[0])
+        specs = desc["controls"]
+        with gr.Group():
+            inputs = [field_input(spec) for spec in specs]
+        with gr.Row():
+            generate = gr.Button("Generate", variant="primary", elem_id="images-generate")
+            walk = gr.Button("Walk A → B", interactive=desc["can_interpolate"])
+
+        @shows_errors(2)
+        def sample(run_id, step, seed, batch, label, *values):
+            result = studio.worker.call(
+                "sample", run=run_id, step=parse_step(step), seed=whole_number(seed, "seed", 0),
+                n=whole_number(batch, "batch size", 1, 256), label=parse_label(label),
+                controls=changed_values(specs, list(values)))
+            names = result.get("class_names") or []
+            labels = result.get("labels") or [None] * len(result["files"])
+            captions = [f"seed {whole_number(seed, 'seed') + i}"
+                        + (f" · {names[c]}" if c is not None and c < len(names) else "")
+                        for i, c in enumerate(labels)]
+            return list(zip(result["files"], captions)), zip_batch(result["files"])
+
+        generate.click(sample, [run, step, seed, batch, label, *inputs], [gallery, download],
+                       concurrency_limit=4)
+
+        @shows_errors(2)
+        def interpolate(run_id, step, seed_a, seed_b, frames, label, *values):
+            result = studio.worker.call(
+                "interpolate", run=run_id, step=parse_step(step),
+                seed_a=whole_number(seed_a, "seed A", 0), seed_b=whole_number(seed_b, "seed B", 0),
+                frames=whole_number(frames, "frames", 2, 64), label=parse_label(label),
+                controls=changed_values(specs, list(values)))
+            return result["strip"], result["gif"]
+
+        walk.click(interpolate, [run, step, seed_a, seed_b, frames, label, *inputs],
+                   [walk_strip, walk_gif])
+
+    gallery = gr.Gallery(label="Samples", columns=8, height=420, elem_id="images-gallery")
+    download = gr.File(label="Download the batch (zip, seeds in the file names)")
+    with gr.Accordion("Walk between two seeds", open=False):
+        with gr.Row():
+            seed_a = gr.Number(0, precision=0, label="Seed A", minimum=0)
+            seed_b = gr.Number(1, precision=0, label="Seed B", minimum=0)
+            frames = gr.Number(10, precision=0, label="Frames", minimum=2, maximum=64)
+        walk_strip = gr.Image(label="Walk (strip)", type="filepath", interactive=False)
+        walk_gif = gr.Image(label="Walk (GIF)", type="filepath", interactive=False)
+    with gr.Accordion("Tools", open=False):
+        tool_inputs = gr.File(label="Input images (for tools that take them)",
+                              file_count="multiple", file_types=["image"],
+                              visible=not studio.viewer)
+        tool_image = gr.Image(label="Tool result", type="filepath", interactive=False)
+        tool_values = gr.JSON(label="Tool numbers")
+
+        @gr.render(inputs=[run])
+        def tools_form(run_id):
+            described = run_pipeline(studio, run_id) if run_id else None
+            tools = studio.worker.describe(described[0])["tools"] if described else []
+            if not tools:
+                gr.Markdown("This model's family has no tools.")
+            for tool in tools:
+                with gr.Group():
+                    gr.Markdown(f"**{tool['name']}** — {as_markdown_text(tool['help'])}")
+                    tool_fields = [field_input(spec) for spec in tool["options"]]
+                    button = gr.Button(f"Run {tool['name']}", size="sm")
+                button.click(tool_handler(studio, tool), [run, step, tool_inputs, *tool_fields],
+                             [tool_image, tool_values])
+
+    @shows_errors(2)
+    def pick_run(run_id):
+        described = run_pipeline(studio, run_id)
+        labels = class_choices(described[1]) if described else [CYCLE]
+        return (gr.Dropdown(choices=step_choices(studio, run_id), value=LATEST),
+                gr.Dropdown(choices=labels, value=CYCLE))
+
+    run.change(pick_run, run, [step, label], show_progress="hidden")
+    refresh.click(lambda: run_choices(studio, "image"), None, run)
+    return run
+
+
+def tool_handler(studio: Studio, tool: dict[str, Any]):
+    @shows_errors(2)
+    def run_tool(run_id, step, files, *values):
+        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
+        if paths and studio.viewer:
+            studio.require_editor("uploading images")
+        if tool["needs_images"] and not paths:
+            raise StudioError(f"{tool['name']} needs input images: add them above")
+        result = studio.worker.call("tool", run=run_id, step=parse_step(step), name=tool["name"],
+                                    options=changed_values(tool["options"], list(values)),
+                                    inputs=paths or None)
+        return result.get("image"), result.get("values") or ({"text": result["text"]}
+                                                             if result.get("text") else None)
+    return run_tool

@@ -1,0 +1,56 @@
+"""Text tab: write with a trained text model — prompt, seed, number of samples and every
+sampling control the family offers (temperature, top-k, top-p, ...: read from the family);
+the text streams in as the model writes it (from the sampling worker)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..common import Studio, run_choices, shows_errors, whole_number
+from ..forms import changed_values, field_input
+from .images import LATEST, parse_step, run_pipeline, step_choices
+
+
+def build(studio: Studio):
+    gr.Markdown("Write with a trained text model. The same seed and settings give the same "
+                "text; sample *i* of several uses seed + *i*.")
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", info="text runs with weights, newest first", scale=3)
+        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1)
+        refresh = gr.Button("↻ runs", size="sm", scale=0)
+    with gr.Row():
+        seed = gr.Number(0, precision=0, label="Seed", minimum=0)
+        count = gr.Number(1, precision=0, label="Samples", minimum=1, maximum=8)
+    output = gr.Textbox(label="Text", lines=16, max_lines=40, elem_id="text-output")
+
+    @gr.render(inputs=[run])
+    def text_form(run_id):
+        described = run_pipeline(studio, run_id) if run_id else None
+        if described is None:
+            gr.Markdown("No text run with weights yet: train one in the Train tab.")
+            return
+        specs = studio.worker.describe(described[0])["controls"]
+        with gr.Group():
+            inputs = [field_input(spec) for spec in specs]
+        write = gr.Button("Write", variant="primary", elem_id="text-write")
+
+        @shows_errors(1)
+        def stream(run_id, step, seed, count, *values):
+            seed = whole_number(seed, "seed", 0)
+            count = whole_number(count, "samples", 1, 8)
+            controls = changed_values(specs, list(values))
+            done: list[str] = []
+            for i in range(count):
+                text = ""
+                for text in studio.worker.stream("stream_text", run=run_id, seed=seed + i,
+                                                 step=parse_step(step), controls=controls):
+                    yield "\n\n---\n\n".join([*done, text])
+                done.append(text)
+            yield "\n\n---\n\n".join(done)
+
+        write.click(stream, [run, step, seed, count, *inputs], output, concurrency_limit=4)
+
+    run.change(lambda r: gr.Dropdown(choices=step_choices(studio, r), value=LATEST), run, step,
+               show_progress="hidden")
+    refresh.click(lambda: run_choices(studio, "text"), None, run)
+    return run
