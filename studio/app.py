@@ -17,6 +17,7 @@ import html
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -272,7 +273,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
     ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager if none
     is given); sampling goes through `worker` (started on first use). `viewer`: read-only."""
-    from .tabs import images, text
+    from .tabs import images, text, train
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir))
     studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
     with gr.Blocks(title=TITLE) as app:
@@ -280,15 +281,16 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                     f"and watch them learn. Runs live in `{jobs.runs_dir}`.")
         with gr.Tabs():
             with gr.Tab("Train", id="train"):
-                build_catalog()
-                box = build_train_box()
-                panel = build_runs_panel()
-                wire_train_box(box, panel, jobs)
-                wire_runs_panel(app, panel, jobs)
+                train.build(studio, app)
+                with gr.Accordion("What can be trained", open=False):
+                    build_catalog()
             with gr.Tab("Images", id="images") as images_tab:
                 image_run = images.build(studio)
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
+            with gr.Tab("Runs", id="runs"):
+                panel = build_runs_panel()
+                wire_runs_panel(app, panel, jobs)
         # Opening a tab lists the runs that finished since the page loaded.
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
@@ -305,6 +307,9 @@ def launch_studio(runs_dir: str | os.PathLike | None = None, *, host: str = "127
     """Build the page and serve it; the run folders' sample grids may be served to it."""
     runs = runs_dir_from_env(runs_dir).resolve()
     app = build_app(runs)
+    # Start the sampling worker now (it imports torch: seconds) so the first form is quick.
+    threading.Thread(target=lambda: [app.studio.worker.describe(e.name)
+                                     for e in list_pipelines()[:1]], daemon=True).start()
     app.launch(server_name=host, server_port=port, inbrowser=inbrowser, share=share,
                allowed_paths=[str(runs)], theme=gr.themes.Soft(), css=CSS,
                prevent_thread_lock=prevent_thread_lock, footer_links=["gradio", "settings"])

@@ -89,6 +89,31 @@ class JobManager:
         job = self._launch(self.command(pipeline, data, steps, extra_set, extra_args))
         return self._wait_for_run_folder(job)
 
+    def resume(self, run_id: str, steps: int | float | None = 0) -> str:
+        """Continue a stopped, failed or interrupted run from its last checkpoint (a new
+        process; the run keeps its folder, curves and samples). `steps`: a new total, 0 keeps
+        the old one."""
+        self.poll()  # reap a finished process first: its pid must not look alive
+        run = self._run_folder(run_id)
+        status = run.info().get("status", "?")
+        if run.live_trainer_pid() is not None:
+            raise StudioError(f"run {run.id} is still training; stop it first")
+        if status == "done" and not steps:
+            raise StudioError(f"run {run.id} is done; give a larger total step count to "
+                              f"train it further")
+        cmd = [self.python, "-m", "pipelines", "--runs-dir", str(self.runs_dir), "resume",
+               run.id, "--quiet"]
+        steps = _whole_steps(steps)
+        if steps:
+            cmd += ["--steps", str(steps)]
+        job = self._launch(cmd)
+        job.run_id = run.id
+        return run.id
+
+    def log_path(self, run_id: str) -> Path | None:
+        job = self.job(run_id)
+        return job.log_path if job is not None else None
+
     def _launch(self, cmd: list[str]) -> Job:
         log_dir = self.runs_dir / ".jobs"
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,103 @@
+"""What the live view shows about a run, read from its folder (plain data, tested without a
+browser): curves for the plots, the progress line, the sample grids for the scrubber, the log.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.runs import RunFolder
+
+from .common import as_markdown_text, format_step
+
+NOT_CURVES = ("step", "time", "warning")
+
+
+def curve_frames(run: RunFolder, smoothing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training curves, validation/evaluation curves) as long tables (step, value, series) for
+    gr.LinePlot. `smoothing` in [0, 1) is an exponential moving average of each series (as in
+    TensorBoard), so noisy losses read as trends; validation numbers are never smoothed."""
+    train: dict[str, list[tuple[int, float]]] = {}
+    checks: dict[str, list[tuple[int, float]]] = {}
+    for record in run.metrics():
+        step = record.get("step")
+        for key, value in record.items():
+            if key in NOT_CURVES or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if not math.isfinite(value):
+                continue
+            target = checks if key.startswith(("val/", "eval/")) else train
+            target.setdefault(key, []).append((step, float(value)))
+    return _long(train, smoothing), _long(checks, 0.0)
+
+
+def _long(series: dict[str, list[tuple[int, float]]], smoothing: float) -> pd.DataFrame:
+    rows = []
+    for name, points in sorted(series.items()):
+        average = None
+        for step, value in points:
+            average = value if average is None else smoothing * average + (1 - smoothing) * value
+            rows.append((step, average, name))
+    return pd.DataFrame(rows, columns=["step", "value", "series"])
+
+
+def format_seconds(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def progress_text(run: RunFolder, exit_code: int | None = None) -> str:
+    """One markdown line: status, step/total, elapsed and ETA, speed, device and precision."""
+    info = run.info()
+    status = info.get("status", "?")
+    if exit_code is not None and status in ("queued", "running"):
+        status = f"{status}? (process exited with code {exit_code})"
+    parts = [f"**{status}**", f"step {format_step(info.get('step', 0), info.get('total_steps'))}",
+             f"{info.get('pipeline', '?')} on {info.get('data', '?')}"]
+    if info.get("elapsed_seconds") is not None:
+        parts.append(f"elapsed {format_seconds(info['elapsed_seconds'])}")
+    if status == "running" and info.get("eta_seconds") is not None:
+        parts.append(f"ETA {format_seconds(info['eta_seconds'])}")
+    if info.get("steps_per_sec"):
+        parts.append(f"{info['steps_per_sec']:.3g} steps/s")
+    if info.get("device"):
+        parts.append(f"{info['device']}, {info.get('precision', 'no')} precision, "
+                     f"{info.get('processes', 1)} process(es)")
+    for key in ("warning", "message"):
+        if info.get(key):
+            parts.append(as_markdown_text(str(info[key])))
+    return " · ".join(parts)
+
+
+def sample_grids(run: RunFolder) -> list[tuple[int, Path]]:
+    """(step, PNG) of every periodic sample grid, oldest first."""
+    grids = []
+    for path in run.sample_files():
+        match = re.fullmatch(r"step_(\d+)", path.stem)
+        if path.suffix == ".png" and match:
+            grids.append((int(match.group(1)), path))
+    return grids
+
+
+def latest_text_sample(run: RunFolder) -> str:
+    texts = [p for p in run.sample_files() if p.suffix == ".txt"]
+    return texts[-1].read_text(encoding="utf-8", errors="replace") if texts else ""
+
+
+def log_tail(run: RunFolder, log_path: Path | None, lines: int = 12) -> str:
+    """The end of the job's log when this studio started it, else the last metrics lines."""
+    if log_path is not None and log_path.is_file():
+        text = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+    records = run.metrics()[-lines:]
+    return "\n".join(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in r.items()) for r in records)

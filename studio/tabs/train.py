@@ -1,0 +1,173 @@
+"""Train tab: pick a pipeline and a data set (bundled, or an uploaded zip of images or text
+file), set its options in a form generated from the family's config (presets: quick look,
+default, long), start; then watch any run live: curves, sample grids with a scrubber, progress
+and ETA, the log; stop, resume, or duplicate it with changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from pipelines.data import BUNDLED_DATASETS
+from pipelines.errors import StudioError
+from pipelines.registry import list_pipelines
+from pipelines.runs import RunFolder
+
+from .. import live
+from ..common import Studio, as_markdown_text, shows_errors, whole_number
+from ..forms import changed_values, field_input
+from ..uploads import store_upload
+
+PRESETS = {"quick look": 0.1, "default": 1.0, "long": 3.0}
+CUSTOM_DATA_HINT = "or type folder:/path/to/images (a .zip works too) or text:/path/to/file.txt"
+
+
+def preset_steps(default: int, preset: str) -> int:
+    """The step count of a preset: a tenth of the family's default for a quick look (at least
+    50), the default, or three times it."""
+    return max(50, int(round(default * PRESETS.get(preset, 1.0))))
+
+
+def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
+    names = [e.name for e in list_pipelines()]
+    data_names = [name for name, _, _ in BUNDLED_DATASETS]
+    prefill = gr.State({})   # per session: a run's options, when duplicating it
+    with gr.Group(visible=not studio.viewer):
+        with gr.Row():
+            pipeline = gr.Dropdown(names, value=names[0], label="Pipeline",
+                                   info="what to train (`studio list` describes each)")
+            data = gr.Dropdown(data_names, value=data_names[0], allow_custom_value=True,
+                               label="Data", info=CUSTOM_DATA_HINT)
+            upload = gr.File(label="…or upload a .zip of images (subfolders = classes) or a "
+                             ".txt file", file_types=[".zip", ".txt"], height=110)
+        upload_message = gr.Markdown()
+
+        @gr.render(inputs=[pipeline, prefill])
+        def options_form(pipeline_name, prefill_values):
+            desc = studio.worker.describe(pipeline_name)
+            values = prefill_values if prefill_values.get("pipeline") == pipeline_name else {}
+            gr.Markdown(as_markdown_text(desc["summary"]))
+            trainer_specs = desc["trainer"]
+            steps_spec = next(s for s in trainer_specs if s["name"] == "steps")
+            with gr.Row():
+                preset = gr.Radio(list(PRESETS), value="default", label="Preset",
+                                  info="how long to train (sets steps)")
+            with gr.Accordion("Model options", open=False):
+                model_inputs = [field_input(s, values.get("config", {}).get(s["name"]))
+                                for s in desc["options"]]
+            with gr.Accordion("Training options", open=bool(values)):
+                trainer_inputs = [field_input(s, values.get("trainer", {}).get(s["name"]))
+                                  for s in trainer_specs]
+            steps_input = trainer_inputs[trainer_specs.index(steps_spec)]
+            preset.change(lambda p: preset_steps(steps_spec["default"], p), preset,
+                          steps_input, show_progress="hidden")
+            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+
+            @shows_errors(2)
+            def start_training(data_spec, *form_values):
+                studio.require_editor("training")
+                n = len(model_inputs)
+                overrides = {**changed_values(desc["options"], list(form_values[:n])),
+                             **changed_values(trainer_specs, list(form_values[n:]))}
+                run_id = studio.jobs.start(pipeline_name, data_spec, 0, extra_set=overrides)
+                gr.Info(f"started run {run_id}")
+                return (f"Started run `{run_id}`.",
+                        gr.Dropdown(choices=studio.run_ids(with_weights=False), value=run_id))
+
+            start.click(start_training, [data, *model_inputs, *trainer_inputs],
+                        [message, run], concurrency_limit=1)
+
+        message = gr.Markdown()
+
+    gr.Markdown("### Live view")
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", info="any run in the runs folder, newest first",
+                          scale=3, elem_id="live-run")
+        smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Curve smoothing", scale=1)
+    progress = gr.Markdown("Pick a run.", elem_id="live-progress")
+    with gr.Row(visible=not studio.viewer):
+        stop = gr.Button("Stop", variant="stop", size="sm", elem_id="live-stop")
+        resume = gr.Button("Resume", size="sm", elem_id="live-resume")
+        more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
+                               info="0 = the run's own total", scale=1)
+        duplicate = gr.Button("Duplicate with changes", size="sm")
+    with gr.Row():
+        losses = gr.LinePlot(x="step", y="value", color="series", label="Training curves",
+                             height=300, elem_id="live-losses")
+        checks = gr.LinePlot(x="step", y="value", color="series", label="Validation",
+                             height=300)
+    with gr.Row():
+        with gr.Column():
+            grid = gr.Image(label="Samples", type="filepath", interactive=False, height=320,
+                            elem_id="live-grid", elem_classes="pixelated")
+            scrub = gr.Slider(0, 1, value=0, step=1, label="Earlier grids (0 = latest)")
+        with gr.Column():
+            text_sample = gr.Textbox(label="Latest text sample", lines=6, max_lines=12)
+            log = gr.Textbox(label="Log", lines=8, max_lines=12, autoscroll=True)
+
+    @shows_errors(7)
+    def refresh(run_id, smooth, back):
+        if not run_id:
+            return (gr.skip(),) * 7
+        folder = RunFolder(studio.runs_dir / run_id)
+        if not folder.info_path.is_file():
+            return (f"Run `{run_id}` is gone (deleted?); pick another.",) + (gr.skip(),) * 6
+        codes = studio.jobs.exit_codes()
+        train_df, check_df = live.curve_frames(folder, float(smooth or 0))
+        grids = live.sample_grids(folder)
+        back = min(int(back or 0), max(len(grids) - 1, 0))
+        image = gr.Image(value=str(grids[-1 - back][1]),
+                         label=f"Samples at step {grids[-1 - back][0]}") if grids else None
+        return (live.progress_text(folder, codes.get(run_id)), train_df, check_df, image,
+                gr.Slider(maximum=max(len(grids) - 1, 1)),
+                live.latest_text_sample(folder),
+                live.log_tail(folder, studio.jobs.log_path(run_id)))
+
+    outputs = [progress, losses, checks, grid, scrub, text_sample, log]
+    inputs = [run, smoothing, scrub]
+    run.change(refresh, inputs, outputs, show_progress="hidden")
+    smoothing.release(refresh, inputs, outputs, show_progress="hidden")
+    scrub.release(refresh, inputs, outputs, show_progress="hidden")
+    gr.Timer(2.0).tick(refresh, inputs, outputs, show_progress="hidden")
+
+    @shows_errors(1)
+    def stop_run(run_id):
+        studio.require_editor("stopping runs")
+        return as_markdown_text(studio.jobs.stop(run_id))
+
+    @shows_errors(1)
+    def resume_run(run_id, total):
+        studio.require_editor("training")
+        studio.jobs.resume(run_id, whole_number(total or 0, "total steps", 0))
+        return f"Resuming run `{run_id}` from its last checkpoint…"
+
+    @shows_errors(3)
+    def duplicate_run(run_id):
+        studio.require_editor("training")
+        if not run_id:
+            raise StudioError("pick a run to duplicate")
+        info = RunFolder(studio.runs_dir / run_id).info()
+        gr.Info("the form above now holds this run's options: change what you like, then Start")
+        return ({"pipeline": info["pipeline"], "config": info.get("config", {}),
+                 "trainer": info.get("trainer", {})},
+                gr.Dropdown(value=info["pipeline"]), gr.Dropdown(value=info["data"]))
+
+    stop.click(stop_run, run, progress)
+    resume.click(resume_run, [run, more_steps], progress)
+    duplicate.click(duplicate_run, run, [prefill, pipeline, data])
+
+    @shows_errors(2)
+    def uploaded(file):
+        studio.require_editor("uploading data")
+        if file is None:
+            return gr.skip(), gr.skip()
+        spec, note = store_upload(file if isinstance(file, str) else file.name, studio.runs_dir)
+        return gr.Dropdown(value=spec), as_markdown_text(note)
+
+    upload.upload(uploaded, upload, [data, upload_message])
+    app.load(lambda: gr.Dropdown(choices=studio.run_ids(with_weights=False),
+                                 value=(studio.run_ids(with_weights=False) or [None])[0]),
+             None, run)
+    return run

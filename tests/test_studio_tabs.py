@@ -1,0 +1,100 @@
+"""The tabs' plain-data parts, without a browser: live-view curves and progress, uploads
+(limits, escaping zips, skipped files), presets, resume refusals."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.errors import StudioError
+from pipelines.runs import RunFolder
+from studio import live
+from studio.jobs import JobManager
+from studio.tabs.train import preset_steps
+from studio.uploads import store_upload
+
+
+def make_run(runs_dir, **info):
+    run = RunFolder.create(runs_dir, "x", {"pipeline": "dcgan", "data": "digits",
+                                           "status": "running", "step": 50, "total_steps": 100,
+                                           **info})
+    for step, loss in ((25, 1.0), (50, 0.0)):
+        run.log_metrics({"step": step, "time": step / 10, "loss_g": loss, "val/elbo": -step})
+    return run
+
+
+def test_curves_are_long_tables_with_optional_smoothing(runs_dir):
+    run = make_run(runs_dir)
+    train, checks = live.curve_frames(run, smoothing=0.5)
+    assert list(train.columns) == ["step", "value", "series"]
+    assert train["value"].tolist() == [1.0, 0.5]          # EMA: 0.5 * 1 + 0.5 * 0
+    assert checks["series"].unique().tolist() == ["val/elbo"]
+    assert checks["value"].tolist() == [-25.0, -50.0]     # validation is never smoothed
+
+
+def test_progress_line_says_step_eta_speed_and_device(runs_dir):
+    run = make_run(runs_dir, eta_seconds=125, elapsed_seconds=61, steps_per_sec=8.5,
+                   device="cpu", precision="bf16", processes=1, warning="mode collapse?")
+    text = live.progress_text(run)
+    for part in ("**running**", "step 50/100", "ETA 2m05s", "elapsed 1m01s", "8.5 steps/s",
+                 "cpu, bf16 precision", "mode collapse?"):
+        assert part in text
+    assert "process exited with code 1" in live.progress_text(run, exit_code=1)
+
+
+def zip_bytes(entries):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def png_bytes():
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_are_checked_and_copied_into_the_data_folder(tmp_path, runs_dir):
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
+    with pytest.raises(StudioError, match="empty"):
+        store_upload(empty, runs_dir)
+    evil = tmp_path / "evil.zip"
+    evil.write_bytes(zip_bytes({"a/ok.png": png_bytes(), "../x.png": png_bytes()}))
+    with pytest.raises(StudioError, match="outside its folder"):
+        store_upload(evil, runs_dir)
+    good = tmp_path / "my pics.zip"
+    good.write_bytes(zip_bytes({"cats/a.png": png_bytes(), "dogs/b.png": png_bytes(),
+                                "notes.txt": b"hello"}))
+    spec, note = store_upload(good, runs_dir)
+    assert spec.startswith(f"folder:{runs_dir / '.data'}") and spec.endswith("my-pics.zip")
+    assert "2 images" in note and "1 other files skipped" in note
+    text = tmp_path / "play.txt"
+    text.write_text("To be, or not to be. " * 20)
+    spec, _ = store_upload(text, runs_dir)
+    assert spec.startswith("text:") and (runs_dir / ".data").is_dir()
+    binary = tmp_path / "b.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(StudioError, match="UTF-8"):
+        store_upload(binary, runs_dir)
+    assert sorted(p.suffix for p in (runs_dir / ".data").iterdir()) == [".txt", ".zip"]
+
+
+def test_presets_scale_the_familys_default_steps():
+    assert preset_steps(2000, "quick look") == 200
+    assert preset_steps(2000, "default") == 2000
+    assert preset_steps(2000, "long") == 6000
+    assert preset_steps(100, "quick look") == 50
+
+
+def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir):
+    jobs = JobManager(runs_dir)
+    run = make_run(runs_dir, status="done")
+    with pytest.raises(StudioError, match="is done"):
+        jobs.resume(run.id)
+    with pytest.raises(StudioError, match="no run"):
+        jobs.resume("nope")
