@@ -1,6 +1,7 @@
 """Open Generative Media Studio in the browser.
 
-    python launch.py [--host 127.0.0.1] [--port 7860] [--no-browser] [--share] [--runs-dir DIR]
+    python launch.py [--host 127.0.0.1] [--port 7860] [--no-browser] [--runs-dir DIR]
+                     [--share] [--auth USER:PASSWORD ...] [--auth-file FILE] [--viewer]
 
 Runs live in DIR (default $STUDIO_RUNS_DIR or ./checkpoints). Nothing here needs the network.
 """
@@ -24,17 +25,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-browser", action="store_true", help="Do not open a browser tab.")
     p.add_argument("--share", action="store_true",
                    help="Also make a public gradio.live link (needs the internet).")
+    p.add_argument("--auth", action="append", default=[], metavar="USER:PASSWORD",
+                   help="Require a login; repeatable for several users.")
+    p.add_argument("--auth-file", default=None,
+                   help="A file of USER:PASSWORD lines (one per user) to require a login.")
+    p.add_argument("--viewer", action="store_true",
+                   help="Read-only: browse runs and sample, but no training, stopping, "
+                        "deleting or uploading.")
     p.add_argument("--runs-dir", default=None,
                    help="Folder of run folders (default $STUDIO_RUNS_DIR or ./checkpoints).")
     return p.parse_args(argv)
 
 
+def read_auth(pairs: list[str], auth_file: str | None) -> list[tuple[str, str]]:
+    """(user, password) pairs from --auth and --auth-file; a malformed one is an error."""
+    lines = list(pairs)
+    if auth_file:
+        try:
+            with open(auth_file, encoding="utf-8") as f:
+                lines += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        except OSError as e:
+            raise SystemExit(f"launch.py: error: cannot read --auth-file {auth_file}: {e}")
+    users = []
+    for line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit("launch.py: error: each login must be USER:PASSWORD (both "
+                             "non-empty)")
+        users.append((user, password))
+    return users
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    auth = read_auth(args.auth, args.auth_file)
+    if args.share and not auth and not args.viewer:
+        print("launch.py: error: --share makes a public link anyone can open; with no login "
+              "they could train, delete runs and upload files on this machine. Pass --auth "
+              "USER:PASSWORD (or --auth-file FILE), or --viewer for a read-only studio.",
+              file=sys.stderr)
+        return 2
     from studio.app import launch_studio
     try:
         launch_studio(args.runs_dir, host=args.host, port=args.port,
-                      inbrowser=not args.no_browser, share=args.share)
+                      inbrowser=not args.no_browser, share=args.share, auth=auth or None,
+                      viewer=args.viewer)
     except OSError as e:  # e.g. the port is taken
         print(f"launch.py: error: {e}", file=sys.stderr)
         return 2

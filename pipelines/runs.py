@@ -295,3 +295,21 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def delete_run(runs_dir: str | os.PathLike, run_id: str) -> str:
+    """Delete a run's folder, unless a trainer is still working on it. Returns a message."""
+    run_id = (run_id or "").strip()
+    if not run_id or Path(run_id).name != run_id or run_id in (".", ".."):
+        raise StudioError(f"{run_id!r} is not a run id")
+    run = RunFolder(Path(runs_dir) / run_id)
+    if not run.info_path.is_file():
+        raise StudioError(f"no run {run_id!r} in {runs_dir}")
+    if run.live_trainer_pid() is not None or (
+            run.info().get("status") == "running" and run.info().get("host") != socket.gethostname()):
+        raise StudioError(f"run {run_id} is training; stop it first (its folder is kept)")
+    # Rename first, so a half-finished delete never leaves a run that looks whole.
+    doomed = run.path.with_name(f".deleting-{run.id}")
+    run.path.rename(doomed)
+    remove_tree(doomed)
+    return f"deleted run {run_id}"

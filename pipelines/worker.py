@@ -182,6 +182,13 @@ class Worker:
             text += piece
             yield text
 
+    def op_export(self, run: str) -> dict[str, Any]:
+        """`studio export`: weights, config, model card and the family's library folder."""
+        from .export import export_run
+        from .runs import RunFolder
+        dest = export_run(RunFolder(self._run_path(run)))
+        return {"folder": str(dest), "files": sorted(p.name for p in dest.iterdir())}
+
     # --- the loop ----------------------------------------------------------------------------
     def handle(self, request: dict[str, Any], send: Callable[[dict], None]) -> None:
         rid = request.get("id")

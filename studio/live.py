@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.errors import StudioError
 from pipelines.runs import RunFolder
 
 from .common import as_markdown_text, format_step
@@ -57,7 +58,10 @@ def format_seconds(seconds: Any) -> str:
 
 def progress_text(run: RunFolder, exit_code: int | None = None) -> str:
     """One markdown line: status, step/total, elapsed and ETA, speed, device and precision."""
-    info = run.info()
+    try:
+        info = run.info()
+    except StudioError as e:  # a damaged run.json: say so on every refresh, without a toast
+        return f"**damaged** · {as_markdown_text(str(e))}"
     status = info.get("status", "?")
     if exit_code is not None and status in ("queued", "running"):
         status = f"{status}? (process exited with code {exit_code})"

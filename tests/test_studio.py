@@ -14,8 +14,10 @@ import pytest
 
 from pipelines.errors import StudioError
 from pipelines.runs import RunFolder, list_runs
-from studio.app import (build_app, format_created, parse_options, run_rows, run_view,
-                        shows_errors)
+from studio import live
+from studio.app import build_app
+from studio.common import format_created, shows_errors
+from studio.tabs.runs import run_rows
 from studio.jobs import JobManager
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,36 +79,27 @@ def test_runs_table_rows_come_from_the_run_folders(runs_dir):
     run.log_metrics({"step": 5, "eval/accuracy": 0.9})  # the last line may have no losses
     created = format_created(run.info()["created"])
     assert run_rows(runs_dir) == [[run.id, "dcgan", "digits", "running", "5/10",
-                                   "loss_d=0.5 loss_g=1.25", created]]
+                                   "loss_d=0.5 loss_g=1.25", "", created]]
+    run.update_info(eval={"fd": 9.25, "fd_floor": 1.8})
+    assert run_rows(runs_dir)[0][6] == "fd=9.25"
     # a process this UI started that died while run.json still says running
     assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
 
 
-def test_run_view_shows_the_latest_sample_grid(runs_dir):
+def test_live_view_shows_grids_progress_and_a_damaged_run_in_words(runs_dir):
     run = fake_run(runs_dir, message="1 unreadable file was skipped")
-    view = run_view(runs_dir, run.id)
-    assert view.image is None and "no samples yet" in view.caption and view.active
+    assert live.sample_grids(run) == []
     for step in (2, 10):
         run.sample_path(step).write_bytes(b"\x89PNG fake")
-    view = run_view(runs_dir, run.id)
-    assert view.image == str(run.sample_path(10)) and view.caption.endswith("samples at step 10")
-    assert "**running**" in view.status and "5/10" in view.status
-    assert "1 unreadable file was skipped" in view.status
-    assert not run_view(runs_dir, run.id, exit_code=1).active
-    assert run_view(runs_dir, None).image is None
-    assert "gone" in run_view(runs_dir, "no-such-run").status
+    assert live.sample_grids(run) == [(2, run.sample_path(2)), (10, run.sample_path(10))]
+    text = live.progress_text(run)
+    assert "**running**" in text and "5/10" in text and "1 unreadable file was skipped" in text
     run.info_path.write_text("{not json")
-    assert run_view(runs_dir, run.id).status.startswith("**damaged**")
+    assert live.progress_text(run).startswith("**damaged**")
     assert run_rows(runs_dir)[0][3] == "damaged"
 
 
-def test_options_text_and_handler_errors_become_messages():
-    assert parse_options("width=32, lr_g=1e-4\nema_decay=0.99") == {
-        "width": "32", "lr_g": "1e-4", "ema_decay": "0.99"}
-    assert parse_options("  ") == {}
-    with pytest.raises(StudioError, match="key=value"):
-        parse_options("width")
-
+def test_handler_errors_become_messages():
     @shows_errors(2)
     def refuses():
         raise StudioError("no such thing")

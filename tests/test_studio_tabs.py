@@ -98,3 +98,25 @@ def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir
         jobs.resume(run.id)
     with pytest.raises(StudioError, match="no run"):
         jobs.resume("nope")
+
+
+def test_runs_compare_configs_and_delete_keeps_training_runs(runs_dir):
+    from pipelines.runs import delete_run
+    from studio.common import Studio
+    from studio.tabs.runs import config_comparison, metric_names, overlay_frame
+    a = make_run(runs_dir, status="done", config={"lr": 0.1, "width": 8})
+    b = make_run(runs_dir, status="done", config={"lr": 0.2, "width": 8})
+    studio = Studio(runs_dir, JobManager(runs_dir), worker=None)
+    table = config_comparison(studio, [a.id, b.id])
+    assert "| **lr** | **0.1** | **0.2** |" in table and "| width | 8 | 8 |" in table
+    assert metric_names(studio, [a.id])[0] == "loss_g"
+    frame = overlay_frame(studio, [a.id, b.id], "loss_g")
+    assert sorted(frame["run"].unique()) == sorted([a.id, b.id]) and len(frame) == 4
+    import os, socket
+    busy = make_run(runs_dir, status="running", pid=os.getpid(), host=socket.gethostname())
+    with pytest.raises(StudioError, match="is training"):
+        delete_run(runs_dir, busy.id)
+    assert busy.info_path.is_file()
+    with pytest.raises(StudioError, match="not a run id"):
+        delete_run(runs_dir, "../x")
+    assert delete_run(runs_dir, a.id) == f"deleted run {a.id}" and not a.path.exists()
