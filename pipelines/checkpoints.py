@@ -182,6 +182,7 @@ def prune_checkpoints(run: RunFolder, keep: int, protect: tuple[int, ...] = ()) 
     """Delete all but the newest `keep` checkpoints (and any in `protect`), and leftovers of
     interrupted writes."""
     steps = run.checkpoint_steps()
+    protect = (*protect, *run.kept_steps())  # checkpoints the user chose to keep
     for step in steps[:-keep] if keep > 0 else []:
         if step not in protect:
             shutil.rmtree(run.checkpoint_dir(step), ignore_errors=True)

@@ -226,6 +226,17 @@ class RunFolder:
                 steps.append(int(m.group(1)))
         return sorted(steps)
 
+    def keep_checkpoint(self, step: int) -> None:
+        """Mark checkpoint `step` to be kept when newer ones replace it (a KEEP file in it)."""
+        folder = self.checkpoint_dir(step)
+        if not folder.is_dir():
+            raise StudioError(f"run {self.id} has no checkpoint at step {step}; it has "
+                              f"{self.checkpoint_steps() or 'none'}")
+        (folder / "KEEP").write_text("kept by the user\n")
+
+    def kept_steps(self) -> list[int]:
+        return [s for s in self.checkpoint_steps() if (self.checkpoint_dir(s) / "KEEP").is_file()]
+
     def checkpoint_dir(self, step: int) -> Path:
         return self.state_dir / f"step_{step:06d}"
 

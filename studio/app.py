@@ -65,23 +65,29 @@ def build_app(runs_dir: str | os.PathLike | None = None,
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
     ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager if none
     is given); sampling goes through `worker` (started on first use). `viewer`: read-only."""
-    from .tabs import images, runs, text, train
+    from .tabs import images, runs, text, timeline, train
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir))
     studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nTrain small generative models on bundled or your own data, "
                     f"and watch them learn. Runs live in `{jobs.runs_dir}`.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Train", id="train"):
                 train.build(studio, app)
                 with gr.Accordion("What can be trained", open=False):
                     build_catalog()
+            with gr.Tab("Timeline", id="timeline") as timeline_tab:
+                timeline_slot = gr.Column()
             with gr.Tab("Images", id="images") as images_tab:
-                image_run = images.build(studio)
+                image_ui = images.build(studio)
+                image_run = image_ui.run
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
             with gr.Tab("Runs", id="runs"):
                 runs.build(studio, app)
+        with timeline_slot:  # built last: it opens checkpoints in the Images tab
+            timeline_run = timeline.build(studio, image_ui, tabs)
+        timeline_tab.select(lambda: gr.Dropdown(choices=studio.run_ids()), None, timeline_run)
         # Opening a tab lists the runs that finished since the page loaded.
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)

@@ -120,3 +120,22 @@ def test_runs_compare_configs_and_delete_keeps_training_runs(runs_dir):
     with pytest.raises(StudioError, match="not a run id"):
         delete_run(runs_dir, "../x")
     assert delete_run(runs_dir, a.id) == f"deleted run {a.id}" and not a.path.exists()
+
+
+def test_a_kept_checkpoint_survives_pruning_and_the_timeline_says_so(runs_dir):
+    from pipelines.checkpoints import prune_checkpoints
+    from studio.tabs.timeline import grid_strip, timeline_frame
+    run = make_run(runs_dir)
+    for step in (100, 200, 300, 400):
+        run.checkpoint_dir(step).mkdir(parents=True)
+        run.sample_path(step).write_bytes(b"\x89PNG fake")
+    run.keep_checkpoint(100)
+    with pytest.raises(StudioError, match="no checkpoint at step 150"):
+        run.keep_checkpoint(150)
+    prune_checkpoints(run, keep=2)
+    assert run.checkpoint_steps() == [100, 300, 400] and run.kept_steps() == [100]
+    captions = [caption for _, caption in grid_strip(run)]
+    assert captions == ["step 100 · kept", "step 200", "step 300 · checkpoint",
+                        "step 400 · checkpoint"]
+    frame = timeline_frame(run)
+    assert set(frame["series"]) == {"loss_g", "val/elbo"} and frame["value"].dtype == float

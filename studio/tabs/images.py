@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -148,15 +149,17 @@ def build(studio: Studio) -> None:
                              [tool_image, tool_values])
 
     @shows_errors(2)
-    def pick_run(run_id):
+    def pick_run(run_id, current_step):
         described = run_pipeline(studio, run_id)
         labels = class_choices(described[1]) if described else [CYCLE]
-        return (gr.Dropdown(choices=step_choices(studio, run_id), value=LATEST),
-                gr.Dropdown(choices=labels, value=CYCLE))
+        steps = step_choices(studio, run_id)
+        # The Timeline tab sets run and step together: keep its step.
+        return (gr.Dropdown(choices=steps, value=current_step if current_step in steps
+                            else LATEST), gr.Dropdown(choices=labels, value=CYCLE))
 
-    run.change(pick_run, run, [step, label], show_progress="hidden")
+    run.change(pick_run, [run, step], [step, label], show_progress="hidden")
     refresh.click(lambda: run_choices(studio, "image"), None, run)
-    return run
+    return SimpleNamespace(run=run, step=step, seed=seed, batch=batch)
 
 
 def tool_handler(studio: Studio, tool: dict[str, Any]):
