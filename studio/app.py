@@ -83,8 +83,8 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                 image_run = image_ui.run
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
-            with gr.Tab("Runs", id="runs"):
-                runs.build(studio, app)
+            with gr.Tab("Runs", id="runs") as runs_tab:
+                runs.build(studio, app, runs_tab)
         with timeline_slot:  # built last: it opens checkpoints in the Images tab
             timeline_run = timeline.build(studio, image_ui, tabs)
         timeline_tab.select(lambda: gr.Dropdown(choices=studio.run_ids()), None, timeline_run)

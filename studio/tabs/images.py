@@ -65,16 +65,22 @@ def zip_batch(files: list[str]) -> str:
 
 
 def build(studio: Studio) -> None:
+    # Inputs read only by listeners inside gr.render get interactive=True: Gradio would
+    # otherwise render them read-only.
     gr.Markdown("Sample a trained image model. The same seed gives the same image; image *i* "
                 "of a batch uses seed + *i* (the file names in the zip say which).")
     with gr.Row():
-        run = gr.Dropdown([], label="Run", info="runs with weights, newest first", scale=3)
-        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1)
+        run = gr.Dropdown([], label="Run", info="runs with weights, newest first", scale=3,
+                          elem_id="images-run")
+        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
+                           interactive=True)
         refresh = gr.Button("↻ runs", size="sm", scale=0)
     with gr.Row():
-        seed = gr.Number(0, precision=0, label="Seed", minimum=0)
-        batch = gr.Number(16, precision=0, label="Batch size", minimum=1, maximum=256)
-        label = gr.Dropdown([CYCLE], value=CYCLE, label="Class", info="conditional models")
+        seed = gr.Number(0, precision=0, label="Seed", minimum=0, interactive=True)
+        batch = gr.Number(16, precision=0, label="Batch size", minimum=1, maximum=256,
+                          interactive=True)
+        label = gr.Dropdown([CYCLE], value=CYCLE, label="Class", info="conditional models",
+                            interactive=True)
 
     @gr.render(inputs=[run])
     def sampling_form(run_id):
@@ -122,15 +128,16 @@ def build(studio: Studio) -> None:
     download = gr.File(label="Download the batch (zip, seeds in the file names)")
     with gr.Accordion("Walk between two seeds", open=False):
         with gr.Row():
-            seed_a = gr.Number(0, precision=0, label="Seed A", minimum=0)
-            seed_b = gr.Number(1, precision=0, label="Seed B", minimum=0)
-            frames = gr.Number(10, precision=0, label="Frames", minimum=2, maximum=64)
+            seed_a = gr.Number(0, precision=0, label="Seed A", minimum=0, interactive=True)
+            seed_b = gr.Number(1, precision=0, label="Seed B", minimum=0, interactive=True)
+            frames = gr.Number(10, precision=0, label="Frames", minimum=2, maximum=64,
+                               interactive=True)
         walk_strip = gr.Image(label="Walk (strip)", type="filepath", interactive=False)
         walk_gif = gr.Image(label="Walk (GIF)", type="filepath", interactive=False)
     with gr.Accordion("Tools", open=False):
         tool_inputs = gr.File(label="Input images (for tools that take them)",
                               file_count="multiple", file_types=["image"],
-                              visible=not studio.viewer)
+                              visible=not studio.viewer, interactive=not studio.viewer)
         tool_image = gr.Image(label="Tool result", type="filepath", interactive=False)
         tool_values = gr.JSON(label="Tool numbers")
 

@@ -81,7 +81,7 @@ def config_comparison(studio: Studio, run_ids: list[str]) -> str:
     return markdown_table(["option", *run_ids], rows)
 
 
-def build(studio: Studio, app: gr.Blocks) -> None:
+def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
     table = gr.Dataframe(headers=RUN_COLUMNS, label="Runs (click a row to select it; click a "
                          "column header to sort)", interactive=False, wrap=True,
                          elem_id="runs-table")
@@ -149,6 +149,7 @@ def build(studio: Studio, app: gr.Blocks) -> None:
                 gr.Dropdown(choices=ids, value=[r for r in run_ids[1:] if r in ids]), False)
 
     app.load(load_rows, None, [table, chosen])
+    tab.select(load_rows, None, [table, chosen])  # runs started since the page loaded
     refresh.click(load_rows, None, [table, chosen])
     table.select(add_clicked, chosen, chosen)
     chosen.change(compare, [chosen, metric], [metric, overlay, comparison, card, result])

@@ -16,11 +16,13 @@ def build(studio: Studio):
                 "text; sample *i* of several uses seed + *i*.")
     with gr.Row():
         run = gr.Dropdown([], label="Run", info="text runs with weights, newest first", scale=3)
-        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1)
+        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
+                           interactive=True)
         refresh = gr.Button("↻ runs", size="sm", scale=0)
     with gr.Row():
-        seed = gr.Number(0, precision=0, label="Seed", minimum=0)
-        count = gr.Number(1, precision=0, label="Samples", minimum=1, maximum=8)
+        seed = gr.Number(0, precision=0, label="Seed", minimum=0, interactive=True)
+        count = gr.Number(1, precision=0, label="Samples", minimum=1, maximum=8,
+                          interactive=True)
     output = gr.Textbox(label="Text", lines=16, max_lines=40, elem_id="text-output")
 
     @gr.render(inputs=[run])

@@ -37,9 +37,10 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
     with gr.Group(visible=not studio.viewer):
         with gr.Row():
             pipeline = gr.Dropdown(names, value=names[0], label="Pipeline",
-                                   info="what to train (`studio list` describes each)")
+                                   info="what to train (`studio list` describes each)",
+                                   elem_id="train-pipeline")
             data = gr.Dropdown(data_names, value=data_names[0], allow_custom_value=True,
-                               label="Data", info=CUSTOM_DATA_HINT)
+                               label="Data", info=CUSTOM_DATA_HINT, interactive=True)
             upload = gr.File(label="…or upload a .zip of images (subfolders = classes) or a "
                              ".txt file", file_types=[".zip", ".txt"], height=110)
         upload_message = gr.Markdown()

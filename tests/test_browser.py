@@ -1,0 +1,123 @@
+"""The studio in a real browser (Playwright driving Debian's headless Chromium): start a short
+DCGAN run from the Train tab, watch its curves and grids appear, stop it, resume it, sample the
+same images twice from the Images tab with a chosen seed, and find the run in the Runs tab.
+Screenshots go to docs/studio/ (the README shows them). Skipped where Chromium or Playwright is
+missing (.ci/run installs both)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = REPO / "docs" / "studio"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def studio_url(tmp_path):
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port", str(port),
+                               "--runs-dir", str(tmp_path / "runs")], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url, tmp_path / "runs"
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def set_number(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def pick(page, dropdown_id, text):
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=text, exact=True).click()
+
+
+def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url):
+    url, runs_dir = studio_url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url, wait_until="load")
+
+        # Train: a short DCGAN, from the generated form.
+        pick(page, "train-pipeline", "dcgan")
+        page.get_by_text("Training options").click()
+        set_number(page, "steps", 600)
+        set_number(page, "sample_every", 40)
+        set_number(page, "checkpoint_every", 40)
+        set_number(page, "log_every", 10)
+        page.locator("#train-start").click()
+        page.get_by_text("Started run", exact=False).first.wait_for()
+        run_id = next(p.name for p in runs_dir.iterdir() if not p.name.startswith("."))
+
+        # Live view: the progress line, the loss plot and a sample grid appear.
+        page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
+        page.locator("#live-grid img").wait_for(timeout=90_000)
+        page.locator("#live-losses canvas, #live-losses svg").first.wait_for()
+        page.screenshot(path=str(SHOTS / "train-live.png"), full_page=True)
+
+        # Stop: it saves and the run says stopped; Resume: it trains again.
+        page.locator("#live-stop").click()
+        page.locator("#live-progress").get_by_text("stopped").wait_for(timeout=90_000)
+        page.locator("#live-resume").click()
+        page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
+        page.locator("#live-stop").click()
+        page.locator("#live-progress").get_by_text("stopped").wait_for(timeout=90_000)
+
+        # Images: the same seed gives the same image.
+        page.get_by_role("tab", name="Images").click()
+        pick(page, "images-run", run_id)
+        set_number(page, "Seed", 7)
+        set_number(page, "Batch size", 4)
+        sources = []
+        for _ in range(2):
+            page.locator("#images-generate").click()
+            page.locator("#images-gallery img").nth(3).wait_for()
+            first = page.locator("#images-gallery img").first
+            sources.append(first.get_attribute("src"))
+            page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "images.png"), full_page=True)
+        pictures = [page.request.get(src).body() for src in sources]
+        assert pictures[0] == pictures[1]  # (the page's file cache is keyed by content too)
+        assert len(list((runs_dir / ".ui").glob("*/*/seed7.png"))) == 2  # two samplings
+
+        # Runs: the run is in the table.
+        page.get_by_role("tab", name="Runs").click()
+        playwright.expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=60_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+        browser.close()
