@@ -95,6 +95,8 @@ class Pipeline:
     SampleControls: ClassVar[type | None] = None
     # Family-specific actions: reconstruct, latent map, code sweep, ...
     tools: ClassVar[tuple[Tool, ...]] = ()
+    # False for models that draw nothing (classifiers): the trainer saves no sample grids.
+    draws_samples: ClassVar[bool] = True
 
     def __init__(self, config: Any, info: dict[str, Any]):
         self.config = config

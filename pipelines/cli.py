@@ -6,6 +6,8 @@
     studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif         (or .png)
     studio tool <run> [NAME] [--input a.png ...] [--set k=v] [--out result.png]
     studio eval <run> [--step N]     Fréchet distance, KID, ... against the real-vs-real floor
+    studio eval <run> --data text:FILE   a text model's loss and bits per character on a file
+    studio classify --input digit.png [--data digits|all]   every classifier's answer
     studio runs
     studio export <run>
     studio list                      pipelines, their options, controls and tools; data sets
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Set a pipeline (or trainer) option; repeatable.")
     p.add_argument("--name", help="A name for the run folder (default pipeline-data).")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--init-from", default=None, metavar="PATH",
+                   help="Text transformer: start from a local transformers causal-LM folder "
+                        "(the same as --set init_from=PATH); nothing is downloaded.")
     _add_trainer_flags(p)
 
     p = sub.add_parser("resume", help="Continue a stopped, failed or interrupted run.")
@@ -103,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "studio's classifier features, next to the real-vs-real floor.")
     p.add_argument("run")
     p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
+    p.add_argument("--data", default=None, help="Text models: score all of this text instead "
+                   "of the run's validation split (text:FILE or shakespeare).")
+
+    p = sub.add_parser("classify", help="Every finished classifier's prediction for one "
+                       "image (a drawn digit by default).")
+    p.add_argument("--input", required=True, help="The image file (.png, .jpg, ...).")
+    p.add_argument("--data", default="digits", help="Only runs on this data set (default "
+                   "digits); all: every image classifier run.")
+    p.add_argument("--json", action="store_true", help="JSON with every class's probability.")
 
     p = sub.add_parser("runs", help="List runs.")
     p.add_argument("--json", action="store_true", help="JSON instead of a table.")
@@ -130,6 +144,11 @@ def _split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dic
     for key in trainer_keys:
         if getattr(args, key, None) is not None:
             trainer[key] = getattr(args, key)
+    if getattr(args, "init_from", None) is not None:
+        if "init_from" not in pipeline_keys:
+            raise StudioError(f"--init-from is for the text transformer; {pipeline} has no "
+                              f"pretrained start")
+        config["init_from"] = args.init_from
     return config, trainer
 
 
@@ -164,13 +183,44 @@ class _Progress:
 
 def cmd_train(args) -> int:
     from .trainer import start_run
-    get_entry(args.pipeline)
+    entry = get_entry(args.pipeline)
     config, trainer = _split_overrides(args.pipeline, args)
+    if entry.kind == "classic":  # scikit-learn models are fit in one go, not trained by steps
+        return _fit_classic(args, config, trainer)
     run = _on_main_process(lambda: start_run(
         args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
         runs_dir=args.runs_dir, name=args.name))
     _print_main(f"run folder: {run.path}")
     return _train(run, resume=False, steps=None, quiet=args.quiet)
+
+
+def _fit_classic(args, config: dict, trainer: dict) -> int:
+    from .classic import fit_run
+    if trainer:
+        print(f"(trainer options {', '.join(sorted(trainer))} do not apply to {args.pipeline}: "
+              f"it is fit in one go)", file=sys.stderr)
+    run = fit_run(args.pipeline, args.data, config_overrides=config, runs_dir=args.runs_dir,
+                  name=args.name)
+    info = run.info()
+    print(f"run folder: {run.path}")
+    print("validation: " + ", ".join(f"{k} {v:.4g}" for k, v in info["eval"].items()))
+    print(f"done: summary in {run.path / 'summary.md'}, plots in {run.path / 'plots'}")
+    return 0
+
+
+def cmd_classify(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from .classifiers.classify import classify_image, format_table
+    try:
+        with Image.open(args.input) as image:
+            pixels = np.asarray(image.convert("RGBA"))
+    except (OSError, ValueError) as e:
+        raise StudioError(f"cannot read image {args.input}: {e}") from None
+    answers = classify_image(pixels, args.runs_dir, data=None if args.data == "all" else args.data)
+    print(json.dumps(answers, indent=2) if args.json else format_table(answers))
+    return 0
 
 
 def _on_main_process(create_run) -> RunFolder:
@@ -330,7 +380,7 @@ def cmd_tool(args) -> int:
 
 def cmd_eval(args) -> int:
     from .evaluation import evaluate_run
-    results = evaluate_run(args.run, args.runs_dir, step=args.step)
+    results = evaluate_run(args.run, args.runs_dir, step=args.step, data=args.data)
     for key, value in results.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     return 0
@@ -397,7 +447,8 @@ def _show_pipeline(name: str) -> int:
 
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "tool": cmd_tool,
-            "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list}
+            "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list,
+            "classify": cmd_classify}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 from .base import data_info
-from .data import ImageData
+from .data import ImageData, TextData
 from .errors import StudioError
 from .loading import load_for_sampling
 from .metrics.judge import data_fingerprint
@@ -22,7 +22,7 @@ from .runs import RunFolder
 from .trainer import load_data_for
 
 def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, *,
-                 step: int | None = None) -> dict[str, Any]:
+                 step: int | None = None, data: str | None = None) -> dict[str, Any]:
     """Judge a run at its latest weights or checkpoint `step` with its family's own evaluation
     (the same numbers as at the end of training: e.g. a GAN's 500 samples, InfoGAN's categories
     matched to classes first); write them to run.json (`eval`, `eval_step`, `eval_judge`) and
@@ -33,6 +33,11 @@ def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None 
     if not isinstance(spec, str) or not spec:
         raise StudioError(f"run {run.id}'s run.json names no data set; the file is damaged")
     pipe = load_for_sampling(run.path, step=step)
+    if getattr(pipe, "data_kind", "image") == "text":
+        return _evaluate_text(run, pipe, spec, data)
+    if data is not None:
+        raise StudioError("--data is for text models: an image model is judged on its own "
+                          "data set")
     data = load_data_for(type(pipe), pipe.config, spec)
     if not isinstance(data, ImageData):
         raise StudioError(f"run {run.id} is a {data.kind} model; `studio eval` judges images")
@@ -43,6 +48,26 @@ def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None 
         raise StudioError(f"{pipe.name} has no evaluation")
     run.update_info(eval=results, eval_step=pipe.step, eval_judge=data_fingerprint(data)[:16])
     run.log_metrics({"step": pipe.step, **{f"eval/{key}": value for key, value in results.items()}})
+    return results
+
+
+def _evaluate_text(run: RunFolder, pipe: Any, spec: str, other: str | None) -> dict[str, Any]:
+    """A text model's loss, perplexity and bits per character: on its run's validation split
+    (recorded in run.json and metrics.jsonl like the end-of-training numbers), or on all of
+    the text `other` names (text:FILE or shakespeare; recorded under run.json's eval_other)."""
+    import torch
+    data = load_data_for(type(pipe), pipe.config, other or spec)
+    if other:  # all of the given text is scored, not only its last 10%
+        data = TextData(data.name, train_text="", val_text=data.train_text + data.val_text)
+    with torch.no_grad():
+        results = pipe.evaluate(data, run.path.parent / ".judges")
+    if other:
+        scored = dict(run.info().get("eval_other") or {})
+        scored[other] = {**results, "step": pipe.step}
+        run.update_info(eval_other=scored)
+    else:
+        run.update_info(eval=results, eval_step=pipe.step)
+        run.log_metrics({"step": pipe.step, **{f"eval/{k}": v for k, v in results.items()}})
     return results
 
 

@@ -123,6 +123,22 @@ class StepContext:
         opt.step()
         return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
 
+    def accumulate_step(self, losses: Any, optimizer: str,
+                        module: str | tuple[str, ...]) -> torch.Tensor:
+        """Gradient accumulation: like `backward_step`, but backward runs on each loss of the
+        iterable `losses` as it comes (a generator keeps one micro-batch's graph in memory at a
+        time; scale each loss, e.g. by its share of the batch), then one clip and step."""
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        for loss in losses:
+            self.accelerator.backward(loss)
+        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
+        names = (module,) if isinstance(module, str) else module
+        params = [p for name in names for p in self.modules[name].parameters()]
+        norm = self.accelerator.clip_grad_norm_(params, max_norm)
+        opt.step()
+        return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
+
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     # A generator of its own: the order depends on (seed, epoch) only, so resume needs no state.
@@ -299,7 +315,7 @@ class Trainer:
     # --- sampling grids ---------------------------------------------------------------------
     @torch.no_grad()
     def sample_grid(self) -> None:
-        if not self.accelerator.is_main_process:
+        if not self.accelerator.is_main_process or not self.pipeline.draws_samples:
             return
         with self._sampling_weights():
             samples = self.pipeline.sample(self.tc.sample_count, seed=self.tc.sample_seed)

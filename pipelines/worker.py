@@ -182,6 +182,17 @@ class Worker:
             text += piece
             yield text
 
+    def op_classify(self, image: str, data: str | None = "digits") -> list[dict[str, Any]]:
+        """Every finished classifier's prediction for the picture at `image` (a PNG the UI
+        wrote under the runs folder)."""
+        import numpy as np
+        from PIL import Image
+        from .classifiers.classify import classify_image
+        path = Path(image).resolve()
+        if self.runs_dir not in path.parents:
+            raise StudioError("the picture to classify must lie in the runs folder")
+        return classify_image(np.asarray(Image.open(path)), self.runs_dir, data=data or None)
+
     def op_export(self, run: str) -> dict[str, Any]:
         """`studio export`: weights, config, model card and the family's library folder."""
         from .export import export_run

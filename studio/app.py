@@ -65,7 +65,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
     ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager if none
     is given); sampling goes through `worker` (started on first use). `viewer`: read-only."""
-    from .tabs import images, runs, text, timeline, train
+    from .tabs import classify, images, runs, text, timeline, train
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir))
     studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
     with gr.Blocks(title=TITLE) as app:
@@ -83,6 +83,8 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                 image_run = image_ui.run
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
+            with gr.Tab("Classify", id="classify"):
+                classify.build(studio)
             with gr.Tab("Runs", id="runs") as runs_tab:
                 runs.build(studio, app, runs_tab)
         with timeline_slot:  # built last: it opens checkpoints in the Images tab

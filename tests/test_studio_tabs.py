@@ -139,3 +139,18 @@ def test_a_kept_checkpoint_survives_pruning_and_the_timeline_says_so(runs_dir):
                         "step 400 · checkpoint"]
     frame = timeline_frame(run)
     assert set(frame["series"]) == {"loss_g", "val/elbo"} and frame["value"].dtype == float
+
+
+def test_the_sketch_pad_picture_is_checked_and_answers_tabulated():
+    from studio.tabs.classify import answers_table, picture_from
+    with pytest.raises(StudioError, match="draw a digit"):
+        picture_from(None)
+    with pytest.raises(StudioError, match="empty"):
+        picture_from({"composite": np.zeros((32, 32, 4), np.uint8)})   # transparent pad
+    drawn = np.zeros((32, 32, 4), np.uint8)
+    drawn[4:28, 15:17, 3] = 255                                        # black ink stroke
+    assert picture_from({"composite": drawn}).shape == (32, 32, 4)
+    rows, bars = answers_table([{"run": "r1", "pipeline": "svm-rbf", "prediction": "1",
+                                 "probabilities": {"0": 0.25, "1": 0.75}}])
+    assert rows.values.tolist() == [["r1", "svm-rbf", "1", 0.75]]
+    assert bars["probability"].sum() == 1.0

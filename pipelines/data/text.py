@@ -27,6 +27,11 @@ def read_text_file(path_text: str) -> str:
         raise StudioError(f"{path} is not valid UTF-8 text (byte {error.start} cannot be "
                           "decoded); open it in a text editor and save it as UTF-8.") from None
     text = text.replace("\r\n", "\n")
+    # Valid UTF-8 can still be binary (NUL bytes, control codes): a model would learn noise.
+    control = sum(1 for c in text if ord(c) < 32 and c not in "\n\t\r\f\v")
+    if "\x00" in text or control > 0.01 * len(text):
+        raise StudioError(f"{path} looks like a binary file, not text ({control} control "
+                          "characters such as NUL bytes); give a plain UTF-8 text file.")
     if len(text) < MIN_CHARACTERS:
         raise StudioError(f"{path} holds only {len(text)} characters; a text data set needs at "
                           f"least {MIN_CHARACTERS} (ideally hundreds of thousands).")

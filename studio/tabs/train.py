@@ -21,7 +21,8 @@ from ..forms import changed_values, field_input
 from ..uploads import store_upload
 
 PRESETS = {"quick look": 0.1, "default": 1.0, "long": 3.0}
-CUSTOM_DATA_HINT = "or type folder:/path/to/images (a .zip works too) or text:/path/to/file.txt"
+CUSTOM_DATA_HINT = ("or type folder:/path/to/images (a .zip works too), text:/path/to/file.txt, "
+                    "a table (iris, wine, breast_cancer, diabetes) or csv:/path/to/file.csv")
 
 
 def preset_steps(default: int, preset: str) -> int:

@@ -1,0 +1,252 @@
+"""What every torch classifier shares: the config, the training step, validation, evaluation,
+predicted probabilities, augmentation, and transfer learning from another run.
+
+A family file (mlp.py, cnn.py, sequence.py) only defines its network: an nn.Module with a
+`body` (image -> feature vector) and a `head` (nn.Linear, features -> class logits), built by
+`make_net`. The network reads images scaled to [-1, 1].
+
+Transfer learning (`init_from` another run of the same pipeline and options): its weights are
+loaded into the body, the head is a fresh one sized for this data set's classes, and with
+`freeze=body` the body's parameters get requires_grad False, stay out of the optimiser, and its
+batch-norm statistics stay fixed (the body runs in eval mode), so the body is bit-identical
+after training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..base import Pipeline, Samples, data_info
+from ..config import option
+from ..data import ImageData
+from ..errors import StudioError
+from .tools import ClassifierTools
+
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
+
+
+@dataclass
+class ClassifierConfig:
+    optimizer: str = option("adam", "sgd, momentum (SGD with 0.9 Nesterov momentum), rmsprop, "
+                            "adam or adagrad.", choices=OPTIMIZERS)
+    lr: float = option(2e-3, "Peak learning rate.", low=0.0, high=10.0)
+    lr_schedule: str = option("cosine", "constant, or cosine: linear warm-up, then a cosine "
+                              "decay to 2% of lr at schedule_steps (held there after).",
+                              choices=("constant", "cosine"))
+    warmup_steps: int = option(100, "Steps of linear learning-rate warm-up (cosine only).", low=0)
+    schedule_steps: int = option(2000, "Step at which the cosine schedule ends; set it to the "
+                                 "run's --steps when you change those.", low=1)
+    weight_decay: float = option(1e-4, "L2 penalty (the optimiser's weight decay, added to "
+                                 "the gradient).", low=0.0)
+    l1: float = option(0.0, "L1 penalty: this times the sum of |weights| is added to the loss.",
+                       low=0.0)
+    dropout: float = option(0.0, "Dropout probability before each hidden fully connected "
+                            "layer (and the head).", low=0.0, high=0.9)
+    label_smoothing: float = option(0.0, "Cross-entropy label smoothing.", low=0.0, high=0.5)
+    ema_decay: float = option(0.0, "EMA of the weights used for validation and prediction; 0 "
+                              "turns it off.", low=0.0, high=1.0)
+    augment_shift: float = option(0.0, "Random translation of up to this many pixels.",
+                                  low=0.0, high=16.0)
+    augment_rotate: float = option(0.0, "Random rotation of up to this many degrees.",
+                                   low=0.0, high=180.0)
+    augment_scale: float = option(0.0, "Random zoom by up to this fraction (0.1 = +-10%).",
+                                  low=0.0, high=0.5)
+    augment_flip: bool = option(False, "Random horizontal flips (not for digits or text).")
+    init_from: str = option("", "Transfer learning: a run id or folder of another run of this "
+                            "pipeline with the same options; its body's weights are loaded and "
+                            "the head is replaced for this data set's classes.")
+    freeze: str = option("none", "With init_from: body freezes every layer but the head "
+                         "(a fixed feature extractor); none fine-tunes everything.",
+                         choices=("none", "body"))
+    image_size: int = option(0, "Resize the data to this size; 0 keeps the data set's size.",
+                             low=0, high=256)
+
+
+def augment(x: torch.Tensor, shift: float, rotate: float, scale: float, flip: bool) -> torch.Tensor:
+    """Per-image random affine jitter of (B, C, S, S) images, zeros outside (the background of
+    digits), drawn from torch's global RNG (seeded and checkpointed by the trainer)."""
+    if not (shift or rotate or scale or flip):
+        return x
+    b, _, s, _ = x.shape
+    angle = (torch.rand(b, device=x.device) * 2 - 1) * math.radians(rotate)
+    zoom = 1 + (torch.rand(b, device=x.device) * 2 - 1) * scale
+    move = (torch.rand(b, 2, device=x.device) * 2 - 1) * (2 * shift / s)   # pixels -> [-1, 1] units
+    mirror = torch.where(torch.rand(b, device=x.device) < 0.5, -1.0, 1.0) if flip else \
+        torch.ones(b, device=x.device)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos * mirror, -sin, move[:, 0]], 1),
+                         torch.stack([sin * mirror, cos, move[:, 1]], 1)], 1)    # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def source_weights(ref: str) -> tuple[dict[str, torch.Tensor], dict[str, str], Path]:
+    """The sampling weights of the run (or .safetensors file) named by `init_from`."""
+    from ..checkpoints import load_weights
+    from ..loading import weights_file
+    path = weights_file(ref)
+    tensors, meta = load_weights(path)
+    return tensors, meta, path
+
+
+class ClassifierPipeline(ClassifierTools, Pipeline):
+    """A classifier of images, trained by the trainer like every family; it draws nothing."""
+    Config = ClassifierConfig
+    draws_samples = False
+    ema_modules = ("net",)
+    train_defaults = {"steps": 2000, "batch_size": 64, "log_every": 50, "sample_every": 0,
+                      "checkpoint_every": 500}
+
+    def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    # --- networks and optimiser --------------------------------------------------------------
+    @classmethod
+    def describe_data(cls, data, config) -> dict[str, Any]:
+        info = data_info(data)
+        if info["kind"] != "image" or info["num_classes"] < 2:
+            raise StudioError(f"{cls.name} classifies images into classes; {data.name!r} has "
+                              f"{info.get('num_classes', 0)} class(es) (a folder needs 2+ "
+                              f"subfolders)")
+        if config.freeze != "none" and not config.init_from:
+            raise StudioError("freeze=body needs init_from (a run to take the body from)")
+        if config.init_from:  # refuse a wrong source before a run folder is created
+            _, meta, path = source_weights(config.init_from)
+            if meta.get("studio_pipeline") != cls.name:
+                raise StudioError(f"init_from {config.init_from!r} is a "
+                                  f"{meta.get('studio_pipeline')} run; {cls.name} can only take "
+                                  f"weights from a {cls.name} run")
+            info["init_from_path"] = str(path)
+        return info
+
+    def build(self) -> dict[str, nn.Module]:
+        info = self.info
+        net = self.make_net(info["channels"], info["image_size"], info["num_classes"])
+        if self.config.freeze == "body":
+            net.body.requires_grad_(False)
+        return {"net": net}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        if self.config.init_from:
+            self.load_body(self.info.get("init_from_path") or self.config.init_from)
+        c = self.config
+        params = [p for p in self.modules["net"].parameters() if p.requires_grad]
+        if c.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=c.lr, weight_decay=c.weight_decay)
+        elif c.optimizer == "momentum":
+            opt = torch.optim.SGD(params, lr=c.lr, momentum=0.9, nesterov=True,
+                                  weight_decay=c.weight_decay)
+        elif c.optimizer == "rmsprop":
+            opt = torch.optim.RMSprop(params, lr=c.lr, weight_decay=c.weight_decay)
+        elif c.optimizer == "adagrad":
+            opt = torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return {"opt": opt}
+
+    def load_body(self, ref: str) -> None:
+        """Copy every tensor of the source run's network except its head (called before
+        training starts; a resume then overwrites everything from its checkpoint)."""
+        tensors, _, path = source_weights(ref)
+        net = self.modules["net"]
+        own = net.state_dict()
+        body = {k: v for k, v in own.items() if not k.startswith("head.")}
+        for key, value in body.items():
+            src = tensors.get(f"net.{key}")
+            if src is None or src.shape != value.shape:
+                raise StudioError(f"init_from {path} has a different network ({key}: "
+                                  f"{None if src is None else tuple(src.shape)} vs "
+                                  f"{tuple(value.shape)}); train with the same options and "
+                                  f"image size as the source run")
+            with torch.no_grad():
+                value.copy_(src.to(value.device, value.dtype))
+
+    # --- training ------------------------------------------------------------------------------
+    def learning_rate(self, step: int) -> float:
+        c = self.config
+        if c.lr_schedule == "constant":
+            return c.lr
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        progress = min(1.0, (step - c.warmup_steps) / max(1, c.schedule_steps - c.warmup_steps))
+        return c.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def l1_penalty(self, net: nn.Module) -> torch.Tensor:
+        weights = [p.abs().sum() for n, p in net.named_parameters()
+                   if p.requires_grad and p.dim() > 1]
+        return torch.stack(weights).sum()
+
+    def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        net, c = self.modules["net"], self.config
+        if c.freeze == "body":
+            net.body.eval()                      # frozen batch-norm statistics too
+        x = augment(batch["images"], c.augment_shift, c.augment_rotate, c.augment_scale,
+                    c.augment_flip)              # (B, C, S, S) in [0, 1]
+        y = batch["labels"]
+        logits = net(x * 2 - 1).float()          # (B, K)
+        loss = F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)
+        total = loss + c.l1 * self.l1_penalty(net) if c.l1 > 0 else loss
+        lr = self.learning_rate(ctx.step)
+        for group in ctx.optimizers["opt"].param_groups:
+            group["lr"] = lr
+        logs = {"grad_norm": ctx.backward_step(total, "opt", "net")}
+        logs.update(self.gradient_logs(net))
+        logs.update(loss=loss.detach(), accuracy=(logits.argmax(1) == y).float().mean().detach(),
+                    lr=torch.tensor(lr))
+        return logs
+
+    def gradient_logs(self, net: nn.Module) -> dict[str, torch.Tensor]:
+        """Per-layer gradient norms (the MLP's, to show vanishing gradients); none by default."""
+        return {}
+
+    # --- predictions and numbers ----------------------------------------------------------------
+    @torch.no_grad()
+    def logits(self, images: np.ndarray) -> torch.Tensor:
+        """(N, C, H, W) in [0, 1] at the model's size -> (N, K) logits, in batches."""
+        net = self.modules["net"]
+        expected = (self.info["channels"], self.info["image_size"], self.info["image_size"])
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[1:] != expected:
+            raise StudioError(f"{self.name} takes images of shape (N, "
+                              f"{', '.join(map(str, expected))}), got {images.shape}")
+        was_training = net.training
+        net.eval()
+        out = [net(torch.from_numpy(images[i:i + 512]).to(self.device) * 2 - 1).float().cpu()
+               for i in range(0, max(len(images), 1), 512)]
+        net.train(was_training)
+        return torch.cat(out)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """(N, K) class probabilities; rows sum to 1."""
+        return torch.softmax(self.logits(images), dim=1).numpy().astype(np.float64)
+
+    def validate(self, data: ImageData) -> dict[str, float]:
+        logits = self.logits(data.val_images)
+        labels = torch.from_numpy(data.val_labels)
+        return {"loss": float(F.cross_entropy(logits, labels)),
+                "accuracy": float((logits.argmax(1) == labels).float().mean())}
+
+    def evaluate(self, data: ImageData, cache_dir: Path) -> dict[str, float]:
+        """Validation accuracy, loss, macro-F1 and each class's accuracy (recall)."""
+        from sklearn.metrics import f1_score
+        out = self.validate(data)
+        pred = self.logits(data.val_images).argmax(1).numpy()
+        out["macro_f1"] = float(f1_score(data.val_labels, pred, average="macro", zero_division=0))
+        for k, name in enumerate(self.info["class_names"]):
+            mask = data.val_labels == k
+            if mask.any():
+                out[f"accuracy/{name}"] = float(np.mean(pred[mask] == k))
+        out["parameters"] = int(sum(p.numel() for p in self.modules["net"].parameters()))
+        return out
+
+    def sample(self, n: int, seed: int, labels: Any = None, **controls: Any) -> Samples:
+        raise StudioError(f"{self.name} is a classifier: classifiers do not draw samples; use "
+                          f"`studio classify --input image.png` or its tools (`studio tool RUN`)")

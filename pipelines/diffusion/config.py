@@ -1,0 +1,101 @@
+"""The diffusion family's options: training (DiffusionConfig), sampling (DiffusionSampleControls)
+and the tools' options. Torch-free, so the UI can read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import option
+
+SCHEDULERS = ("ddpm", "ddim", "dpm++", "euler", "euler-ancestral", "heun", "unipc")
+# Samplers that draw fresh noise at every step (DDIM only when eta > 0).
+STOCHASTIC = ("ddpm", "euler-ancestral")
+# The held-out (colour, shape) pairs of the text model: one per shape, each colour once at most,
+# so every colour and every shape is still seen in training, just never together in these pairs.
+DEFAULT_HELD_OUT = "red triangle, blue cross, yellow circle, purple diamond, green square"
+
+
+@dataclass
+class DiffusionConfig:
+    conditioning: str = option("none", "none: unconditional; class: a class embedding in the "
+                               "UNet (needs 2+ classes); text: a CLIP text encoder trained "
+                               "jointly, read by cross-attention (needs captions: shapes).",
+                               choices=("none", "class", "text"))
+    image_size: int = option(16, "Resize the data to this size (a power of two, 8 to 64); 0 "
+                             "keeps the data set's size. digits are 8 px natively.",
+                             low=0, high=64)
+    width: int = option(16, "Channels of the UNet's first level; deeper levels have twice as "
+                        "many.", low=4, high=256)
+    levels: int = option(2, "UNet resolution levels (each halves the size); attention on all "
+                         "but the first.", low=2, high=4)
+    layers_per_block: int = option(1, "ResNet blocks per UNet level.", low=1, high=4)
+    num_train_timesteps: int = option(1000, "Diffusion steps T of the training process.",
+                                      low=10, high=4000)
+    beta_schedule: str = option("linear", "Noise schedule: linear (DDPM, Ho et al. 2020) or "
+                                "cosine (Nichol & Dhariwal 2021). Cosine reaches zero signal at "
+                                "t = T, where the noise alone cannot say what the image is, so "
+                                "it needs prediction_type v_prediction or sample.",
+                                choices=("linear", "cosine"))
+    prediction_type: str = option("epsilon", "What the UNet predicts: epsilon (the noise), "
+                                  "v_prediction (Salimans & Ho 2022), or sample (the clean "
+                                  "image).", choices=("epsilon", "v_prediction", "sample"))
+    min_snr_gamma: float = option(5.0, "Min-SNR loss weighting (Hang et al. 2023): caps each "
+                                  "timestep's weight at gamma / SNR; 0 is the plain MSE.",
+                                  low=0.0, high=100.0)
+    cond_dropout: float = option(0.1, "Classifier-free guidance training: the probability of "
+                                 "replacing a class or caption by the null one.",
+                                 low=0.0, high=1.0)
+    lr: float = option(1e-3, "AdamW learning rate.", low=0.0, high=1.0)
+    lr_warmup_steps: int = option(100, "Linear learning-rate warm-up from 0.", low=0)
+    weight_decay: float = option(0.0, "AdamW weight decay.", low=0.0, high=1.0)
+    ema_decay: float = option(0.999, "EMA of the weights used for sampling (with warm-up); 0 "
+                              "turns it off.", low=0.0, high=1.0)
+    text_width: int = option(64, "text: hidden size of the CLIP text encoder (and the UNet's "
+                             "cross-attention width).", low=8, high=512)
+    text_layers: int = option(2, "text: transformer layers of the text encoder.", low=1, high=12)
+    held_out: str = option(DEFAULT_HELD_OUT, "text: 'colour shape' pairs, comma separated, whose "
+                           "images are left out of training and whose prompts are evaluated "
+                           "(attributes combined as never seen); empty keeps every image.")
+
+
+@dataclass
+class DiffusionSampleControls:
+    scheduler: str = option("dpm++", "Sampler: ddpm, ddim, dpm++ (DPM-Solver++ multistep), "
+                            "euler, euler-ancestral, heun, unipc.", choices=SCHEDULERS)
+    steps: int = option(25, "Denoising steps (heun evaluates the UNet about twice per step).",
+                        low=1, high=1000)
+    guidance: float = option(3.0, "Classifier-free guidance scale for conditional models: 1 is "
+                             "the plain conditional model, higher follows the class or prompt "
+                             "more closely (less variety); 0 is unconditional.",
+                             low=0.0, high=30.0)
+    eta: float = option(0.0, "DDIM only: 0 is deterministic, 1 adds DDPM's noise.",
+                        low=0.0, high=1.0)
+    prompt: str = option("", "Text models: the prompt, e.g. 'a large red circle at the top left "
+                         "on a white background'; empty draws a varied set of prompts.")
+    negative_prompt: str = option("", "Text models: what guidance steers away from (replaces "
+                                  "the empty prompt of classifier-free guidance).")
+
+
+@dataclass
+class Img2ImgOptions(DiffusionSampleControls):
+    strength: float = option(0.6, "SDEdit: how far to noise the input before denoising it "
+                             "(0 keeps it, 1 ignores it).", low=0.0, high=1.0)
+    label: int = option(-1, "Class models: the class to steer towards; -1 cycles through "
+                        "the classes.", low=-1)
+    seed: int = option(0, "Seed of the noise (image i uses seed + i).")
+
+
+@dataclass
+class InpaintOptions(DiffusionSampleControls):
+    label: int = option(-1, "Class models: the class to fill in with; -1 cycles.", low=-1)
+    seed: int = option(0, "Seed of the noise.")
+    count: int = option(4, "Fillings to draw (seeds seed, seed + 1, ...).", low=1, high=64)
+
+
+@dataclass
+class PreviewOptions(DiffusionSampleControls):
+    every: int = option(5, "Show x_t (and the predicted clean image) every k steps.",
+                        low=1, high=1000)
+    label: int = option(-1, "Class models: the class to draw; -1 cycles.", low=-1)
+    seed: int = option(0, "Seed (row i uses seed + i).")
+    count: int = option(4, "Rows, one image each.", low=1, high=16)

@@ -1,0 +1,202 @@
+"""What the diffusion pipeline offers besides training and sampling: the tools (img2img,
+inpaint, denoise-steps previews), evaluation (the judge, plus colour and shape accuracy of
+prompts, held-out combinations included) and the export as a diffusers folder.
+
+A mixin over Diffusion's `conditions`, `noise_for`, `denoise` and `draw`.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..base import Tool, ToolResult
+from ..config import to_dict
+from ..errors import StudioError
+from . import text as T
+from .config import DiffusionSampleControls, Img2ImgOptions, InpaintOptions, PreviewOptions
+
+TOOLS = (
+    Tool("img2img", "tool_img2img", Img2ImgOptions,
+         "SDEdit: noise each given image to `strength`, then denoise it towards the class or "
+         "prompt (columns: input | result).", needs_images=True),
+    Tool("inpaint", "tool_inpaint", InpaintOptions,
+         "Repaint the white part of a mask: --input picture.png mask.png. The rest is kept "
+         "(RePaint-style: replaced by the noised picture at every step). Columns: picture | "
+         "mask | fillings.", needs_images=True),
+    Tool("denoise-steps", "tool_denoise_steps", PreviewOptions,
+         "Intermediate steps: x_t every k steps as a strip, one row per seed, from noise (left) "
+         "to the image (right)."),
+)
+
+
+class DiffusionTools:
+    """Tools, evaluation and export; mixed into Diffusion."""
+
+    def _condition_for(self, n: int, label: int, prompt: str, negative_prompt: str, seed: int):
+        labels = None if label < 0 or not self.num_classes else label
+        return self.conditions(n, labels, prompt, negative_prompt, list(range(seed, seed + n)))
+
+    # --- tools -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def tool_img2img(self, ctx, strength: float, label: int, seed: int, prompt: str,
+                     negative_prompt: str, **controls) -> ToolResult:
+        init = torch.from_numpy(ctx.images).to(self.device) * 2 - 1      # (N, C, H, W)
+        n = len(init)
+        cond, null, _, _ = self._condition_for(n, label, prompt, negative_prompt, seed)
+        noise, gens = self.noise_for(list(range(seed, seed + n)))
+        x, _ = self.denoise(noise, gens, cond, null, strength=strength, init=init,
+                            **self.run_controls(**controls))
+        pairs = torch.stack([init, x], 1).reshape(-1, *init.shape[1:])   # input, result, ...
+        return ToolResult(images=((pairs.float() + 1) / 2).clamp(0, 1).cpu().numpy(), columns=2,
+                          text="columns: input | result")
+
+    @torch.no_grad()
+    def tool_inpaint(self, ctx, label: int, seed: int, count: int, prompt: str,
+                     negative_prompt: str, **controls) -> ToolResult:
+        if ctx.images is None or len(ctx.images) != 2:
+            raise StudioError("inpaint needs two images: --input picture.png mask.png (white "
+                              "in the mask = repaint)")
+        picture = torch.from_numpy(ctx.images[:1]).to(self.device) * 2 - 1  # (1, C, H, W)
+        mask = (torch.from_numpy(ctx.images[1:]).mean(1, keepdim=True) > 0.5).float()
+        if not mask.any():
+            raise StudioError("the mask has no white pixels: paint white where to repaint")
+        mask = mask.to(self.device).expand(count, -1, -1, -1)          # (count, 1, H, W)
+        init = picture.expand(count, -1, -1, -1)
+        cond, null, _, _ = self._condition_for(count, label, prompt, negative_prompt, seed)
+        noise, gens = self.noise_for(list(range(seed, seed + count)))
+        x, _ = self.denoise(noise, gens, cond, null, init=init, mask=mask,
+                            **self.run_controls(**controls))
+        kept = ((x - init).abs() * (1 - mask)).amax().item() / 2       # in [0, 1] units
+        shown = torch.cat([picture, mask[:1].expand_as(picture) * 2 - 1, x])
+        return ToolResult(images=((shown.float() + 1) / 2).clamp(0, 1).cpu().numpy(),
+                          columns=count + 2, values={"max_change_outside_mask": kept},
+                          text="columns: picture | mask | fillings")
+
+    @torch.no_grad()
+    def tool_denoise_steps(self, ctx, every: int, label: int, seed: int, count: int,
+                           prompt: str, negative_prompt: str, **controls) -> ToolResult:
+        cond, null, _, _ = self._condition_for(count, label, prompt, negative_prompt, seed)
+        noise, gens = self.noise_for(list(range(seed, seed + count)))
+        _, frames = self.denoise(noise.to(self.device), gens, cond, null, every=every,
+                                 **self.run_controls(**controls))
+        strip = torch.stack([noise.to(self.device)] + frames, 1)      # (count, F, C, H, W)
+        images = ((strip.flatten(0, 1).float() + 1) / 2).clamp(0, 1).cpu().numpy()
+        return ToolResult(images=images, columns=strip.shape[1],
+                          text=f"columns: noise, then x_t every {every} steps; the last is "
+                               f"the image")
+
+    # --- evaluation --------------------------------------------------------------------------
+    def evaluate(self, data, cache_dir, n: int = 500, **controls) -> dict[str, float]:
+        """Fréchet distance and friends against the real-vs-real floor; class models add
+        conditional accuracy; text models add shape (judge) and colour (pixels) accuracy on
+        validation captions, and the same on prompts of the held-out (colour, shape) pairs."""
+        from ..metrics import judge_samples
+        controls = {**to_dict(DiffusionSampleControls()), **controls}
+        controls.pop("prompt"), controls.pop("negative_prompt")
+        if self.config.conditioning != "text":
+            samples = self.sample(n, seed=0, **controls)
+            return judge_samples(data, samples.images, samples.labels, cache_dir=cache_dir)
+        held = T.parse_pairs(self.config.held_out)
+        prompts = [c for c in data.val_captions if T.caption_attributes(c) not in held][:n]
+        results = self._judge_prompts(prompts, data, cache_dir, controls, full=True)
+        if held:
+            per_pair = max(5, n // (4 * len(held)))
+            unseen = [T.seeded_prompt(s, colour, shape) for colour, shape in held
+                      for s in range(per_pair)]
+            results.update({f"held_out_{k}": v for k, v in
+                            self._judge_prompts(unseen, data, cache_dir, controls).items()})
+        return results
+
+    def _judge_prompts(self, prompts, data, cache_dir, controls, full=False) -> dict:
+        from ..metrics import get_judge, judge_samples
+        ids = torch.from_numpy(T.encode(self.tokenizer, prompts)).to(self.device)
+        null = self.null_condition(len(prompts), self.device)
+        images = self.draw(list(range(len(prompts))), ids, null, **controls)
+        colours, shapes = np.array([T.caption_attributes(p) for p in prompts]).T
+        out = {"colour_accuracy": float(np.mean(T.measure_colours(images) == colours))}
+        if full:
+            out.update(judge_samples(data, images, shapes, cache_dir=cache_dir))
+            out["shape_accuracy"] = out.pop("conditional_accuracy")
+        else:
+            predicted = get_judge(data, cache_dir).predict(images)
+            out.update(shape_accuracy=float(np.mean(predicted == shapes)), n=len(prompts))
+        return out
+
+    # --- export ------------------------------------------------------------------------------
+    def export_ecosystem(self, dest: Path) -> str:
+        """export/diffusers/: a DDPMPipeline folder (unconditional), or the components, each
+        loadable with its own from_pretrained: unet/, scheduler/ (+ text_encoder/, tokenizer/).
+        Written under a temporary name and renamed into place whole."""
+        from diffusers import DDPMPipeline, DDPMScheduler
+        final, tmp = Path(dest) / "diffusers", Path(dest) / ".diffusers.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        unet = copy.deepcopy(self.modules["unet"]).float().cpu()
+        scheduler = DDPMScheduler.from_config(self.noise_scheduler.config)
+        c, info = self.config, self.info
+        shape = f"1, {info['channels']}, {info['image_size']}, {info['image_size']}"
+        if c.conditioning == "none":
+            DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp)
+            snippet = ("from diffusers import DDPMPipeline\n"
+                       "pipe = DDPMPipeline.from_pretrained('export/diffusers')\n"
+                       "images = pipe(batch_size=4, num_inference_steps=1000, output_type='np')"
+                       ".images  # (4, H, W, C) in [0, 1]")
+            what = "a `DDPMPipeline` folder"
+        else:
+            unet.save_pretrained(tmp / "unet")
+            scheduler.save_pretrained(tmp / "scheduler")
+            if c.conditioning == "class":
+                null = self.num_classes
+                cond_lines = ("from diffusers import UNet2DModel\n"
+                              "unet = UNet2DModel.from_pretrained(root + '/unet')\n"
+                              f"cond = torch.tensor([{null}, 3])  # null class {null}, then class 3\n"
+                              "run = lambda x, t: unet(torch.cat([x, x]), t, class_labels=cond).sample")
+            else:
+                from transformers import PreTrainedTokenizerFast
+                copy.deepcopy(self.modules["text_encoder"]).float().cpu().save_pretrained(
+                    tmp / "text_encoder")
+                PreTrainedTokenizerFast(
+                    tokenizer_object=T.load_tokenizer(info["tokenizer"]), pad_token="[PAD]",
+                    unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]",
+                    model_max_length=info["max_length"]).save_pretrained(tmp / "tokenizer")
+                cond_lines = (
+                    "from diffusers import UNet2DConditionModel\n"
+                    "from transformers import AutoTokenizer, CLIPTextModel\n"
+                    "tok = AutoTokenizer.from_pretrained(root + '/tokenizer')\n"
+                    "text = CLIPTextModel.from_pretrained(root + '/text_encoder')\n"
+                    "unet = UNet2DConditionModel.from_pretrained(root + '/unet')\n"
+                    "prompts = ['', 'a large red circle at the center on a white background']\n"
+                    f"ids = tok(prompts, padding='max_length', max_length={info['max_length']}, "
+                    "return_tensors='pt').input_ids\n"
+                    "with torch.no_grad():\n    cond = text(ids).last_hidden_state\n"
+                    "run = lambda x, t: unet(torch.cat([x, x]), t, encoder_hidden_states=cond)"
+                    ".sample")
+            snippet = ("import torch\nfrom diffusers import DPMSolverMultistepScheduler\n"
+                       "root = 'export/diffusers'\n" + cond_lines + "\n"
+                       "sched = DPMSolverMultistepScheduler.from_pretrained(root + '/scheduler', "
+                       "timestep_spacing='trailing')\n"
+                       "sched.set_timesteps(25)\n"
+                       f"x = torch.randn({shape}, generator=torch.Generator().manual_seed(0))\n"
+                       "for t in sched.timesteps:\n"
+                       "    with torch.no_grad():\n"
+                       "        uncond, cond_out = run(x, t).chunk(2)\n"
+                       "    x = sched.step(uncond + 3.0 * (cond_out - uncond), t, x).prev_sample"
+                       "  # guidance 3\n"
+                       "image = ((x + 1) / 2).clamp(0, 1)  # (1, C, H, W)")
+            what = "the components, each loadable with its own `from_pretrained`"
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.replace(final)
+        return (f"## diffusers\n\n`export/diffusers/` holds {what}: diffusers "
+                f"{_version('diffusers')}, {c.prediction_type} prediction, {c.beta_schedule} "
+                f"betas, T = {c.num_train_timesteps}, `clip_sample` False (keep it so for "
+                f"guided sampling). Images are in [-1, 1] inside the model. Sampling with the "
+                f"libraries alone:\n\n```python\n{snippet}\n```\n")
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+    return metadata.version(package)

@@ -1,0 +1,91 @@
+"""The networks: a transformers decoder (GPT-2 or Llama style) and RNN / LSTM / GRU LMs.
+
+Both kinds answer the same call, so training, evaluation and generation never ask which:
+
+    logits, state = step_logits(model, ids, state)   # ids (B, T) -> logits (B, T, V)
+
+`state` is the transformer's KV cache or the recurrent hidden state (None to start).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> nn.RNN / nn.LSTM / nn.GRU (batch first) -> dropout -> linear head.
+
+    The export's model card repeats this class in ~15 lines of plain torch (export.py), so a
+    user loads the exported weights without the studio: keep the two in step."""
+
+    def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int,
+                 layers: int, dropout: float):
+        super().__init__()
+        rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.rnn = rnn_cls(embed_dim, hidden_size, num_layers=layers, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        x = self.embed(ids)                    # (B, T, E)
+        h, state = self.rnn(x, state)          # (B, T, H); state (layers, B, H) or a pair
+        return self.head(self.drop(h)), state  # (B, T, V)
+
+
+def transformer_config(architecture: str, vocab_size: int, context: int, n_layer: int,
+                       n_head: int, n_embd: int, dropout: float) -> dict[str, Any]:
+    """A transformers config (as a dict, for run.json) for a decoder trained from scratch.
+    No bos/eos/pad token: the corpus has none, and generation stops at max_new_tokens."""
+    from transformers import GPT2Config, LlamaConfig
+    if architecture == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab_size, n_positions=context, n_embd=n_embd,
+                         n_layer=n_layer, n_head=n_head, resid_pdrop=dropout,
+                         embd_pdrop=dropout, attn_pdrop=dropout, bos_token_id=None,
+                         eos_token_id=None, pad_token_id=None)
+    else:  # llama: RMSNorm, rotary positions, SwiGLU; no biases
+        cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=n_embd,
+                          intermediate_size=(8 * n_embd // 3 + 63) // 64 * 64,
+                          num_hidden_layers=n_layer, num_attention_heads=n_head,
+                          num_key_value_heads=n_head, max_position_embeddings=context,
+                          attention_dropout=dropout, tie_word_embeddings=True,
+                          bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    cfg.architectures = [type(cfg).__name__.replace("Config", "ForCausalLM")]
+    return cfg.to_dict()
+
+
+def build_transformer(config_dict: dict[str, Any]) -> nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM
+    values = dict(config_dict)
+    cfg = AutoConfig.for_model(values.pop("model_type"), **values)
+    return AutoModelForCausalLM.from_config(cfg)
+
+
+def is_transformer(model: nn.Module) -> bool:
+    return not isinstance(model, RecurrentLM)
+
+
+def context_limit(model: nn.Module) -> int | None:
+    """How many positions the model can see (None: unbounded, a recurrent net)."""
+    if not is_transformer(model):
+        return None
+    cfg = model.config
+    return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+
+
+def step_logits(model: nn.Module, ids: torch.Tensor, state: Any = None
+                ) -> tuple[torch.Tensor, Any]:
+    """Logits (B, T, V) for `ids` (B, T) following `state`; returns the new state."""
+    if is_transformer(model):
+        out = model(input_ids=ids, past_key_values=state, use_cache=True)
+        return out.logits, out.past_key_values
+    return model(ids, state)
+
+
+def parameter_count(model: nn.Module) -> int:
+    # Tied weights (a shared embedding and head) are counted once.
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())

@@ -1,0 +1,76 @@
+"""Classify tab: draw a digit (or upload a picture) and see every finished classifier's
+prediction and probabilities side by side — CNNs, MLPs, row readers and classic models."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from pipelines.errors import StudioError
+
+from ..common import Studio, shows_errors
+
+
+def picture_from(editor: dict | np.ndarray | None) -> np.ndarray:
+    """The drawn or uploaded picture as an (H, W, C) uint8 array; a blank pad is refused."""
+    if isinstance(editor, dict):
+        editor = editor.get("composite")
+    if editor is None:
+        raise StudioError("draw a digit or upload a picture first")
+    picture = np.asarray(editor)
+    if picture.size == 0 or picture.ndim not in (2, 3):
+        raise StudioError("that is not a picture; draw a digit or upload a PNG or JPEG")
+    rgb = picture[..., :3].astype(np.float32) if picture.ndim == 3 else picture.astype(np.float32)
+    if picture.ndim == 3 and picture.shape[2] == 4:   # as the pad shows it: on white paper
+        alpha = picture[..., 3:].astype(np.float32) / 255.0
+        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
+    if float(rgb.max()) - float(rgb.min()) < 1.0:
+        raise StudioError("the pad is empty; draw a digit first")
+    return picture.astype(np.uint8)
+
+
+def answers_table(answers: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per run: prediction and its probability; long table of probabilities for a
+    grouped bar plot)."""
+    rows, bars = [], []
+    for a in answers:
+        best = max(a["probabilities"].items(), key=lambda kv: kv[1])
+        rows.append([a["run"], a["pipeline"], a["prediction"], round(best[1], 3)])
+        bars += [(a["pipeline"] + " · " + a["run"][-6:], str(name), float(p))
+                 for name, p in a["probabilities"].items()]
+    return (pd.DataFrame(rows, columns=["run", "pipeline", "prediction", "probability"]),
+            pd.DataFrame(bars, columns=["model", "class", "probability"]))
+
+
+def build(studio: Studio) -> None:
+    gr.Markdown("Draw a digit (light or dark strokes both work) or upload a picture; every "
+                "finished classifier trained on `digits` answers.")
+    with gr.Row():
+        pad = gr.Sketchpad(label="Draw here", type="numpy", height=320, width=320,
+                           brush=gr.Brush(default_size=18, colors=["#000000"]),
+                           elem_id="classify-pad")
+        with gr.Column():
+            answer = gr.Button("Classify", variant="primary", elem_id="classify-go")
+            table = gr.Dataframe(headers=["run", "pipeline", "prediction", "probability"],
+                                 interactive=False, label="Predictions")
+    bars = gr.BarPlot(x="class", y="probability", color="model", label="Probabilities",
+                      height=320)
+
+    @shows_errors(2)
+    def classify(editor):
+        picture = picture_from(editor)
+        folder = studio.runs_dir / ".ui" / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(picture).save(folder / "drawing.png")
+        answers = studio.worker.call("classify", image=str(folder / "drawing.png"))
+        if not answers:
+            raise StudioError("no finished classifier trained on digits yet: train one in the "
+                              "Train tab (e.g. resnet or svm-rbf on digits)")
+        return answers_table(answers)
+
+    answer.click(classify, pad, [table, bars], concurrency_limit=2)

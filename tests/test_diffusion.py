@@ -1,0 +1,262 @@
+"""The diffusion family: each form trains and resumes exactly; every scheduler samples; the
+exported folder loads with diffusers' (and transformers') own from_pretrained; seeds repeat;
+guidance at scale 1 is the conditional prediction; inpainting keeps the unmasked pixels;
+img2img, previews and the CLI work. Tiny UNets (width 8, 8 px, T = 50) throughout."""
+
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipelines.cli import main
+from pipelines.diffusion import SCHEDULERS
+from pipelines.diffusion import text as T
+from pipelines.export import export_run
+from pipelines.loading import load_for_sampling
+from pipelines.registry import list_pipelines
+from pipelines.sampling import run_tool
+from pipelines.trainer import start_run, train_run
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+TINY = {"width": 8, "text_width": 16, "text_layers": 1, "num_train_timesteps": 50,
+        "image_size": 8, "lr_warmup_steps": 2}
+TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
+           "checkpoint_every": 3, "sample_count": 4, "seed": 7, "final_eval": False}
+FAST = {"steps": 3, "guidance": 2.0}
+DATA = {"ddpm": "digits", "ddpm-class": "digits", "ddpm-text": "shapes"}
+
+
+def tiny(name, runs_dir, run_name, steps=6, **config):
+    return start_run(name, DATA[name], config_overrides={**TINY, **config},
+                     trainer_overrides={**TRAINER, "steps": steps}, runs_dir=runs_dir,
+                     name=run_name)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("diffusion-runs")
+
+
+@pytest.fixture(scope="module")
+def trained(runs):
+    """One finished tiny run of each form, loaded for sampling."""
+    out = {}
+    for name in DATA:
+        run = tiny(name, runs, f"{name}-trained")
+        assert train_run(run) == "done"
+        out[name] = (run, load_for_sampling(run.path, device="cpu"))
+    return out
+
+
+def losses(run, after=0):
+    return {r["step"]: (r["loss"], r["grad_norm"]) for r in run.metrics()
+            if "loss" in r and r["step"] > after}
+
+
+def test_forms_are_registered():
+    entries = {e.name: e for e in list_pipelines()}
+    assert all(entries[n].family == "diffusion" and entries[n].kind == "image" for n in DATA)
+
+
+def test_trains_with_finite_losses_and_resumes_exactly(runs, trained):
+    for name in DATA:
+        rows = losses(trained[name][0])
+        assert len(rows) == 6 and all(math.isfinite(v) for r in rows.values() for v in r)
+        assert all("val/loss" in r for r in trained[name][0].metrics() if "loss" in r)
+    # (one form: resuming is the trainer's; the family only has to keep no hidden state)
+    name, straight = "ddpm-class", trained["ddpm-class"][0]
+    split = tiny(name, runs, f"{name}-split", steps=3)
+    assert train_run(split) == "done"
+    assert train_run(split, resume=True, total_steps=6) == "done"
+    assert losses(split, after=3) == losses(straight, after=3)
+
+
+@pytest.mark.parametrize("prediction,betas", [("v_prediction", "linear"), ("sample", "cosine")])
+def test_other_targets_and_schedules_train(prediction, betas, runs):
+    run = tiny("ddpm", runs, f"{prediction}-{betas}", steps=2, prediction_type=prediction,
+               beta_schedule=betas, min_snr_gamma=5.0)
+    assert train_run(run) == "done"
+    assert all(math.isfinite(v) for r in losses(run).values() for v in r)
+    images = load_for_sampling(run.path).sample(2, 0, scheduler="dpm++", steps=3).images
+    assert images.shape == (2, 1, 8, 8) and np.isfinite(images).all()
+
+
+def test_held_out_pairs_are_not_trained_on(trained):
+    _, pipe = trained["ddpm-text"]
+    from pipelines.data import load_data
+    data = load_data("shapes")                 # the model's size does not matter here
+    tensors = pipe.train_tensors(data)
+    held = set(T.parse_pairs(pipe.config.held_out))
+    assert len(held) == 5
+    dropped = sum(T.caption_attributes(c) in held for c in data.train_captions)
+    assert dropped > 0 and len(tensors["images"]) == len(data.train_captions) - dropped
+    assert tensors["tokens"].shape == (len(tensors["images"]), pipe.info["max_length"])
+    # The drawn colour is measurable: the pixel-based colour reader is right on real images.
+    colours = np.array([T.caption_attributes(c)[0] for c in data.val_captions[:200]])
+    assert np.mean(T.measure_colours(data.val_images[:200]) == colours) > 0.95
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_samples(scheduler, trained):
+    for name in ("ddpm-class", "ddpm-text"):
+        samples = trained[name][1].sample(3, 0, scheduler=scheduler, eta=0.5, **FAST)
+        channels = 1 if name == "ddpm-class" else 3
+        assert samples.images.shape == (3, channels, 8, 8) and samples.images.dtype == np.float32
+        assert np.isfinite(samples.images).all() and 0 <= samples.images.min() <= 1
+        assert samples.labels.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "euler-ancestral", "dpm++"])
+def test_same_seed_same_image_alone_or_in_a_batch(scheduler, trained):
+    pipe = trained["ddpm-class"][1]
+    batch = pipe.sample(4, 10, labels=2, scheduler=scheduler, **FAST).images
+    again = pipe.sample(4, 10, labels=2, scheduler=scheduler, **FAST).images
+    alone = pipe.sample(1, 13, labels=2, scheduler=scheduler, **FAST).images
+    np.testing.assert_array_equal(batch, again)
+    np.testing.assert_allclose(batch[3], alone[0], atol=2e-3)  # batch-size rounding
+    assert np.abs(batch[0] - batch[1]).max() > 1e-3             # different seeds differ
+
+
+def test_guidance_scale_one_is_the_conditional_prediction(trained):
+    for name in ("ddpm-class", "ddpm-text"):
+        pipe = trained[name][1]
+        cond, null, _, _ = pipe.conditions(3, [1, 2, 0] if name == "ddpm-class" else None,
+                                           seeds=[0, 1, 2])
+        states, null_states = pipe.encode_condition(cond), pipe.encode_condition(null)
+        x, t = torch.randn(3, pipe.info["channels"], 8, 8), torch.tensor(30)
+        with torch.no_grad():
+            conditional = pipe.predict(x, t, states)
+            guided = pipe.cfg(x, t, states, null_states, 1.0)      # the doubled-batch path
+            stronger = pipe.cfg(x, t, states, null_states, 3.0)
+            unconditional = pipe.predict(x, t, null_states)
+        torch.testing.assert_close(guided, conditional, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(stronger, unconditional + 3 * (conditional - unconditional),
+                                   atol=1e-5, rtol=1e-4)
+
+
+def test_interpolation_ends_at_the_two_seeds(trained):
+    pipe = trained["ddpm-class"][1]
+    walk = pipe.interpolate(3, 17, 5, labels=4, scheduler="ddpm", steps=3).images  # -> DDIM
+    assert walk.shape == (5, 1, 8, 8)
+    ends = pipe.sample(1, 3, labels=4, scheduler="ddim", eta=0.0, steps=3).images
+    np.testing.assert_allclose(walk[0], ends[0], atol=1e-5)
+
+
+def _png(path, array):
+    Image.fromarray((np.asarray(array) * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("scheduler", ["ddpm", "euler", "dpm++"])
+def test_inpainting_keeps_the_unmasked_pixels(scheduler, trained, tmp_path):
+    _, pipe = trained["ddpm-class"]
+    picture = np.random.default_rng(0).random((8, 8))
+    mask = np.zeros((8, 8))
+    mask[2:6, 2:6] = 1.0                                         # repaint the middle
+    inputs = [_png(tmp_path / "pic.png", picture), _png(tmp_path / "mask.png", mask)]
+    result = run_tool(pipe, "inpaint", {"scheduler": scheduler, "steps": "4", "count": "3",
+                                        "label": "5"}, input_paths=inputs, cache_dir=tmp_path)
+    images = result.images                                       # picture | mask | 3 fillings
+    assert images.shape == (5, 1, 8, 8) and result.columns == 5
+    given = images[0, 0]
+    keep = mask == 0
+    for filling in images[2:]:
+        assert np.abs(filling[0][keep] - given[keep]).max() < 1e-5
+    assert np.abs(images[2, 0][~keep] - given[~keep]).max() > 1e-3  # the hole was redrawn
+    assert result.values["max_change_outside_mask"] < 1e-5
+
+
+def test_img2img_and_preview_tools(trained, tmp_path):
+    _, pipe = trained["ddpm-text"]
+    picture = _png(tmp_path / "p.png", np.random.default_rng(1).random((8, 8, 3)))
+    unchanged = run_tool(pipe, "img2img", {"strength": "0", "steps": "4"},
+                         input_paths=[picture], cache_dir=tmp_path).images
+    np.testing.assert_allclose(unchanged[1], unchanged[0], atol=1e-6)
+    edited = run_tool(pipe, "img2img", {"strength": "0.5", "steps": "4",
+                                        "prompt": "a large red circle at the center on a "
+                                                  "white background"},
+                      input_paths=[picture], cache_dir=tmp_path)
+    assert edited.images.shape == (2, 3, 8, 8) and np.abs(edited.images[1] - edited.images[0]).max() > 1e-3
+    preview = run_tool(pipe, "denoise-steps", {"steps": "6", "every": "2", "count": "2"},
+                       cache_dir=tmp_path)
+    assert preview.columns == 4 and preview.images.shape == (8, 3, 8, 8)  # noise + 3 frames
+    final = pipe.sample(2, 0, steps=6).images                   # the strip ends at the sample
+    np.testing.assert_allclose(preview.images[3], final[0], atol=1e-5)
+
+
+def _run_snippet(card: str, root, tmp_path) -> torch.Tensor:
+    section = card[card.index("## diffusers"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope = {}
+    exec(code.replace("'export/diffusers'", repr(str(root))), scope)   # noqa: S102
+    return scope["image"]
+
+
+def test_export_loads_with_the_libraries_alone(trained, tmp_path):
+    from diffusers import DDPMPipeline, UNet2DConditionModel, UNet2DModel
+    from transformers import AutoTokenizer, CLIPTextModel
+    # Unconditional: diffusers' own DDPMPipeline loads and samples.
+    dest = export_run(trained["ddpm"][0])
+    card = (dest / "README.md").read_text()
+    pipe = DDPMPipeline.from_pretrained(dest / "diffusers")
+    images = pipe(batch_size=2, num_inference_steps=3, output_type="np").images
+    assert images.shape == (2, 8, 8, 1) and np.isfinite(images).all()
+    assert "DDPMPipeline.from_pretrained" in card
+    # Class-conditional: the UNet loads alone; the model card's snippet samples.
+    dest = export_run(trained["ddpm-class"][0])
+    assert UNet2DModel.from_pretrained(dest / "diffusers" / "unet").config.num_class_embeds == 11
+    assert _run_snippet((dest / "README.md").read_text(), dest / "diffusers", tmp_path).shape == (1, 1, 8, 8)
+    # Text: tokenizer, text encoder and UNet each load and agree with the studio's own.
+    run, studio = trained["ddpm-text"]
+    dest = export_run(run) / "diffusers"
+    prompt = "a small blue cross at the top left on a black background"
+    tok = AutoTokenizer.from_pretrained(dest / "tokenizer")
+    ids = tok([prompt], padding="max_length", max_length=studio.info["max_length"],
+              return_tensors="pt").input_ids
+    assert ids.tolist() == T.encode(studio.tokenizer, [prompt]).tolist()
+    text = CLIPTextModel.from_pretrained(dest / "text_encoder")
+    with torch.no_grad():
+        torch.testing.assert_close(text(ids).last_hidden_state, studio.encode_condition(ids))
+    assert isinstance(UNet2DConditionModel.from_pretrained(dest / "unet"), UNet2DConditionModel)
+    card = (dest.parent / "README.md").read_text()
+    assert _run_snippet(card, dest, tmp_path).shape == (1, 3, 8, 8)
+
+
+def test_cli_sampling_and_bad_prompts(trained, runs, tmp_path, capsys):
+    rd = ["--runs-dir", str(runs)]
+    run_class, run_text = trained["ddpm-class"][0], trained["ddpm-text"][0]
+    out = tmp_path / "g.npz"
+    assert main([*rd, "sample", run_class.id, "--n", "4", "--seed", "0", "--class", "3",
+                 "--set", "scheduler=ddim", "--set", "steps=3", "--set", "guidance=3",
+                 "--out", str(out)]) == 0
+    assert np.load(out)["images"].shape == (4, 1, 8, 8) and set(np.load(out)["labels"]) == {3}
+    assert main([*rd, "sample", run_text.id, "--n", "2", "--prompt", "a large red circle at "
+                 "the center on a white background", "--set", "steps=2",
+                 "--out", str(tmp_path / "t.png")]) == 0
+    capsys.readouterr()
+    assert main([*rd, "sample", run_text.id, "--prompt", "a red unicorn", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    assert "unicorn" in capsys.readouterr().err
+    assert main([*rd, "sample", run_class.id, "--prompt", "a red circle", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    assert main([*rd, "sample", run_class.id, "--set", "scheduler=plms", "--out",
+                 str(tmp_path / "x.png")]) == 2
+
+
+def test_bad_options_are_refused_before_a_run_exists(tmp_path):
+    from pipelines.errors import StudioError
+    with pytest.raises(StudioError, match="captioned"):
+        start_run("ddpm-text", "digits", config_overrides=TINY, runs_dir=tmp_path)
+    with pytest.raises(StudioError, match="held_out"):
+        T.parse_pairs("red circle, pink circle")
+    with pytest.raises(StudioError, match="v_prediction"):
+        start_run("ddpm", "digits", config_overrides={**TINY, "beta_schedule": "cosine"},
+                  runs_dir=tmp_path)
+    with pytest.raises(StudioError, match="multiple of 4"):
+        start_run("ddpm", "digits", config_overrides={**TINY, "image_size": 10, "levels": 3},
+                  runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
