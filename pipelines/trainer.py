@@ -113,15 +113,7 @@ class StepContext:
 
         Gradients are zeroed first so that, e.g., a generator loss that flowed through the
         discriminator leaves nothing behind for the discriminator's own step."""
-        opt = self.optimizers[optimizer]
-        opt.zero_grad(set_to_none=True)
-        self.accelerator.backward(loss)
-        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
-        names = (module,) if isinstance(module, str) else module
-        params = [p for name in names for p in self.modules[name].parameters()]
-        norm = self.accelerator.clip_grad_norm_(params, max_norm)
-        opt.step()
-        return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
+        return self.accumulate_step((loss,), optimizer, module)
 
     def accumulate_step(self, losses: Any, optimizer: str,
                         module: str | tuple[str, ...]) -> torch.Tensor:
