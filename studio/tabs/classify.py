@@ -51,7 +51,7 @@ def build(studio: Studio) -> None:
     gr.Markdown("Draw a digit (light or dark strokes both work) or upload a picture; every "
                 "finished classifier trained on `digits` answers.")
     with gr.Row():
-        pad = gr.Sketchpad(label="Draw here", type="numpy", height=320, width=320,
+        pad = gr.Sketchpad(label="Draw here", type="numpy", height=360, canvas_size=(280, 280),
                            brush=gr.Brush(default_size=18, colors=["#000000"]),
                            elem_id="classify-pad")
         with gr.Column():
