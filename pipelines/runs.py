@@ -157,6 +157,20 @@ class RunFolder:
         raise StudioError(f"no run {str(ref)!r} (looked for run.json in "
                           f"{' and '.join(str(c) for c in candidates)}); `studio runs` lists them")
 
+    @classmethod
+    def by_id(cls, runs_dir: str | os.PathLike, run_id: str) -> "RunFolder":
+        """The run `run_id` of `runs_dir`, and nothing else: a path or '..' is refused, so a
+        request from the page can never reach outside the runs folder."""
+        run_id = (run_id or "").strip()
+        if not run_id:
+            raise StudioError("choose a run first")
+        if Path(run_id).name != run_id or run_id in (".", ".."):
+            raise StudioError(f"{run_id!r} is not a run id")
+        run = cls(Path(runs_dir) / run_id)
+        if not run.info_path.is_file():
+            raise StudioError(f"no run {run_id!r} in {runs_dir} (gone? deleted?); pick another")
+        return run
+
     # --- run.json ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         info = read_json(self.info_path)
@@ -310,12 +324,7 @@ def remove_tree(path: Path) -> None:
 
 def delete_run(runs_dir: str | os.PathLike, run_id: str) -> str:
     """Delete a run's folder, unless a trainer is still working on it. Returns a message."""
-    run_id = (run_id or "").strip()
-    if not run_id or Path(run_id).name != run_id or run_id in (".", ".."):
-        raise StudioError(f"{run_id!r} is not a run id")
-    run = RunFolder(Path(runs_dir) / run_id)
-    if not run.info_path.is_file():
-        raise StudioError(f"no run {run_id!r} in {runs_dir}")
+    run = RunFolder.by_id(runs_dir, run_id)
     if run.live_trainer_pid() is not None or (
             run.info().get("status") == "running" and run.info().get("host") != socket.gethostname()):
         raise StudioError(f"run {run_id} is training; stop it first (its folder is kept)")

@@ -92,15 +92,8 @@ class Worker:
 
     def _run_path(self, run: str) -> Path:
         """A run id of this runs folder; anything else (a path, '..') is refused."""
-        run = (run or "").strip()
-        if not run:
-            raise StudioError("choose a run first")
-        if Path(run).name != run or run in (".", ".."):
-            raise StudioError(f"{run!r} is not a run id")
-        path = self.runs_dir / run
-        if not (path / "run.json").is_file():
-            raise StudioError(f"run {run} is gone from {self.runs_dir} (deleted?); pick another")
-        return path
+        from .runs import RunFolder
+        return RunFolder.by_id(self.runs_dir, run).path
 
     def _out_dir(self) -> Path:
         path = self.out_root / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]

@@ -221,15 +221,7 @@ class JobManager:
                 job.process.wait()
 
     def _run_folder(self, run_id: str) -> RunFolder:
-        run_id = (run_id or "").strip()
-        if not run_id:
-            raise StudioError("choose a run first")
-        if Path(run_id).name != run_id or run_id in (".", ".."):
-            raise StudioError(f"{run_id!r} is not a run id")
-        run = RunFolder(self.runs_dir / run_id)
-        if not run.info_path.is_file():
-            raise StudioError(f"no run {run_id!r} in {self.runs_dir}")
-        return run
+        return RunFolder.by_id(self.runs_dir, run_id)
 
 
 def _whole_steps(steps: int | float | None) -> int:

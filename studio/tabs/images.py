@@ -26,10 +26,7 @@ def run_pipeline(studio: Studio, run_id: str | None) -> tuple[str, dict[str, Any
     """(pipeline name, run.json) of a run, or None when no run is chosen."""
     if not run_id:
         return None
-    run = RunFolder(studio.runs_dir / run_id)
-    if not run.info_path.is_file():
-        raise StudioError(f"run {run_id} is gone (deleted?); pick another")
-    info = run.info()
+    info = RunFolder.by_id(studio.runs_dir, run_id).info()
     return info["pipeline"], info
 
 

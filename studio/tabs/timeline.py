@@ -54,9 +54,7 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
     def show(run_id):
         if not run_id:
             return None, []
-        folder = RunFolder(studio.runs_dir / run_id)
-        if not folder.info_path.is_file():
-            raise StudioError(f"run {run_id} is gone (deleted?); pick another")
+        folder = RunFolder.by_id(studio.runs_dir, run_id)
         return timeline_frame(folder), grid_strip(folder)
 
     def pick(evt: gr.SelectData, run_id):
@@ -73,7 +71,7 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
     def open_step(run_id, step):
         if step is None:
             raise StudioError("click a grid first")
-        folder = RunFolder(studio.runs_dir / run_id)
+        folder = RunFolder.by_id(studio.runs_dir, run_id)
         if step not in folder.checkpoint_steps():
             raise StudioError(f"step {step} has no checkpoint any more; pick a step marked "
                               f"'checkpoint' or 'kept'")
@@ -89,7 +87,7 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
         studio.require_editor("keeping checkpoints")
         if step is None:
             raise StudioError("click a grid first")
-        folder = RunFolder(studio.runs_dir / run_id)
+        folder = RunFolder.by_id(studio.runs_dir, run_id)
         folder.keep_checkpoint(step)
         return f"Step **{step}** is kept: newer checkpoints will not replace it.", \
             grid_strip(folder)
