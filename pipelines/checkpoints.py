@@ -145,7 +145,32 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
                      "python": [version, list(py_state), gauss]}
 
 
-def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def merge_rng_states(states: Any) -> tuple[dict[str, torch.Tensor], dict]:
+    """One process's `rng_state()`, or a list of every process's (rank order) under
+    `accelerate launch`: rank r > 0 goes under "rank<r>/" keys and meta["ranks"][r - 1]."""
+    if isinstance(states, tuple):
+        return states
+    tensors, meta = dict(states[0][0]), dict(states[0][1])
+    for rank, (t, _) in enumerate(states[1:], start=1):
+        tensors.update({f"rank{rank}/{k}": v for k, v in t.items()})
+    meta["ranks"] = [m for _, m in states[1:]]
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict, rank: int = 0,
+                  seed: int = 0) -> None:
+    """Restore process `rank`'s generators. A rank the checkpoint has none for (it was written
+    by fewer processes) is seeded afresh from `seed` and its rank instead."""
+    if rank > 0:
+        if len(meta.get("ranks", [])) < rank:
+            s = seed + 1_000_003 * rank
+            torch.manual_seed(s)
+            np.random.seed(s % 2**32)
+            random.seed(s)
+            return
+        prefix = f"rank{rank}/"
+        tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        meta = meta["ranks"][rank - 1]
     torch.set_rng_state(tensors["torch_cpu"])
     if torch.cuda.is_available():
         states = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import TrainerConfig, describe, parse_set_args
+from .config import TrainerConfig, apply_overrides, describe, parse_set_args
 from .errors import StudioError
 from .registry import get_entry, list_pipelines, load_pipeline_class
 from .runs import RunFolder, list_runs, runs_dir_from_env
@@ -37,8 +37,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"studio: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _add_trainer_flags(p: argparse.ArgumentParser) -> None:
+def _add_trainer_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     for spec in describe(TrainerConfig):
+        if spec.name in skip:
+            continue
         flag = "--" + spec.name.replace("_", "-")
         if spec.type is bool:
             p.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction,
@@ -63,15 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Set a pipeline (or trainer) option; repeatable.")
     p.add_argument("--name", help="A name for the run folder (default pipeline-data).")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--queue", action="store_true",
+                   help="Only create the run (status queued) after checking everything, and "
+                        "exit; `studio resume RUN` (or the studio's job queue) trains it.")
     p.add_argument("--init-from", default=None, metavar="PATH",
                    help="Text transformer: start from a local transformers causal-LM folder "
                         "(the same as --set init_from=PATH); nothing is downloaded.")
+    p.add_argument("--dry-run", action="store_true",
+                   help="Build everything as this run would, train a few steps in a temporary "
+                        "folder (nothing is kept) and report speed, peak memory, disk per "
+                        "checkpoint and the ETA of the whole run.")
+    p.add_argument("--dry-run-steps", type=int, default=10, metavar="N",
+                   help="Steps the dry run times, after 2 warm-up steps (default 10).")
     _add_trainer_flags(p)
 
     p = sub.add_parser("resume", help="Continue a stopped, failed or interrupted run.")
     p.add_argument("run", help="Run id or folder.")
     p.add_argument("--steps", type=int, default=None, help="New total step count (to extend it).")
     p.add_argument("--quiet", action="store_true")
+    _add_trainer_flags(p, skip=("steps",))  # e.g. a smaller --batch-size after running out of memory
 
     p = sub.add_parser("sample", help="Draw samples from a trained run.")
     p.add_argument("run", help="Run id, run folder, or a studio .safetensors file.")
@@ -187,10 +199,17 @@ def cmd_train(args) -> int:
     config, trainer = _split_overrides(args.pipeline, args)
     if entry.kind == "classic":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
+    if args.dry_run:
+        from .dryrun import dry_run
+        _print_main(dry_run(args.pipeline, args.data, config, trainer, steps=args.dry_run_steps,
+                            create_on_main=lambda create: _on_main_process(create, trainer)))
+        return 0
     run = _on_main_process(lambda: start_run(
         args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
-        runs_dir=args.runs_dir, name=args.name))
+        runs_dir=args.runs_dir, name=args.name), trainer)
     _print_main(f"run folder: {run.path}")
+    if args.queue:
+        return 0
     return _train(run, resume=False, steps=None, quiet=args.quiet)
 
 
@@ -223,12 +242,15 @@ def cmd_classify(args) -> int:
     return 0
 
 
-def _on_main_process(create_run) -> RunFolder:
+def _on_main_process(create_run, trainer: dict[str, Any]) -> RunFolder:
     """Under `accelerate launch` every process runs this CLI: the main one creates the run
     folder and the others are told its path (or the error, so that no process hangs)."""
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
-    state = PartialState()
+
+    from .hardware import use_cpu
+    cpu = apply_overrides(TrainerConfig(), {"cpu": trainer.get("cpu", False)}).cpu
+    state = PartialState(cpu=use_cpu(cpu))  # the same backend the trainer's Accelerator takes
     if state.num_processes == 1:
         return create_run()
     message = [None, None]
@@ -258,14 +280,18 @@ def cmd_resume(args) -> int:
     if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):
         raise StudioError(f"run {run.id} is already done at step {info.get('step')}; pass "
                           f"--steps with a larger total to train it further")
+    overrides = {s.name: getattr(args, s.name) for s in describe(TrainerConfig)
+                 if s.name != "steps" and getattr(args, s.name, None) is not None}
     _print_main(f"run folder: {run.path}")
-    return _train(run, resume=True, steps=args.steps, quiet=args.quiet)
+    return _train(run, resume=True, steps=args.steps, quiet=args.quiet, overrides=overrides)
 
 
-def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool) -> int:
+def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
+           overrides: dict[str, Any] | None = None) -> int:
     from .trainer import TrainingFailed, train_run
     try:
-        status = train_run(run, resume=resume, total_steps=steps, callbacks=(_Progress(quiet),))
+        status = train_run(run, resume=resume, total_steps=steps, trainer_overrides=overrides,
+                           callbacks=(_Progress(quiet),))
     except TrainingFailed as e:
         print(f"studio: training failed: {e}", file=sys.stderr)
         return 1
@@ -394,11 +420,15 @@ def cmd_runs(args) -> int:
     if not rows:
         print(f"no runs in {runs_dir_from_env(args.runs_dir)}")
         return 0
-    table = [("id", "pipeline", "data", "status", "step", "last loss")]
+    table = [("id", "pipeline", "data", "status", "step", "device", "precision", "procs",
+              "peak mem", "last loss")]
     for r in rows:
         loss = " ".join(f"{k}={v:.3g}" for k, v in r["last_loss"].items())
         step = f"{r['step']}/{r['total_steps']}" if r.get("total_steps") else str(r["step"])
-        table.append((r["id"], r["pipeline"], r["data"], r["status"], step, loss))
+        peak = f"{r['peak_memory_mb']:.0f} MB" if r.get("peak_memory_mb") is not None else "-"
+        table.append((r["id"], r["pipeline"], r["data"], r["status"], step,
+                      r.get("device") or "-", r.get("precision") or "-",
+                      r.get("processes") or "-", peak, loss))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())

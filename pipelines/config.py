@@ -186,3 +186,11 @@ class TrainerConfig:
                               "distance against the real-vs-real floor); `studio eval` can do "
                               "it later.")
     cpu: bool = option(False, "Train on the CPU even when a GPU is available.")
+    compile: bool = option(False, "torch.compile the pipeline's networks (inductor): slower "
+                           "first steps while it compiles, then often faster steps; needs a "
+                           "C++ compiler on the CPU. Measure it: `studio train ... --dry-run`.")
+    tf32: bool = option(True, "On CUDA GPUs (Ampere and newer), run fp32 matmuls and "
+                        "convolutions in TF32 on the tensor cores; no effect on the CPU.")
+    channels_last: bool = option(True, "On CUDA GPUs, keep convolution weights and image "
+                                 "batches in channels-last (NHWC) memory order, which cuDNN's "
+                                 "fastest kernels want; no effect on the CPU.")

@@ -30,7 +30,8 @@ def model_card_text(run: RunFolder, ecosystem: str = "") -> str:
         f"Trained with Generative Media Studio. Run `{run.id}`, status **{info.get('status')}** "
         f"at step {info.get('step')} of {info.get('total_steps')} "
         f"({info.get('elapsed_seconds', 0)} s on {info.get('device', '?')}, "
-        f"precision {info.get('precision', 'no')}, seed {info.get('seed')}).",
+        f"{info.get('processes', 1)} process(es), precision {info.get('precision', 'no')}, "
+        f"peak memory {info.get('peak_memory_mb', '?')} MB, seed {info.get('seed')}).",
         "",
         "## Data",
         f"`{info['data']}`: " + ", ".join(f"{k} {v}" for k, v in data_info.items()

@@ -296,6 +296,11 @@ class RunFolder:
             "message": info.get("message", ""),
             "warning": info.get("warning", ""),
             "eval": info.get("eval", {}),
+            # where and how it trained (set when training starts; peak memory at each log)
+            "device": info.get("device", ""),
+            "precision": info.get("precision", ""),
+            "processes": info.get("processes"),
+            "peak_memory_mb": info.get("peak_memory_mb"),
         }
 
 
@@ -314,7 +319,8 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         except StudioError as e:
             rows.append({"id": path.name, "pipeline": "?", "data": "?", "status": "damaged",
                          "step": 0, "total_steps": None, "last_loss": {}, "created": "",
-                         "message": str(e), "warning": "", "eval": {}})
+                         "message": str(e), "warning": "", "eval": {}, "device": "",
+                         "precision": "", "processes": None, "peak_memory_mb": None})
     return sorted(rows, key=lambda r: (r["created"], r["id"]), reverse=True)
 
 

@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Callable
 
 import torch
@@ -30,71 +29,21 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from . import checkpoints as ckpt
+from . import hardware as hw
 from .base import Pipeline
-from .config import TrainerConfig, apply_overrides, config_hash, from_dict, to_dict
-from .data import ImageData, TextData, load_data
+from .config import TrainerConfig, apply_overrides, from_dict, to_dict
 from .errors import StudioError
 from .imaging import save_grid
 from .model_card import write_model_card
-from .registry import get_entry, load_pipeline_class
-from .runs import RunFolder, atomic_write_bytes, atomic_write_text, runs_dir_from_env
+from .registry import load_pipeline_class
+from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
+from .runs import RunFolder, atomic_write_bytes, atomic_write_text
 
 Callback = Callable[[str, dict[str, Any]], None]
 
 
 class TrainingFailed(Exception):
     """The run could not go on (e.g. a non-finite loss); its message says why and what to try."""
-
-
-# --- setting up --------------------------------------------------------------------------
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("torch", "accelerate", "diffusers", "transformers", "safetensors"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def make_configs(pipeline_cls: type, config_overrides: dict[str, Any],
-                 trainer_overrides: dict[str, Any]) -> tuple[Any, TrainerConfig]:
-    config = apply_overrides(pipeline_cls.Config(), config_overrides)
-    trainer = apply_overrides(TrainerConfig(), pipeline_cls.train_defaults)
-    trainer = apply_overrides(trainer, trainer_overrides)
-    return config, trainer
-
-
-def load_data_for(pipeline_cls: type, config: Any, spec: str) -> ImageData | TextData:
-    size = getattr(config, "image_size", 0) or None
-    data = load_data(spec, image_size=size) if pipeline_cls.data_kind == "image" else load_data(spec)
-    if data.kind != pipeline_cls.data_kind:
-        raise StudioError(f"pipeline {pipeline_cls.name} needs {pipeline_cls.data_kind} data, "
-                          f"but {spec!r} is {data.kind} data")
-    return data
-
-
-def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | None = None,
-              trainer_overrides: dict[str, Any] | None = None, runs_dir: Any = None,
-              name: str | None = None) -> RunFolder:
-    """Check the pipeline, data and options, then create the run folder. Nothing is written
-    if any of them is wrong."""
-    get_entry(pipeline)
-    cls = load_pipeline_class(pipeline)
-    config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {})
-    dataset = load_data_for(cls, config, data)
-    described = cls.describe_data(dataset, config)
-    cls(config, described)  # builds the networks: a config that can't is refused here
-    info = {
-        "pipeline": pipeline, "data": data, "status": "queued", "step": 0,
-        "total_steps": trainer.steps, "seed": trainer.seed,
-        "config": to_dict(config), "trainer": to_dict(trainer),
-        "data_info": described, "versions": _versions(),
-        "config_hash": config_hash(config), "message": "",
-    }
-    if getattr(dataset, "skipped_files", 0):
-        info["message"] = f"{dataset.skipped_files} unreadable files were skipped"
-    return RunFolder.create(runs_dir_from_env(runs_dir), name or f"{pipeline}-{data}", info)
 
 
 @dataclass
@@ -172,27 +121,41 @@ class Trainer:
         self.data = load_data_for(self.cls, self.config, info["data"])
 
         AcceleratorState._reset_state()  # one process may train several runs (tests, the UI)
-        self.accelerator = Accelerator(mixed_precision=self.tc.mixed_precision, cpu=self.tc.cpu)
+        hw.check_compile(self.tc.compile, self.tc.cpu)
+        # compile: Accelerate's prepare wraps each module in torch.compile (after DDP).
+        self.accelerator = Accelerator(mixed_precision=self.tc.mixed_precision,
+                                       cpu=hw.use_cpu(self.tc.cpu),
+                                       dynamo_backend="inductor" if self.tc.compile else "no")
+        device = self.accelerator.device
+        hw.set_fast_math(self.tc.tf32, device)
         set_seed(self.tc.seed)
         # The info stored at the start of the run: what the family derived from the data then
         # (e.g. a tokenizer) is reused, not derived again.
         self.pipeline: Pipeline = self.cls(self.config, info["data_info"])
+        self.channels_last = hw.to_channels_last(self.pipeline.modules, device, self.tc.channels_last)
         optimizers = self.pipeline.make_optimizers()
         names, opt_names = list(self.pipeline.modules), list(optimizers)
         prepared = self.accelerator.prepare(*self.pipeline.modules.values(), *optimizers.values())
         self.pipeline.modules = dict(zip(names, prepared[:len(names)]))
         self.optimizers = dict(zip(opt_names, prepared[len(names):]))
         self.ema = self._make_ema()
-        device = self.accelerator.device
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        if world > 1:
+            # The weights are built identically (and DDP syncs them from rank 0); the noise
+            # each process draws from here on (GAN latents, diffusion timesteps) must differ.
+            set_seed(self.tc.seed + 1_000_003 * rank)
+        # The whole training split lives on the device: batches are indexed there, so no
+        # step copies data from the host (and pinned memory has nothing to speed up).
         self.tensors = {k: v.to(device) for k, v in self.pipeline.train_tensors(self.data).items()}
         self.n = len(next(iter(self.tensors.values())))
-        world = self.accelerator.num_processes
         if self.n < self.tc.batch_size * world:
             raise StudioError(f"the data set has {self.n} training examples, fewer than one "
                               f"batch ({self.tc.batch_size} x {world} processes); lower batch_size")
         self.ctx = StepContext(self.accelerator, self.pipeline.modules, self.optimizers,
                                self.tc.grad_clip)
         self.step, self.epoch, self.position, self.elapsed = 0, 0, 0, 0.0
+        self.saved_step = -1  # the step of this process's last checkpoint (not the folder's:
+        # under several processes only the main one writes, and all must agree)
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
 
     def _make_ema(self) -> dict[str, Any]:
@@ -207,7 +170,8 @@ class Trainer:
                 for name in self.pipeline.ema_modules}
 
     def _unwrapped(self, name: str) -> torch.nn.Module:
-        return self.accelerator.unwrap_model(self.pipeline.modules[name])
+        # Without torch.compile's wrapper too: checkpoints keep their plain parameter names.
+        return self.accelerator.unwrap_model(self.pipeline.modules[name], keep_torch_compile=False)
 
     def emit(self, kind: str, **payload: Any) -> None:
         for cb in self.callbacks:
@@ -224,7 +188,8 @@ class Trainer:
         start = self.position + rank * b
         idx = order[start:start + b].to(self.accelerator.device)
         self.position += b * world
-        return {k: v[idx] for k, v in self.tensors.items()}
+        batch = {k: v[idx] for k, v in self.tensors.items()}
+        return hw.batch_channels_last(batch) if self.channels_last else batch
 
     # --- checkpoints -------------------------------------------------------------------------
     def _sampling_tensors(self) -> dict[str, torch.Tensor]:
@@ -244,6 +209,11 @@ class Trainer:
                 "studio_ema": str(bool(self.ema)).lower()}
 
     def save_checkpoint(self) -> None:
+        self.saved_step = self.step
+        rngs = ckpt.rng_state()
+        if self.accelerator.num_processes > 1:  # every process's generators, one file
+            from accelerate.utils import gather_object
+            rngs = gather_object([rngs])
         if not self.accelerator.is_main_process:
             return
         modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
@@ -266,7 +236,7 @@ class Trainer:
                 ema_meta[name] = sd
             files["ema.safetensors"] = ckpt.weights_bytes(ema_tensors)
             files["ema.json"] = json.dumps(ema_meta).encode()
-        rng_tensors, rng_meta = ckpt.rng_state()
+        rng_tensors, rng_meta = ckpt.merge_rng_states(rngs)
         files["rng.safetensors"] = ckpt.weights_bytes(rng_tensors)
         files["trainer.json"] = json.dumps({
             "step": self.step, "epoch": self.epoch, "position": self.position,
@@ -300,7 +270,8 @@ class Trainer:
         state = ckpt.read_checkpoint_json(folder, "trainer.json")
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.elapsed = state["elapsed"]
-        ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"])
+        ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"],
+                           rank=self.accelerator.process_index, seed=self.tc.seed + self.step)
         if self.accelerator.is_main_process:
             self.run.truncate_metrics(self.step)
 
@@ -361,7 +332,7 @@ class Trainer:
         """Log the mean of each value over the steps since the last log line that reported it
         (a WGAN's generator loss comes every n_critic steps); a non-finite mean stops the run
         before anything is saved from it."""
-        means = {k: float(total) / count for k, (total, count) in window.items()}
+        means = self._gathered_means(window)
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
             kept = self.run.checkpoint_steps()
@@ -376,12 +347,20 @@ class Trainer:
         if self.accelerator.is_main_process:
             means.update(self.validate())
         warning = "; ".join(self.pipeline.log_warnings(means, self.step))
+        peak = self._peak_memory_mb()
         if self.accelerator.is_main_process:
             record = {"step": self.step, "time": round(self.elapsed, 3), **means}
             self.run.log_metrics({**record, "warning": warning} if warning else record)
             self.run.update_info(step=self.step, steps_per_sec=round(speed, 3), warning=warning,
-                                 eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1))
+                                 eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1),
+                                 peak_memory_mb=round(peak, 1))
         self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
+
+    def _gathered_means(self, window: dict[str, list]) -> dict[str, float]:
+        return hw.window_means(self.accelerator, window)
+
+    def _peak_memory_mb(self) -> float:
+        return hw.peak_memory_over_processes(self.accelerator)
 
     # --- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool) -> str:
@@ -393,7 +372,8 @@ class Trainer:
         if main:
             self.run.clear_stop()
         self.accelerator.wait_for_everyone()
-        device = str(self.accelerator.device)
+        device = hw.device_name(self.accelerator.device)
+        hw.reset_peak_memory(self.accelerator.device)
         if main:
             self.run.update_info(status="running", step=self.step, message="", device=device,
                                  pid=os.getpid(), host=socket.gethostname(),
@@ -417,6 +397,7 @@ class Trainer:
                     self.step += 1
                     for name, ema in self.ema.items():
                         ema.step(self._unwrapped(name).parameters())
+                    self.emit("step")  # cheap; the dry run times steps with it
                     for k, v in logs.items():
                         v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))
                         total, count = window.get(k, (0.0, 0))
@@ -442,7 +423,7 @@ class Trainer:
                     self.run.update_info(status="failed", message=f"{type(e).__name__}: {e}")
                 raise
             self.elapsed = time.perf_counter() - t0
-            if self.step not in self.run.checkpoint_steps():
+            if self.step != self.saved_step:
                 self.sample_grid()
                 self.save_checkpoint()
         return self.finish(status, signals.received)
@@ -468,16 +449,38 @@ class Trainer:
         return status
 
 def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None = None,
+              trainer_overrides: dict[str, Any] | None = None,
               callbacks: tuple[Callback, ...] = ()) -> str:
-    """Train (or resume) the run in `run`. Returns its final status."""
+    """Train (or resume) the run in `run`. Returns its final status. `trainer_overrides`
+    change trainer options for the rest of the run (e.g. a smaller batch after running out
+    of memory); they are checked like any option and recorded in run.json."""
+    changes = dict(trainer_overrides or {})
     if total_steps is not None:
-        info = run.info()
-        trainer = dict(info["trainer"], steps=int(total_steps))
-        run.update_info(trainer=trainer, total_steps=int(total_steps))
+        changes["steps"] = int(total_steps)
+    if changes:
+        trainer = apply_overrides(from_dict(TrainerConfig, run.info()["trainer"]), changes)
+        run.update_info(trainer=to_dict(trainer), total_steps=trainer.steps)
+    main = os.environ.get("RANK", "0") == "0"
     try:
         trainer = Trainer(run, callbacks)
     except BaseException as e:  # e.g. its data folder is gone: say so in the run, not "queued"
-        if os.environ.get("RANK", "0") == "0":
+        if hw.is_out_of_memory(e):
+            raise _out_of_memory(run, e, None, main) from e
+        if main:
             run.update_info(status="failed", message=f"could not start: {e}")
         raise
-    return trainer.train(resume=resume)
+    try:
+        return trainer.train(resume=resume)
+    except BaseException as e:
+        if not hw.is_out_of_memory(e):
+            raise
+        raise _out_of_memory(run, e, trainer.step, main) from e
+
+
+def _out_of_memory(run: RunFolder, e: BaseException, step: int | None,
+                   main: bool) -> TrainingFailed:
+    """The run marked failed with one plain message (what ran out, what to change)."""
+    message = hw.out_of_memory_message(e, run.info(), step, run.checkpoint_steps(), run.id)
+    if main:
+        run.update_info(status="failed", message=message)
+    return TrainingFailed(message)

@@ -19,6 +19,7 @@ from torch import nn
 from ..base import Pipeline, Samples
 from ..data import ImageData
 from ..errors import StudioError
+from ..optim import adam
 from .config import AEConfig
 from .losses import recon_nll
 from .networks import AENet
@@ -48,8 +49,8 @@ class AutoencoderPipeline(AutoencoderTools, Pipeline):
         return AENet(self.config, self.info, code=self.code)
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"adam": torch.optim.Adam(self.modules["model"].parameters(), lr=self.config.lr,
-                                         weight_decay=self.config.weight_decay)}
+        return {"adam": adam(self.modules["model"].parameters(), lr=self.config.lr,
+                             weight_decay=self.config.weight_decay)}
 
     @property
     def net(self) -> nn.Module:

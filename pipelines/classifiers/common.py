@@ -28,6 +28,7 @@ from ..base import Pipeline, Samples, data_info
 from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
+from ..optim import adam
 from .tools import ClassifierTools
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
@@ -149,7 +150,7 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
         elif c.optimizer == "adagrad":
             opt = torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay)
         else:
-            opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+            opt = adam(params, lr=c.lr, weight_decay=c.weight_decay)
         return {"opt": opt}
 
     def load_body(self, ref: str) -> None:

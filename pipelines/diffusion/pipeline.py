@@ -23,6 +23,7 @@ from ..base import Pipeline, Samples, data_info
 from ..data import ImageData
 from ..errors import StudioError
 from ..latent import requested_labels, slerp
+from ..optim import adamw
 from . import text as T
 from .config import STOCHASTIC, DiffusionConfig, DiffusionSampleControls
 from .tools import TOOLS, DiffusionTools
@@ -134,8 +135,7 @@ class Diffusion(DiffusionTools, Pipeline):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         params = [p for m in self.modules.values() for p in m.parameters()]
-        return {"opt": torch.optim.AdamW(params, lr=self.config.lr,
-                                         weight_decay=self.config.weight_decay)}
+        return {"opt": adamw(params, lr=self.config.lr, weight_decay=self.config.weight_decay)}
 
     def train_tensors(self, data: ImageData) -> dict[str, torch.Tensor]:
         out = {"images": torch.from_numpy(data.train_images),

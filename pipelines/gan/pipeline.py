@@ -22,6 +22,7 @@ from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
 from ..latent import requested_labels, slerp
+from ..optim import adam
 from . import losses as L
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
                        dcgan_init)
@@ -174,8 +175,8 @@ class GAN(Pipeline):
             return {"g": torch.optim.RMSprop(g_params, lr=c.lr_g),
                     "d": torch.optim.RMSprop(d_params, lr=c.lr_d)}
         betas = (c.beta1, c.beta2)
-        return {"g": torch.optim.Adam(g_params, lr=c.lr_g, betas=betas),
-                "d": torch.optim.Adam(d_params, lr=c.lr_d, betas=betas)}
+        return {"g": adam(g_params, lr=c.lr_g, betas=betas),
+                "d": adam(d_params, lr=c.lr_d, betas=betas)}
 
     # --- training ---------------------------------------------------------------------------
     def random_codes(self, b: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
