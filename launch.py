@@ -2,6 +2,7 @@
 
     python launch.py [--host 127.0.0.1] [--port 7860] [--no-browser] [--runs-dir DIR]
                      [--share] [--auth USER:PASSWORD ...] [--auth-file FILE] [--viewer]
+                     [--max-jobs N]
 
 Runs live in DIR (default $STUDIO_RUNS_DIR or ./checkpoints). Nothing here needs the network.
 """
@@ -34,7 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "deleting or uploading.")
     p.add_argument("--runs-dir", default=None,
                    help="Folder of run folders (default $STUDIO_RUNS_DIR or ./checkpoints).")
-    return p.parse_args(argv)
+    p.add_argument("--max-jobs", type=int, default=1, metavar="N",
+                   help="How many runs train at once (default 1); more wait in the queue.")
+    args = p.parse_args(argv)
+    if args.max_jobs < 1:
+        p.error("--max-jobs must be at least 1")
+    return args
 
 
 def read_auth(pairs: list[str], auth_file: str | None) -> list[tuple[str, str]]:
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         launch_studio(args.runs_dir, host=args.host, port=args.port,
                       inbrowser=not args.no_browser, share=args.share, auth=auth or None,
-                      viewer=args.viewer)
+                      viewer=args.viewer, max_jobs=args.max_jobs)
     except OSError as e:  # e.g. the port is taken
         print(f"launch.py: error: {e}", file=sys.stderr)
         return 2

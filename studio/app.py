@@ -7,7 +7,9 @@ reloaded or opened twice and still shows every run, including runs started from 
 
 No torch here: training runs in subprocesses of the CLI (`studio.jobs`), sampling in one
 worker process (`studio.worker`). Errors reach the user as a warning that names the problem,
-never as a traceback. No tab names a family: forms come from the families' configs.
+never as a traceback. No tab names a family: forms come from the families' configs. Scripts
+reach each tab's main action through named API endpoints (studio/api.py); the page's own
+events are kept off the API.
 """
 
 from __future__ import annotations
@@ -61,12 +63,15 @@ def build_catalog() -> None:
 
 def build_app(runs_dir: str | os.PathLike | None = None,
               jobs: JobManager | None = None, *, viewer: bool = False,
-              worker: SamplingWorker | None = None) -> gr.Blocks:
+              worker: SamplingWorker | None = None, max_jobs: int = 1) -> gr.Blocks:
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
-    ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager if none
-    is given); sampling goes through `worker` (started on first use). `viewer`: read-only."""
+    ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager running
+    `max_jobs` at once if none is given); sampling goes through `worker` (started on first
+    use). `viewer`: read-only."""
+    from . import api
     from .tabs import classify, images, runs, text, timeline, train
-    jobs = jobs or JobManager(runs_dir_from_env(runs_dir))
+    jobs = jobs or JobManager(runs_dir_from_env(runs_dir), max_running=max_jobs,
+                              dispatching=not viewer)
     studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
     with gr.Blocks(title=TITLE) as app:
         gr.Markdown(f"# {TITLE}\nTrain small generative models on bundled or your own data, "
@@ -95,6 +100,12 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text")), None,
                  [image_run, text_run])
+        # The page's events serve its components; scripts get the named endpoints of
+        # studio/api.py instead (which call the same functions).
+        for block_fn in app.fns.values():
+            block_fn.api_visibility = "private"
+            block_fn.api_name = f"page_{block_fn.api_name}"   # frees the names for the API
+        api.register(studio)
     app.studio_jobs = jobs  # for launchers and tests: the manager behind this page
     app.studio = studio
     return app
@@ -103,11 +114,15 @@ def build_app(runs_dir: str | os.PathLike | None = None,
 def launch_studio(runs_dir: str | os.PathLike | None = None, *, host: str = "127.0.0.1",
                   port: int = 7860, inbrowser: bool = True, share: bool = False,
                   auth: list[tuple[str, str]] | None = None, viewer: bool = False,
-                  prevent_thread_lock: bool = False) -> gr.Blocks:
+                  max_jobs: int = 1, prevent_thread_lock: bool = False) -> gr.Blocks:
     """Build the page and serve it; files under the runs folder (sample grids, samples,
-    uploads) may be served to it, nothing else. `auth`: (user, password) logins required."""
+    uploads) may be served to it, nothing else. `auth`: (user, password) logins required.
+    `max_jobs`: how many runs train at once; more wait in the queue, which moves on with no
+    page open (a read-only studio starts nothing)."""
     runs = runs_dir_from_env(runs_dir).resolve()
-    app = build_app(runs, viewer=viewer)
+    app = build_app(runs, viewer=viewer, max_jobs=max_jobs)
+    if not viewer:
+        app.studio_jobs.run_queue_in_background()
     # Start the sampling worker now (it imports torch: seconds) so the first form is quick.
     threading.Thread(target=lambda: [app.studio.worker.describe(e.name)
                                      for e in list_pipelines()[:1]], daemon=True).start()

@@ -72,11 +72,7 @@ def shows_errors(n_outputs: int) -> Callable:
             return values[0] if n_outputs == 1 else values
 
         def warn(e: Exception) -> None:
-            if isinstance(e, StudioError):
-                gr.Warning(as_markdown_text(str(e)))
-            else:
-                log.exception("studio handler %s failed", fn.__name__)
-                gr.Warning(as_markdown_text(f"Something went wrong: {type(e).__name__}: {e}"))
+            gr.Warning(as_markdown_text(error_text(e, fn.__name__)))
 
         import inspect
         if inspect.isgeneratorfunction(fn):
@@ -98,6 +94,15 @@ def shows_errors(n_outputs: int) -> Callable:
             return skips()
         return handler
     return decorate
+
+
+def error_text(e: Exception, where: str) -> str:
+    """What the user reads about an error: a StudioError's own sentence; anything else in one
+    line (the console gets the traceback)."""
+    if isinstance(e, StudioError):
+        return str(e)
+    log.error("studio handler %s failed", where, exc_info=e)
+    return f"Something went wrong: {type(e).__name__}: {e}"
 
 
 def markdown_table(columns: list[str], rows: list[list[str]]) -> str:

@@ -7,6 +7,15 @@ and stop. So Stop works for any run in the folder, also one started by another U
 from a terminal; the manager only adds what a folder cannot say: the exit codes of the
 processes it started (it reaps them, so none is left a zombie).
 
+Jobs queue. `start` runs `studio train ... --queue`: the CLI checks everything and creates the
+run folder with status `queued`, without training. `dispatch` (run by `start`, `resume` and
+every `poll`, so by the page's timers and a background thread of launch.py) then starts
+`studio resume RUN` for the oldest queued runs while fewer than `max_running` runs under
+runs_dir train: live trainer pids are read from the run folders, so runs started by another
+studio or from a terminal count too, and a queued run left by a closed studio is started by the
+next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
+never start one run twice.
+
 Everything a job prints goes to `<runs_dir>/.jobs/<time>-<random>.log`; when the CLI refuses a
 job (unknown data set, bad option: exit code 2 before any run folder exists), its one-line
 "studio: error: ..." becomes the `StudioError` that the UI shows.
@@ -15,6 +24,7 @@ job (unknown data set, bad option: exit code 2 before any run folder exists), it
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import subprocess
 import sys
@@ -28,10 +38,14 @@ from pipelines.errors import StudioError
 from pipelines.registry import get_entry
 from pipelines.runs import RunFolder
 
+from . import run_queue
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_FOLDER_PREFIX = "run folder: "
 ERROR_PREFIXES = ("studio: error: ", "studio: training failed: ")
 ACTIVE_STATUSES = ("queued", "running")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +56,9 @@ class Job:
     log_path: Path
     started: float = field(default_factory=time.time)
     run_id: str | None = None        # known once the CLI printed its run folder
+    trains: bool = False             # a training process (resume); else it only creates a run
+    cancelled: bool = False          # stopped by the user while it was still starting
+    settled: bool = False            # its exit has been looked at (see JobManager._reap)
 
     @property
     def returncode(self) -> int | None:
@@ -49,16 +66,26 @@ class Job:
 
 
 class JobManager:
-    """Starts, watches and stops training jobs for the run folders under `runs_dir`."""
+    """Starts, queues, watches and stops training jobs for the run folders under `runs_dir`;
+    at most `max_running` of them train at once. `dispatching=False` (a read-only studio):
+    queued runs are left for another studio or `studio resume`."""
 
-    def __init__(self, runs_dir: str | os.PathLike, *, python: str = sys.executable,
-                 cwd: str | os.PathLike | None = None, start_timeout: float = 120.0):
+    def __init__(self, runs_dir: str | os.PathLike, *, max_running: int = 1,
+                 python: str = sys.executable, cwd: str | os.PathLike | None = None,
+                 start_timeout: float = 120.0, dispatching: bool = True):
+        if int(max_running) < 1:
+            raise StudioError(f"the number of jobs at once must be at least 1, not {max_running}")
         self.runs_dir = Path(runs_dir).resolve()
+        self.max_running = int(max_running)
+        self.dispatching = dispatching
         self.python = python
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()  # relative data paths as typed
         self.start_timeout = start_timeout
         self._jobs: list[Job] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()            # the job list
+        self._dispatch_lock = threading.Lock()   # one dispatcher (and stop) at a time
+        self._last_dispatch = 0.0
+        self._closing = threading.Event()
 
     # --- starting ------------------------------------------------------------------------
     def command(self, pipeline: str, data: str, steps: int | None = 0,
@@ -76,59 +103,116 @@ class JobManager:
     def start(self, pipeline: str, data: str, steps: int | float | None = 0,
               extra_set: dict[str, object] | None = None,
               extra_args: list[str] | None = None) -> str:
-        """Start a training job and return its run id once the CLI has created the run folder.
+        """Queue a training job and return its run id once the CLI has checked it and created
+        the run folder (status queued); it starts training at once when a slot is free.
 
         Raises StudioError with the CLI's own message when it refuses the job, or when it has
         not reported a run folder within `start_timeout` seconds (it keeps starting then, and
         the run shows up in the folder when it does)."""
         pipeline, data = (pipeline or "").strip(), (data or "").strip()
-        get_entry(pipeline)  # an unknown pipeline is refused here, in words, without a process
+        entry = get_entry(pipeline)  # an unknown pipeline is refused here, in words
         if not data:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
         steps = _whole_steps(steps)
-        job = self._launch(self.command(pipeline, data, steps, extra_set, extra_args))
-        return self._wait_for_run_folder(job)
+        # Classic models are fit in one go (seconds), not trained by steps: nothing to queue.
+        queue = [] if entry.kind == "classic" else ["--queue"]
+        job = self._launch(self.command(pipeline, data, steps, extra_set,
+                                        [*queue, *(extra_args or [])]))
+        run_id = self._wait_for_run_folder(job)
+        self.dispatch()
+        return run_id
+
+    def dry_run(self, pipeline: str, data: str, steps: int | float | None = 0,
+                extra_set: dict[str, object] | None = None, timeout: float = 600.0) -> str:
+        """`studio train ... --dry-run`: a few steps in a scratch folder (nothing is written
+        under runs_dir), waited for here. Returns the CLI's report (speed, peak memory, disk
+        per checkpoint, ETA of the configured steps); StudioError with the CLI's message when
+        it refuses the config."""
+        pipeline, data = (pipeline or "").strip(), (data or "").strip()
+        if get_entry(pipeline).kind == "classic":
+            raise StudioError(f"{pipeline} is fit in one go in seconds, not trained by steps: "
+                              f"there is nothing to dry-run; Start fits it")
+        if not data:
+            raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
+        cmd = self.command(pipeline, data, _whole_steps(steps), extra_set, ["--dry-run"])
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL, cwd=self.cwd, env=_child_env())
+        except subprocess.TimeoutExpired:
+            raise StudioError(f"the dry run took longer than {timeout:.0f} s; try a smaller "
+                              f"batch or model") from None
+        except OSError as e:
+            raise StudioError(f"could not start the dry run ({e})") from None
+        if done.returncode != 0:
+            lines = [line.strip() for line in (done.stderr + done.stdout).splitlines()
+                     if line.strip()]
+            for line in reversed(lines):
+                for prefix in ERROR_PREFIXES:
+                    if line.startswith(prefix):
+                        raise StudioError(line[len(prefix):])
+            raise StudioError(f"the dry run failed with code {done.returncode}"
+                              + (f": {lines[-1][:300]}" if lines else ""))
+        return done.stdout.strip()
 
     def resume(self, run_id: str, steps: int | float | None = 0) -> str:
-        """Continue a stopped, failed or interrupted run from its last checkpoint (a new
-        process; the run keeps its folder, curves and samples). `steps`: a new total, 0 keeps
-        the old one."""
-        self.poll()  # reap a finished process first: its pid must not look alive
+        """Queue a stopped, failed or interrupted run to continue from its last checkpoint
+        (it keeps its folder, curves and samples). `steps`: a new total, 0 keeps the old one.
+        Returns a message for the user."""
+        self.poll()
         run = self._run_folder(run_id)
-        status = run.info().get("status", "?")
-        if run.live_trainer_pid() is not None:
-            raise StudioError(f"run {run.id} is still training; stop it first")
-        if status == "done" and not steps:
-            raise StudioError(f"run {run.id} is done; give a larger total step count to "
-                              f"train it further")
-        cmd = [self.python, "-m", "pipelines", "--runs-dir", str(self.runs_dir), "resume",
-               run.id, "--quiet"]
         steps = _whole_steps(steps)
-        if steps:
-            cmd += ["--steps", str(steps)]
-        job = self._launch(cmd)
-        job.run_id = run.id
-        return run.id
+        with self._dispatch_lock:
+            info = run.info()
+            status = info.get("status", "?")
+            if run.live_trainer_pid() is not None:
+                raise StudioError(f"run {run.id} is still training; stop it first")
+            if status == "queued":
+                raise StudioError(f"run {run.id} is already queued")
+            if status == "done" and not steps:
+                raise StudioError(f"run {run.id} is done; give a larger total step count to "
+                                  f"train it further")
+            if steps and steps <= info.get("step", 0):
+                raise StudioError(f"run {run.id} is at step {info.get('step')}; give a total "
+                                  f"step count above that")
+            changes: dict[str, object] = {"status": "queued", "message": ""}
+            if steps:
+                changes.update(total_steps=steps, trainer={**info.get("trainer", {}),
+                                                           "steps": steps})
+            run.update_info(**changes)
+            run_queue.release(run)
+            # A process of the run's last stint may still be exiting: until it has, it counts
+            # as live (no second start), but its exit says nothing about this new stint.
+            with self._lock:
+                for job in self._jobs:
+                    if job.run_id == run.id:
+                        job.settled = True
+        self.dispatch()
+        return self.queue_message(run.id, "resuming run")
+
+    def queue_message(self, run_id: str, what: str) -> str:
+        ahead = self.queue_position(run_id)
+        if ahead is None:
+            return f"{what} {run_id}: it is starting"
+        return f"{what} {run_id}: queued, waiting for a free slot ({ahead} ahead)"
 
     def log_path(self, run_id: str) -> Path | None:
-        job = self.job(run_id)
+        job = self.job(run_id) or next((j for j in reversed(self.jobs())
+                                        if j.run_id == run_id), None)
         return job.log_path if job is not None else None
 
-    def _launch(self, cmd: list[str]) -> Job:
+    def _launch(self, cmd: list[str], trains: bool = False) -> Job:
         log_dir = self.runs_dir / ".jobs"
         log_dir.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-")
         fd, log_name = tempfile.mkstemp(prefix=stamp, suffix=".log", dir=log_dir)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH"))
-                                            if p)
-        with os.fdopen(fd, "wb") as log:
+        with os.fdopen(fd, "wb") as log_file:
             try:
-                process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, cwd=self.cwd, env=env)
+                process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, cwd=self.cwd,
+                                           env=_child_env())
             except OSError as e:
                 raise StudioError(f"could not start the training process ({e})") from None
-        job = Job(cmd, process, Path(log_name))
+        job = Job(cmd, process, Path(log_name), trains=trains)
         with self._lock:
             self._jobs.append(job)
         return job
@@ -154,13 +238,95 @@ class JobManager:
                 job.run_id = Path(path).name
         return job.run_id is not None
 
+    # --- the queue -----------------------------------------------------------------------
+    def dispatch(self) -> list[str]:
+        """Start the oldest queued runs while fewer than `max_running` runs train. Returns
+        the ids of the runs it started."""
+        with self._dispatch_lock:
+            self._last_dispatch = time.monotonic()
+            self._reap()
+            if not self.dispatching:
+                return []
+            queued, live = self._scan()
+            started = []
+            for run in queued:
+                if len(live) >= self.max_running:
+                    break
+                if run.id in live or not run_queue.claim(run):
+                    continue
+                try:
+                    job = self._launch([self.python, "-m", "pipelines", "--runs-dir",
+                                        str(self.runs_dir), "resume", run.id, "--quiet"],
+                                       trains=True)
+                except StudioError as e:
+                    run_queue.release(run)
+                    run.update_info(status="failed", message=str(e))
+                    continue
+                job.run_id = run.id
+                run_queue.record(run, job.process.pid)
+                live.add(run.id)
+                started.append(run.id)
+            return started
+
+    def queue_position(self, run_id: str) -> int | None:
+        """How many queued runs start before `run_id`; None when it is not waiting (it is
+        being started, or not queued)."""
+        queued, live = self._scan()
+        waiting = [r.id for r in queued if r.id not in live]
+        return waiting.index(run_id) if run_id in waiting else None
+
+    def _scan(self) -> tuple[list[RunFolder], set[str]]:
+        """(queued runs, oldest first; ids of the runs that train or are being started,
+        including this manager's processes that have not written their pid yet)."""
+        queued, live = run_queue.scan(self.runs_dir)
+        with self._lock:
+            live.update(j.run_id for j in self._jobs
+                        if j.trains and j.run_id and j.returncode is None)
+        return queued, live
+
+    def _reap(self) -> None:
+        """Reap finished processes; a training process that ended while its run still says
+        queued (it failed before training: the run was deleted, its data is gone...) marks
+        the run failed with the process's own message, so it is not started again and again."""
+        with self._lock:
+            jobs = list(self._jobs)
+        for job in jobs:
+            job.process.poll()
+            self._learn_run_id(job)
+            if not job.trains or job.returncode is None or job.settled:
+                continue
+            job.settled = True
+            run = RunFolder(self.runs_dir / job.run_id)
+            try:
+                if job.cancelled or run.info().get("status") != "queued":
+                    continue
+                run.update_info(status="failed",
+                                message=failure_message(job.log_path, job.returncode))
+            except StudioError:
+                continue  # deleted or damaged: nothing to mark
+
+    def run_queue_in_background(self, interval: float = 2.0) -> threading.Thread:
+        """Dispatch queued runs every `interval` seconds in a daemon thread, so the queue moves
+        on with no page open. It ends with `stop_all`."""
+        def loop():
+            while not self._closing.wait(interval):
+                try:
+                    self.poll()
+                except Exception:  # noqa: BLE001 - a bad folder must not end the queue
+                    log.exception("the job queue failed to dispatch")
+        thread = threading.Thread(target=loop, name="studio-job-queue", daemon=True)
+        thread.start()
+        return thread
+
     # --- watching ------------------------------------------------------------------------
     def poll(self) -> None:
-        """Reap finished processes and learn the run ids of late starters."""
-        with self._lock:
-            for job in self._jobs:
-                job.process.poll()
-                self._learn_run_id(job)
+        """Reap finished processes, learn the run ids of late starters, and start queued runs
+        when slots are free (at most once a second: pages poll often)."""
+        if time.monotonic() - self._last_dispatch >= 1.0:
+            self.dispatch()
+        else:
+            with self._dispatch_lock:
+                self._reap()
 
     def jobs(self) -> list[Job]:
         self.poll()
@@ -168,16 +334,22 @@ class JobManager:
             return list(self._jobs)
 
     def job(self, run_id: str) -> Job | None:
-        """The newest job this manager started for `run_id` (a resume would be a second one)."""
+        """The newest training process this manager started for `run_id`."""
         for job in reversed(self.jobs()):
-            if job.run_id == run_id:
+            if job.run_id == run_id and job.trains:
                 return job
         return None
 
+    def _live_job(self, run_id: str) -> Job | None:
+        with self._lock:
+            return next((j for j in reversed(self._jobs) if j.run_id == run_id and j.trains
+                         and j.process.poll() is None), None)
+
     def exit_codes(self) -> dict[str, int]:
-        """{run id: exit code} of the finished processes this manager started."""
-        return {j.run_id: j.returncode for j in self.jobs()
-                if j.run_id is not None and j.returncode is not None}
+        """{run id: exit code} of the runs whose newest training process (started by this
+        manager) has exited."""
+        newest = {j.run_id: j.returncode for j in self.jobs() if j.trains and j.run_id}
+        return {run_id: code for run_id, code in newest.items() if code is not None}
 
     def wait(self, run_id: str, timeout: float | None = None) -> int | None:
         """Wait for this manager's process of `run_id` to exit; its code, or None if unknown."""
@@ -191,10 +363,22 @@ class JobManager:
 
     # --- stopping ------------------------------------------------------------------------
     def stop(self, run_id: str) -> str:
-        """Ask a running run to save and stop (a STOP file in its folder). Works for any run
-        under runs_dir, whoever started it. Returns a message for the user."""
+        """Ask a running run to save and stop (a STOP file in its folder; works for any run
+        under runs_dir, whoever started it), or cancel a queued one (it is marked stopped
+        without training). Returns a message for the user."""
         run = self._run_folder(run_id)
-        status = run.info().get("status", "?")
+        self.poll()
+        with self._dispatch_lock:
+            status = run.info().get("status", "?")
+            if status == "queued":
+                run.update_info(status="stopped", message="cancelled before it started; "
+                                "Resume queues it again")
+                run_queue.release(run)
+                starting = self._live_job(run.id)
+                if starting is not None:   # being started by us: end it before it trains
+                    starting.cancelled = True
+                    starting.process.terminate()   # once training, SIGTERM saves and stops
+                return f"cancelled queued run {run.id}: it did not train (status stopped)"
         job = self.job(run.id)
         if job is not None and job.returncode is not None:
             raise StudioError(f"run {run.id} is not running: its process exited with code "
@@ -205,13 +389,14 @@ class JobManager:
         return f"asked run {run.id} to stop: it saves a checkpoint and stops at the next step"
 
     def stop_all(self, timeout: float = 60.0) -> None:
-        """Ask every live process this manager started to stop, and wait for them (then kill)."""
-        live = [j for j in self.jobs() if j.returncode is None]
+        """End the background queue, ask every live process this manager started to stop
+        (SIGTERM: a training one saves and stops), and wait for them (then kill). Queued runs
+        stay queued for the next studio."""
+        self._closing.set()
+        with self._lock:
+            live = [j for j in self._jobs if j.process.poll() is None]
         for job in live:
-            if job.run_id is not None:
-                RunFolder(self.runs_dir / job.run_id).request_stop()
-            else:
-                job.process.terminate()  # still starting: SIGTERM also saves and stops
+            job.process.terminate()
         deadline = time.monotonic() + timeout
         for job in live:
             try:
@@ -222,6 +407,12 @@ class JobManager:
 
     def _run_folder(self, run_id: str) -> RunFolder:
         return RunFolder.by_id(self.runs_dir, run_id)
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _whole_steps(steps: int | float | None) -> int:

@@ -56,8 +56,9 @@ def format_seconds(seconds: Any) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def progress_text(run: RunFolder, exit_code: int | None = None) -> str:
-    """One markdown line: status, step/total, elapsed and ETA, speed, device and precision."""
+def progress_text(run: RunFolder, exit_code: int | None = None, ahead: int | None = None) -> str:
+    """One markdown line: status, step/total, elapsed and ETA, speed, device and precision,
+    processes and peak memory. `ahead`: how many queued runs start before this queued one."""
     try:
         info = run.info()
     except StudioError as e:  # a damaged run.json: say so on every refresh, without a toast
@@ -67,6 +68,8 @@ def progress_text(run: RunFolder, exit_code: int | None = None) -> str:
         status = f"{status}? (process exited with code {exit_code})"
     parts = [f"**{status}**", f"step {format_step(info.get('step', 0), info.get('total_steps'))}",
              f"{info.get('pipeline', '?')} on {info.get('data', '?')}"]
+    if status == "queued":
+        parts.append("starting" if ahead is None else f"waiting for a free slot: {ahead} ahead")
     if info.get("elapsed_seconds") is not None:
         parts.append(f"elapsed {format_seconds(info['elapsed_seconds'])}")
     if status == "running" and info.get("eta_seconds") is not None:
@@ -76,10 +79,19 @@ def progress_text(run: RunFolder, exit_code: int | None = None) -> str:
     if info.get("device"):
         parts.append(f"{info['device']}, {info.get('precision', 'no')} precision, "
                      f"{info.get('processes', 1)} process(es)")
+    if info.get("peak_memory_mb") is not None:
+        parts.append(f"peak memory {format_megabytes(info['peak_memory_mb'])}")
     for key in ("warning", "message"):
         if info.get(key):
             parts.append(as_markdown_text(str(info[key])))
     return " · ".join(parts)
+
+
+def format_megabytes(mb: Any) -> str:
+    """'812 MB' or '3.2 GB'; '' when unknown."""
+    if not isinstance(mb, (int, float)) or isinstance(mb, bool) or not math.isfinite(mb):
+        return ""
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
 def sample_grids(run: RunFolder) -> list[tuple[int, Path]]:

@@ -2,6 +2,7 @@
 jobs that start, fail in words, finish and stop, and `launch.py` serving the page."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -79,9 +80,10 @@ def test_runs_table_rows_come_from_the_run_folders(runs_dir):
     run.log_metrics({"step": 5, "eval/accuracy": 0.9})  # the last line may have no losses
     created = format_created(run.info()["created"])
     assert run_rows(runs_dir) == [[run.id, "dcgan", "digits", "running", "5/10",
-                                   "loss_d=0.5 loss_g=1.25", "", created]]
-    run.update_info(eval={"fd": 9.25, "fd_floor": 1.8})
-    assert run_rows(runs_dir)[0][6] == "fd=9.25"
+                                   "loss_d=0.5 loss_g=1.25", "", "", "", "", created]]
+    run.update_info(eval={"fd": 9.25, "fd_floor": 1.8}, device="cuda:0", precision="bf16",
+                    processes=2, peak_memory_mb=1843.2)
+    assert run_rows(runs_dir)[0][6:10] == ["fd=9.25", "cuda:0 · bf16", "2", "1.8 GB"]
     # a process this UI started that died while run.json still says running
     assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
 
@@ -129,18 +131,6 @@ def test_a_job_the_cli_refuses_gives_its_message_and_no_run(jobs, runs_dir):
         jobs.stop("nope")
 
 
-def test_a_tiny_job_runs_to_done_and_shows_in_the_table(jobs, runs_dir):
-    run_id = jobs.start("dcgan", "digits", 6, extra_args=TINY_ARGS)
-    run = RunFolder(runs_dir / run_id)
-    assert run.info()["total_steps"] == 6
-    wait_for(lambda: status_of(run) == "done", 60, "the run to be done")
-    assert jobs.wait(run_id, 30) == 0 and jobs.exit_codes() == {run_id: 0}
-    row = run_rows(runs_dir, jobs.exit_codes())[0]
-    assert row[:5] == [run_id, "dcgan", "digits", "done", "6/6"] and "loss_g=" in row[5]
-    with pytest.raises(StudioError, match="not running"):
-        jobs.stop(run_id)
-
-
 def test_stop_writes_STOP_and_the_run_ends_stopped(jobs, runs_dir):
     run_id = jobs.start("dcgan", "digits", 100000, extra_set={"width": 8, "z_dim": 8},
                         extra_args=["--batch-size", "16", "--log-every", "1"])
@@ -149,10 +139,78 @@ def test_stop_writes_STOP_and_the_run_ends_stopped(jobs, runs_dir):
     assert "stop" in jobs.stop(run_id)
     assert run.stop_requested() or status_of(run) == "stopped"
     wait_for(lambda: status_of(run) == "stopped", 60, "the run to stop")
-    assert jobs.wait(run_id, 30) == 0
     info = run.info()
     assert 0 < info["step"] < 100000 and "studio resume" in info["message"]
     assert not run.stop_requested()  # the trainer clears it once stopped
+    # Resume at once (as a person clicks it: the old process may still be exiting) queues it
+    # again; it trains on from its checkpoint once the old process is gone.
+    stint = jobs.job(run_id)
+    assert "resuming run" in jobs.resume(run_id)
+    assert stint.process.wait(30) == 0
+    wait_for(lambda: jobs.poll() or (status_of(run) == "running" and
+                                     run.info()["step"] > info["step"]), 60, "the resumed run")
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+def test_queued_jobs_run_one_after_the_other_to_done(runs_dir):
+    jobs = JobManager(runs_dir, max_running=1, start_timeout=60)
+    try:
+        first = RunFolder(runs_dir / jobs.start("dcgan", "digits", 12, extra_args=TINY_ARGS))
+        second = RunFolder(runs_dir / jobs.start("dcgan", "digits", 6, extra_args=TINY_ARGS))
+        assert status_of(second) == "queued" and jobs.queue_position(second.id) == 0
+        assert jobs.queue_position(first.id) is None   # being started, not waiting
+        assert "waiting for a free slot: 0 ahead" in live.progress_text(second, None, 0)
+        both = []
+
+        def second_done():
+            jobs.poll()
+            statuses = (status_of(first), status_of(second))
+            both.append(statuses)
+            return statuses == ("done", "done")
+
+        wait_for(second_done, 120, "both runs to be done")
+        # Never two at once: the second was queued until the first had finished.
+        assert not any(s == ("running", "running") for s in both)
+        assert ("running", "queued") in both
+        assert jobs.wait(second.id, 30) == 0 and jobs.exit_codes() == {first.id: 0,
+                                                                       second.id: 0}
+        row = run_rows(runs_dir, jobs.exit_codes())[0]
+        assert row[:5] == [second.id, "dcgan", "digits", "done", "6/6"] and "loss_g=" in row[5]
+        with pytest.raises(StudioError, match="not running"):
+            jobs.stop(second.id)
+    finally:
+        jobs.stop_all(timeout=30)
+
+
+def test_a_queued_run_is_cancelled_and_a_new_manager_starts_a_leftover_one(runs_dir):
+    from helpers import TINY
+    from pipelines.trainer import start_run
+    busy = fake_run(runs_dir, pid=os.getpid(), host=socket.gethostname())  # holds the slot
+    # Queued as `studio train --queue` queues them (jobs.start is tested above).
+    cancelled, leftover = (start_run("dcgan", "digits", config_overrides={"width": 8, "z_dim": 8},
+                                     trainer_overrides={**TINY, "steps": 6}, runs_dir=runs_dir,
+                                     name=name).id for name in ("cancelled", "leftover"))
+    jobs = JobManager(runs_dir, max_running=1, start_timeout=60)
+    assert jobs.dispatch() == []   # the slot is taken
+    assert [status_of(RunFolder(runs_dir / r)) for r in (cancelled, leftover)] == ["queued"] * 2
+    assert jobs.queue_position(leftover) == 1
+    assert "cancelled" in jobs.stop(cancelled)
+    run = RunFolder(runs_dir / cancelled)
+    assert status_of(run) == "stopped" and run.info()["step"] == 0 and run.metrics() == []
+    assert jobs.queue_position(leftover) == 0 and jobs.exit_codes() == {}
+    del jobs   # the studio closes; the queued run stays queued
+
+    busy.update_info(status="done")   # the slot frees up
+    later = JobManager(runs_dir, max_running=1, start_timeout=60)
+    try:
+        assert later.dispatch() == [leftover]
+        wait_for(lambda: status_of(RunFolder(runs_dir / leftover)) == "done", 90,
+                 "the leftover run to be done")
+        assert later.wait(leftover, 30) == 0 and later.exit_codes() == {leftover: 0}
+        assert status_of(run) == "stopped"
+    finally:
+        later.stop_all(timeout=30)
 
 
 # --- launch.py ---------------------------------------------------------------------------

@@ -36,11 +36,15 @@ def test_curves_are_long_tables_with_optional_smoothing(runs_dir):
 
 def test_progress_line_says_step_eta_speed_and_device(runs_dir):
     run = make_run(runs_dir, eta_seconds=125, elapsed_seconds=61, steps_per_sec=8.5,
-                   device="cpu", precision="bf16", processes=1, warning="mode collapse?")
+                   device="cpu", precision="bf16", processes=1, warning="mode collapse?",
+                   peak_memory_mb=812.4)
     text = live.progress_text(run)
     for part in ("**running**", "step 50/100", "ETA 2m05s", "elapsed 1m01s", "8.5 steps/s",
-                 "cpu, bf16 precision", "mode collapse?"):
+                 "cpu, bf16 precision, 1 process(es)", "peak memory 812 MB", "mode collapse?"):
         assert part in text
+    queued = make_run(runs_dir, status="queued", step=0)
+    assert "waiting for a free slot: 2 ahead" in live.progress_text(queued, ahead=2)
+    assert "starting" in live.progress_text(queued) and "peak" not in live.progress_text(queued)
     assert "process exited with code 1" in live.progress_text(run, exit_code=1)
 
 

@@ -47,6 +47,19 @@ def answers_table(answers: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame(bars, columns=["model", "class", "probability"]))
 
 
+def classify_picture(studio: Studio, picture: np.ndarray) -> list[dict]:
+    """Every finished digits classifier's answer for `picture` (saved under the runs folder
+    for the worker to read)."""
+    folder = studio.runs_dir / ".ui" / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(picture).save(folder / "drawing.png")
+    answers = studio.worker.call("classify", image=str(folder / "drawing.png"))
+    if not answers:
+        raise StudioError("no finished classifier trained on digits yet: train one in the "
+                          "Train tab (e.g. resnet or svm-rbf on digits)")
+    return answers
+
+
 def build(studio: Studio) -> None:
     gr.Markdown("Draw a digit (light or dark strokes both work) or upload a picture; every "
                 "finished classifier trained on `digits` answers.")
@@ -63,14 +76,6 @@ def build(studio: Studio) -> None:
 
     @shows_errors(2)
     def classify(editor):
-        picture = picture_from(editor)
-        folder = studio.runs_dir / ".ui" / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(picture).save(folder / "drawing.png")
-        answers = studio.worker.call("classify", image=str(folder / "drawing.png"))
-        if not answers:
-            raise StudioError("no finished classifier trained on digits yet: train one in the "
-                              "Train tab (e.g. resnet or svm-rbf on digits)")
-        return answers_table(answers)
+        return answers_table(classify_picture(studio, picture_from(editor)))
 
     answer.click(classify, pad, [table, bars], concurrency_limit=2)

@@ -61,6 +61,23 @@ def zip_batch(files: list[str]) -> str:
     return str(path)
 
 
+def sample_batch(studio: Studio, run_id: str, step: Any, seed: Any, batch: Any, label: Any,
+                 controls: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
+    """The Generate button (and the API's /sample): ([(PNG, caption)], zip of the batch)."""
+    seed = whole_number(seed, "seed", 0)
+    result = studio.worker.call(
+        "sample", run=RunFolder.by_id(studio.runs_dir, run_id).id, step=parse_step(step),
+        seed=seed, n=whole_number(batch, "batch size", 1, 256), label=parse_label(label),
+        controls=controls)
+    if not result.get("files"):
+        raise StudioError(f"run {run_id} writes text, not images; use the Text tab")
+    names = result.get("class_names") or []
+    labels = result.get("labels") or [None] * len(result["files"])
+    captions = [f"seed {seed + i}" + (f" · {names[c]}" if c is not None and c < len(names)
+                                      else "") for i, c in enumerate(labels)]
+    return list(zip(result["files"], captions)), zip_batch(result["files"])
+
+
 def build(studio: Studio) -> None:
     # Inputs read only by listeners inside gr.render get interactive=True: Gradio would
     # otherwise render them read-only.
@@ -95,16 +112,8 @@ def build(studio: Studio) -> None:
 
         @shows_errors(2)
         def sample(run_id, step, seed, batch, label, *values):
-            result = studio.worker.call(
-                "sample", run=run_id, step=parse_step(step), seed=whole_number(seed, "seed", 0),
-                n=whole_number(batch, "batch size", 1, 256), label=parse_label(label),
-                controls=changed_values(specs, list(values)))
-            names = result.get("class_names") or []
-            labels = result.get("labels") or [None] * len(result["files"])
-            captions = [f"seed {whole_number(seed, 'seed') + i}"
-                        + (f" · {names[c]}" if c is not None and c < len(names) else "")
-                        for i, c in enumerate(labels)]
-            return list(zip(result["files"], captions)), zip_batch(result["files"])
+            return sample_batch(studio, run_id, step, seed, batch, label,
+                                changed_values(specs, list(values)))
 
         generate.click(sample, [run, step, seed, batch, label, *inputs], [gallery, download],
                        concurrency_limit=4)
@@ -122,7 +131,8 @@ def build(studio: Studio) -> None:
                    [walk_strip, walk_gif])
 
     gallery = gr.Gallery(label="Samples", columns=8, height=420, elem_id="images-gallery")
-    download = gr.File(label="Download the batch (zip, seeds in the file names)")
+    download = gr.File(label="Download the batch (zip, seeds in the file names)",
+                       interactive=False)
     with gr.Accordion("Walk between two seeds", open=False):
         with gr.Row():
             seed_a = gr.Number(0, precision=0, label="Seed A", minimum=0, interactive=True)
@@ -132,9 +142,10 @@ def build(studio: Studio) -> None:
         walk_strip = gr.Image(label="Walk (strip)", type="filepath", interactive=False)
         walk_gif = gr.Image(label="Walk (GIF)", type="filepath", interactive=False)
     with gr.Accordion("Tools", open=False):
-        tool_inputs = gr.File(label="Input images (for tools that take them)",
-                              file_count="multiple", file_types=["image"],
-                              visible=not studio.viewer, interactive=not studio.viewer)
+        # Read-only: no uploads, so tools that need input images are refused.
+        tool_inputs = gr.State(None) if studio.viewer else gr.File(
+            label="Input images (for tools that take them)", file_count="multiple",
+            file_types=["image"])
         tool_image = gr.Image(label="Tool result", type="filepath", interactive=False)
         tool_values = gr.JSON(label="Tool numbers")
 
@@ -170,7 +181,7 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
     @shows_errors(2)
     def run_tool(run_id, step, files, *values):
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
-        if paths and studio.viewer:
+        if (paths or tool["needs_images"]) and studio.viewer:
             studio.require_editor("uploading images")
         if tool["needs_images"] and not paths:
             raise StudioError(f"{tool['name']} needs input images: add them above")

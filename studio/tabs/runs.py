@@ -16,9 +16,11 @@ from pipelines.runs import RunFolder, delete_run, list_runs
 
 from ..common import (Studio, as_markdown_text, format_created, format_losses, format_step,
                       markdown_table, shows_errors)
+from ..live import format_megabytes
 
 RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "evaluation",
-               "created"]
+               "device", "processes", "peak memory", "created"]
+COLUMN_WIDTHS = ["16%", "8%", "7%", "7%", "6%", "14%", "10%", "8%", "7%", "7%", "10%"]
 
 
 def status_text(summary: dict[str, Any], exit_code: int | None) -> str:
@@ -26,6 +28,13 @@ def status_text(summary: dict[str, Any], exit_code: int | None) -> str:
     if exit_code is not None and status in ("queued", "running"):
         return f"{status}? (process exited with code {exit_code})"
     return status
+
+
+def device_text(device: Any, precision: Any) -> str:
+    """'cuda:0 · bf16', 'cpu · fp32' (precision "no" means full fp32); '' before training."""
+    if not device:
+        return ""
+    return f"{device} · {'fp32' if precision in (None, '', 'no') else precision}"
 
 
 def format_eval(values: dict[str, Any]) -> str:
@@ -36,11 +45,16 @@ def format_eval(values: dict[str, Any]) -> str:
 def run_rows(runs_dir: str | os.PathLike, exit_codes: dict[str, int] | None = None
              ) -> list[list[str]]:
     """One row per run folder, newest first: RUN_COLUMNS. A run whose process (started by
-    this UI) has exited while its run.json still says running shows the exit code."""
+    this UI) has exited while its run.json still says running shows the exit code. Where it
+    trained (device and precision, processes, peak memory) is blank for runs that never
+    started (queued) and for runs older than those fields."""
     return [[s["id"], s["pipeline"], s["data"],
              status_text(s, (exit_codes or {}).get(s["id"])),
              format_step(s["step"], s.get("total_steps")), format_losses(s["last_loss"]),
-             format_eval(s.get("eval") or {}), format_created(s["created"])]
+             format_eval(s.get("eval") or {}),
+             device_text(s.get("device"), s.get("precision")),
+             str(s["processes"]) if s.get("processes") else "",
+             format_megabytes(s.get("peak_memory_mb")), format_created(s["created"])]
             for s in list_runs(runs_dir)]
 
 
@@ -84,7 +98,7 @@ def config_comparison(studio: Studio, run_ids: list[str]) -> str:
 def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
     table = gr.Dataframe(headers=RUN_COLUMNS, label="Runs (click a row to select it; click a "
                          "column header to sort)", interactive=False, wrap=True,
-                         elem_id="runs-table")
+                         elem_id="runs-table", column_widths=COLUMN_WIDTHS)
     refresh = gr.Button("Refresh", size="sm")
     chosen = gr.Dropdown([], multiselect=True, label="Compare runs",
                          info="pick one or more", elem_id="runs-chosen")
@@ -94,10 +108,11 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
     comparison = gr.Markdown()
     with gr.Accordion("Model card, export, delete (the first chosen run)", open=False):
         card = gr.Markdown()
-        with gr.Row(visible=not studio.viewer):
-            export = gr.Button("Export", size="sm")
-            sure = gr.Checkbox(False, label="Yes, delete this run's folder and all it holds")
-            delete = gr.Button("Delete", variant="stop", size="sm")
+        if not studio.viewer:   # read-only: not there at all
+            with gr.Row():
+                export = gr.Button("Export", size="sm")
+                sure = gr.Checkbox(False, label="Yes, delete this run's folder and all it holds")
+                delete = gr.Button("Delete", variant="stop", size="sm")
         result = gr.Markdown()
 
     def load_rows():
@@ -154,5 +169,6 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
     table.select(add_clicked, chosen, chosen)
     chosen.change(compare, [chosen, metric], [metric, overlay, comparison, card, result])
     metric.change(plot, [chosen, metric], overlay)
-    export.click(export_run, chosen, [result, card])
-    delete.click(delete_chosen, [chosen, sure], [result, table, chosen, sure])
+    if not studio.viewer:
+        export.click(export_run, chosen, [result, card])
+        delete.click(delete_chosen, [chosen, sure], [result, table, chosen, sure])

@@ -4,11 +4,32 @@ the text streams in as the model writes it (from the sampling worker)."""
 
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 import gradio as gr
+
+from pipelines.runs import RunFolder
 
 from ..common import Studio, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from .images import LATEST, parse_step, run_pipeline, step_choices
+
+
+def write_texts(studio: Studio, run_id: str, step, seed, count,
+                controls: dict[str, Any]) -> Iterator[str]:
+    """The Write button (and the API's /write): the samples so far, as the model writes them;
+    sample i uses seed + i."""
+    seed = whole_number(seed, "seed", 0)
+    count = whole_number(count, "samples", 1, 8)
+    run_id = RunFolder.by_id(studio.runs_dir, run_id).id
+    done: list[str] = []
+    for i in range(count):
+        text = ""
+        for text in studio.worker.stream("stream_text", run=run_id, seed=seed + i,
+                                         step=parse_step(step), controls=controls):
+            yield "\n\n---\n\n".join([*done, text])
+        done.append(text)
+    yield "\n\n---\n\n".join(done)
 
 
 def build(studio: Studio):
@@ -38,17 +59,8 @@ def build(studio: Studio):
 
         @shows_errors(1)
         def stream(run_id, step, seed, count, *values):
-            seed = whole_number(seed, "seed", 0)
-            count = whole_number(count, "samples", 1, 8)
-            controls = changed_values(specs, list(values))
-            done: list[str] = []
-            for i in range(count):
-                text = ""
-                for text in studio.worker.stream("stream_text", run=run_id, seed=seed + i,
-                                                 step=parse_step(step), controls=controls):
-                    yield "\n\n---\n\n".join([*done, text])
-                done.append(text)
-            yield "\n\n---\n\n".join(done)
+            yield from write_texts(studio, run_id, step, seed, count,
+                                   changed_values(specs, list(values)))
 
         write.click(stream, [run, step, seed, count, *inputs], output, concurrency_limit=4)
 

@@ -48,7 +48,7 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
     with gr.Row():
         status = gr.Markdown("Click a grid to pick its step.")
         open_in_images = gr.Button("Open this checkpoint in Images", size="sm")
-        keep = gr.Button("Keep this checkpoint", size="sm", visible=not studio.viewer)
+        keep = None if studio.viewer else gr.Button("Keep this checkpoint", size="sm")
 
     @shows_errors(2)
     def show(run_id):
@@ -97,5 +97,6 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
     strip.select(pick, run, [picked, status])
     open_in_images.click(open_step, [run, picked],
                          [tabs, images.run, images.step, images.seed, images.batch, picked])
-    keep.click(keep_step, [run, picked], [status, strip])
+    if keep is not None:
+        keep.click(keep_step, [run, picked], [status, strip])
     return run

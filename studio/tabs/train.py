@@ -31,11 +31,24 @@ def preset_steps(default: int, preset: str) -> int:
     return max(50, int(round(default * PRESETS.get(preset, 1.0))))
 
 
+def start_message(studio: Studio, run_id: str) -> str:
+    """What the page says after Start: started at once, or waiting in the queue."""
+    ahead = studio.jobs.queue_position(run_id)
+    if ahead is None:
+        gr.Info(f"started run {run_id}")
+        return f"Started run `{run_id}`."
+    gr.Info(f"queued run {run_id}")
+    return (f"Queued run `{run_id}`: it waits for a free slot ({ahead} ahead; `--max-jobs` "
+            f"sets how many train at once).")
+
+
 def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
     names = [e.name for e in list_pipelines()]
     data_names = [name for name, _, _ in BUNDLED_DATASETS]
     prefill = gr.State({})   # per session: a run's options, when duplicating it
-    with gr.Group(visible=not studio.viewer):
+
+    def training_form():
+        """Pipeline, data (or an upload), the generated options form, Start and Dry run."""
         with gr.Row():
             pipeline = gr.Dropdown(names, value=names[0], label="Pipeline",
                                    info="what to train (`studio list` describes each)",
@@ -44,7 +57,6 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                                label="Data", info=CUSTOM_DATA_HINT, interactive=True)
             upload = gr.File(label="…or upload a .zip of images (subfolders = classes) or a "
                              ".txt file", file_types=[".zip", ".txt"], height=110)
-        upload_message = gr.Markdown()
 
         @gr.render(inputs=[pipeline, prefill])
         def options_form(pipeline_name, prefill_values):
@@ -65,23 +77,42 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             steps_input = trainer_inputs[trainer_specs.index(steps_spec)]
             preset.change(lambda p: preset_steps(steps_spec["default"], p), preset,
                           steps_input, show_progress="hidden")
-            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary", elem_id="train-start",
+                                  scale=3)
+                dry = gr.Button("Dry run", elem_id="train-dry-run", scale=1)
+
+            def overrides(form_values):
+                n = len(model_inputs)
+                return {**changed_values(desc["options"], list(form_values[:n])),
+                        **changed_values(trainer_specs, list(form_values[n:]))}
 
             @shows_errors(2)
             def start_training(data_spec, *form_values):
                 studio.require_editor("training")
-                n = len(model_inputs)
-                overrides = {**changed_values(desc["options"], list(form_values[:n])),
-                             **changed_values(trainer_specs, list(form_values[n:]))}
-                run_id = studio.jobs.start(pipeline_name, data_spec, 0, extra_set=overrides)
-                gr.Info(f"started run {run_id}")
-                return (f"Started run `{run_id}`.",
+                run_id = studio.jobs.start(pipeline_name, data_spec, 0,
+                                           extra_set=overrides(form_values))
+                return (start_message(studio, run_id),
                         gr.Dropdown(choices=studio.run_ids(with_weights=False), value=run_id))
 
-            start.click(start_training, [data, *model_inputs, *trainer_inputs],
-                        [message, run], concurrency_limit=1)
+            @shows_errors(1)
+            def dry_run(data_spec, *form_values):
+                studio.require_editor("training")
+                gr.Info("dry run: training a few steps in a scratch folder…")
+                report = studio.jobs.dry_run(pipeline_name, data_spec, 0,
+                                             extra_set=overrides(form_values))
+                return f"**Dry run** of {pipeline_name} on `{data_spec}`:\n```\n{report}\n```"
 
-        message = gr.Markdown()
+            form = [data, *model_inputs, *trainer_inputs]
+            start.click(start_training, form, [message, run], concurrency_limit=1)
+            dry.click(dry_run, form, message, concurrency_limit=1)
+
+        message = gr.Markdown(elem_id="train-message")
+        return pipeline, data, upload, message
+
+    if not studio.viewer:   # a read-only studio has no form at all, not a hidden one
+        with gr.Group():
+            pipeline, data, upload, message = training_form()
 
     gr.Markdown("### Live view")
     with gr.Row():
@@ -89,12 +120,13 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                           scale=3, elem_id="live-run")
         smoothing = gr.Slider(0, 0.95, value=0.6, step=0.05, label="Curve smoothing", scale=1)
     progress = gr.Markdown("Pick a run.", elem_id="live-progress")
-    with gr.Row(visible=not studio.viewer):
-        stop = gr.Button("Stop", variant="stop", size="sm", elem_id="live-stop")
-        resume = gr.Button("Resume", size="sm", elem_id="live-resume")
-        more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
-                               info="0 = the run's own total", scale=1)
-        duplicate = gr.Button("Duplicate with changes", size="sm")
+    if not studio.viewer:
+        with gr.Row():
+            stop = gr.Button("Stop", variant="stop", size="sm", elem_id="live-stop")
+            resume = gr.Button("Resume", size="sm", elem_id="live-resume")
+            more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
+                                   info="0 = the run's own total", scale=1)
+            duplicate = gr.Button("Duplicate with changes", size="sm")
     with gr.Row():
         losses = gr.LinePlot(x="step", y="value", color="series", label="Training curves",
                              height=300, elem_id="live-losses")
@@ -122,7 +154,8 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
         back = min(int(back or 0), max(len(grids) - 1, 0))
         image = gr.Image(value=str(grids[-1 - back][1]),
                          label=f"Samples at step {grids[-1 - back][0]}") if grids else None
-        return (live.progress_text(folder, codes.get(run_id)), train_df, check_df, image,
+        ahead = studio.jobs.queue_position(run_id)
+        return (live.progress_text(folder, codes.get(run_id), ahead), train_df, check_df, image,
                 gr.Slider(maximum=max(len(grids) - 1, 1)),
                 live.latest_text_sample(folder),
                 live.log_tail(folder, studio.jobs.log_path(run_id)))
@@ -142,8 +175,8 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
     @shows_errors(1)
     def resume_run(run_id, total):
         studio.require_editor("training")
-        studio.jobs.resume(run_id, whole_number(total or 0, "total steps", 0))
-        return f"Resuming run `{run_id}` from its last checkpoint…"
+        return as_markdown_text(studio.jobs.resume(run_id, whole_number(total or 0,
+                                                                        "total steps", 0)))
 
     @shows_errors(3)
     def duplicate_run(run_id):
@@ -156,10 +189,6 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                  "trainer": info.get("trainer", {})},
                 gr.Dropdown(value=info["pipeline"]), gr.Dropdown(value=info["data"]))
 
-    stop.click(stop_run, run, progress)
-    resume.click(resume_run, [run, more_steps], progress)
-    duplicate.click(duplicate_run, run, [prefill, pipeline, data])
-
     @shows_errors(2)
     def uploaded(file):
         studio.require_editor("uploading data")
@@ -168,7 +197,11 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
         spec, note = store_upload(file if isinstance(file, str) else file.name, studio.runs_dir)
         return gr.Dropdown(value=spec), as_markdown_text(note)
 
-    upload.upload(uploaded, upload, [data, upload_message])
+    if not studio.viewer:
+        stop.click(stop_run, run, progress)
+        resume.click(resume_run, [run, more_steps], progress)
+        duplicate.click(duplicate_run, run, [prefill, pipeline, data])
+        upload.upload(uploaded, upload, [data, message])
     app.load(lambda: gr.Dropdown(choices=studio.run_ids(with_weights=False),
                                  value=(studio.run_ids(with_weights=False) or [None])[0]),
              None, run)
