@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--train-speed-steps", type=int, default=60)
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--tag", default="", help="Suffix of the result files, to keep the "
+                        "tables of split runs (e.g. --steps 250 --n 20 --tag 250) side by side.")
     args = parser.parse_args()
     run = trained_run(args)
     info = run.info()
@@ -150,7 +152,7 @@ def main() -> None:
         print(md)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        tag = "gpu" if gpu else "cpu"
+        tag = ("gpu" if gpu else "cpu") + (f"_{args.tag}" if args.tag else "")
         (out / f"diffusion_samplers_{tag}.json").write_text(json.dumps(
             {"machine": machine, "run": run.id, "pipeline": info["pipeline"],
              "data": info["data"], "step": info["step"], "n": args.n, "rows": rows,

@@ -232,6 +232,21 @@ def test_exported_transformer_loads_and_generates_with_transformers_alone(transf
     assert "AutoModelForCausalLM.from_pretrained" in card and "temperature" in card
 
 
+def test_the_gpt2_block_trains_resumes_and_exports_too(corpus, runs):
+    """The default block is Llama-style; GPT-2's (learned positions, LayerNorm) is the other
+    choice and goes through the same training, resume and export."""
+    from transformers import AutoModelForCausalLM
+    gpt2 = {"architecture": "gpt2"}
+    straight = tiny("transformer", corpus, runs, "gpt2-straight", steps=4, config=gpt2)
+    assert train_run(straight) == "done"
+    split = tiny("transformer", corpus, runs, "gpt2-split", steps=2, config=gpt2)
+    assert train_run(split) == "done" and train_run(split, resume=True, total_steps=4) == "done"
+    assert logged(split, after=2) == logged(straight, after=2)
+    model = AutoModelForCausalLM.from_pretrained(str(export_run(straight) / "transformers"),
+                                                 local_files_only=True)
+    assert model.config.model_type == "gpt2"
+
+
 def test_exported_rnn_loads_with_the_documented_loader(corpus, runs, monkeypatch):
     run = tiny("gru", corpus, runs, "gru-export", steps=3)
     train_run(run)
