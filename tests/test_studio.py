@@ -1,6 +1,7 @@
 """The studio's first page and its job manager: torch-free UI, tables read from run folders,
 jobs that start, fail in words, finish and stop, and `launch.py` serving the page."""
 
+import ast
 import json
 import os
 import socket
@@ -65,6 +66,26 @@ def test_the_studio_never_imports_torch(runs_dir):
     result = subprocess.run([sys.executable, "-c", code, str(runs_dir)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_no_studio_file_names_a_pipeline_or_a_family():
+    """A new family shows up in the UI with no UI code: the studio reads the registry and the
+    sampling worker's descriptions, so no string in it is a pipeline's or a family's name.
+    (The kinds, image / text / classifier / classic, say which tab lists a run; some families
+    share those words, which is allowed.)"""
+    from pipelines.registry import list_pipelines
+    entries = list_pipelines()
+    kinds = {e.kind for e in entries}
+    names = {e.name for e in entries} | ({e.family for e in entries} - kinds)
+    for path in sorted((REPO / "studio").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                   and isinstance(node.value, str) and id(node) not in docstrings}
+        named = sorted(names & strings)   # docstrings may show an example, code may not
+        assert not named, f"{path.relative_to(REPO)} names {named}"
 
 
 def test_build_app_returns_blocks_with_its_job_manager(runs_dir):
