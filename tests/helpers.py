@@ -1,5 +1,8 @@
 """Small runs shared by the tests: seconds on a CPU, deterministic."""
 
+import socket
+import time
+
 from pipelines.trainer import start_run, train_run
 
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
@@ -17,3 +20,20 @@ def losses(run, start=0):
     """{step: (loss_d, loss_g)} of the logged steps after `start`."""
     return {r["step"]: (r["loss_d"], r["loss_g"]) for r in run.metrics()
             if "loss_d" in r and r["step"] > start}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    """The first truthy value of predicate(), polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

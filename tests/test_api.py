@@ -5,8 +5,6 @@ intact, a job training while the page samples, logins, and the read-only studio.
 import io
 import json
 import shutil
-import socket
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,32 +20,16 @@ from pipelines.runs import RunFolder
 from pipelines.trainer import start_run, train_run
 from studio.app import build_app, launch_studio
 
-from helpers import tiny_run
+from helpers import free_port, tiny_run, wait_for
 
 TINY_DCGAN = {"width": 8, "z_dim": 8, "batch_size": 16, "log_every": 1, "sample_every": 0,
               "final_eval": "false"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def files_of(run_dir):
     """{relative path: (size, mtime)} of everything in a run folder."""
     return {str(p.relative_to(run_dir)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(run_dir.rglob("*")) if p.is_file()}
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

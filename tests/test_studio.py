@@ -7,13 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import gradio as gr
 import pytest
 
+from helpers import free_port, wait_for
 from pipelines.errors import StudioError
 from pipelines.runs import RunFolder, list_runs
 from studio import live
@@ -25,16 +25,6 @@ from studio.jobs import JobManager
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARGS = ["--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--log-every", "1",
              "--no-final-eval"]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def status_of(run):
@@ -235,12 +225,6 @@ def test_a_queued_run_is_cancelled_and_a_new_manager_starts_a_leftover_one(runs_
 
 
 # --- launch.py ---------------------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def fetch(url):
     try:
