@@ -75,6 +75,52 @@ def test_trains_with_finite_losses_and_resumes_exactly(runs, trained):
     assert losses(split, after=3) == losses(straight, after=3)
 
 
+def test_attention_only_on_small_feature_maps_and_pooled_text(runs, trained):
+    # 16 px, 3 levels (16, 8, 4 px), attention_size 8: the first level has none.
+    run = tiny("ddpm-class", runs, "attention", steps=1, image_size=16, levels=3,
+               attention_size=8)
+    assert train_run(run) == "done"
+    unet = load_for_sampling(run.path).modules["unet"]
+    assert [type(b).__name__ for b in unet.down_blocks] == [
+        "DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"]
+    assert unet.config.block_out_channels == (8, 16, 32)
+    # The text UNet adds the attention-pooled prompt to the timestep embedding.
+    text_unet = trained["ddpm-text"][1].modules["unet"]
+    assert text_unet.config.addition_embed_type == "text"
+    assert type(text_unet.add_embedding).__name__ == "TextTimeEmbedding"
+
+
+def test_snr_shift_scales_the_signal_to_noise_ratio(trained):
+    from diffusers import DDPMScheduler
+
+    from pipelines.diffusion.pipeline import make_scheduler
+    pipe = trained["ddpm-text"][1]
+    assert pipe.config.snr_shift == 0.25                      # ddpm-text's default
+    plain = DDPMScheduler(num_train_timesteps=50, beta_schedule="squaredcos_cap_v2")
+    snr = lambda a: a / (1 - a)                                # noqa: E731
+    ratio = snr(pipe.noise_scheduler.alphas_cumprod) / snr(plain.alphas_cumprod)
+    torch.testing.assert_close(ratio[:-1], torch.full((49,), 0.25), rtol=1e-3, atol=0)
+    # every sampler is built from the shifted schedule
+    for name in ("dpm++", "euler", "ddim"):
+        sampler = make_scheduler(name, pipe.noise_scheduler.config)
+        torch.testing.assert_close(sampler.alphas_cumprod, pipe.noise_scheduler.alphas_cumprod)
+
+
+def test_patches_train_sample_and_export(runs, tmp_path):
+    # patch_size 2: the UNet sees (4, 4, 4) for 8 px digits; images, noise and the exported
+    # snippet's output stay (1, 8, 8).
+    run = tiny("ddpm-class", runs, "patches", steps=2, patch_size=2)
+    assert train_run(run) == "done"
+    pipe = load_for_sampling(run.path)
+    unet = pipe.modules["unet"]
+    assert (unet.config.in_channels, unet.config.out_channels, unet.config.sample_size) == (4, 4, 4)
+    images = pipe.sample(3, 0, labels=2, scheduler="dpm++", steps=3, guidance=2.0).images
+    assert images.shape == (3, 1, 8, 8) and np.isfinite(images).all()
+    dest = export_run(run)
+    snippet_image = _run_snippet((dest / "README.md").read_text(), dest / "diffusers", tmp_path)
+    assert snippet_image.shape == (1, 1, 8, 8)
+
+
 @pytest.mark.parametrize("prediction,betas", [("v_prediction", "linear"), ("sample", "cosine")])
 def test_other_targets_and_schedules_train(prediction, betas, runs):
     run = tiny("ddpm", runs, f"{prediction}-{betas}", steps=2, prediction_type=prediction,
@@ -258,5 +304,12 @@ def test_bad_options_are_refused_before_a_run_exists(tmp_path):
                   runs_dir=tmp_path)
     with pytest.raises(StudioError, match="multiple of 4"):
         start_run("ddpm", "digits", config_overrides={**TINY, "image_size": 10, "levels": 3},
+                  runs_dir=tmp_path)
+    with pytest.raises(StudioError, match="DDPMPipeline"):
+        start_run("ddpm", "digits", config_overrides={**TINY, "patch_size": 2},
+                  runs_dir=tmp_path)
+    with pytest.raises(StudioError, match="multiple of 8"):
+        start_run("ddpm-class", "digits", config_overrides={**TINY, "image_size": 12,
+                                                            "patch_size": 2, "levels": 3},
                   runs_dir=tmp_path)
     assert not any(tmp_path.iterdir())

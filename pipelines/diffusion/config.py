@@ -24,10 +24,20 @@ class DiffusionConfig:
     image_size: int = option(16, "Resize the data to this size (a power of two, 8 to 64); 0 "
                              "keeps the data set's size. digits are 8 px natively.",
                              low=0, high=64)
-    width: int = option(16, "Channels of the UNet's first level; deeper levels have twice as "
-                        "many.", low=4, high=256)
-    levels: int = option(2, "UNet resolution levels (each halves the size); attention on all "
-                         "but the first.", low=2, high=4)
+    patch_size: int = option(1, "Space-to-depth before the UNet (Hoogeboom et al. 2023, 'simple "
+                             "diffusion'): each p x p patch becomes p*p*C channels, so the UNet "
+                             "works on 1/p^2 of the positions; noise and images stay in pixel "
+                             "space (the same diffusion, its coordinates reordered). 1 or 2; 2 "
+                             "needs conditioning class or text (a DDPMPipeline has no patching).",
+                             low=1, high=2)
+    width: int = option(16, "Channels of the UNet's first level; each deeper level doubles "
+                        "them (16, 32, 64, ...).", low=4, high=256)
+    levels: int = option(2, "UNet resolution levels (each halves the size).", low=2, high=4)
+    attention_size: int = option(8, "Attention (self-attention, and cross-attention to the "
+                                 "text) at the UNet levels whose feature maps are at most this "
+                                 "wide; the deepest level always has it. Attention at 16x16 "
+                                 "costs about as much as the rest of a small UNet on a CPU.",
+                                 low=1, high=64)
     layers_per_block: int = option(1, "ResNet blocks per UNet level.", low=1, high=4)
     num_train_timesteps: int = option(1000, "Diffusion steps T of the training process.",
                                       low=10, high=4000)
@@ -36,6 +46,11 @@ class DiffusionConfig:
                                 "t = T, where the noise alone cannot say what the image is, so "
                                 "it needs prediction_type v_prediction or sample.",
                                 choices=("linear", "cosine"))
+    snr_shift: float = option(1.0, "Multiply the noise schedule's signal-to-noise ratio at "
+                              "every timestep by this (Hoogeboom et al. 2023). Below 1 spends "
+                              "more of training on heavy noise, where only the condition says "
+                              "what the image is: (16 / image size)^2 makes a 32 px image as "
+                              "hard to read at each t as a 16 px one.", low=1e-4, high=100.0)
     prediction_type: str = option("epsilon", "What the UNet predicts: epsilon (the noise), "
                                   "v_prediction (Salimans & Ho 2022), or sample (the clean "
                                   "image).", choices=("epsilon", "v_prediction", "sample"))
@@ -53,6 +68,10 @@ class DiffusionConfig:
     text_width: int = option(64, "text: hidden size of the CLIP text encoder (and the UNet's "
                              "cross-attention width).", low=8, high=512)
     text_layers: int = option(2, "text: transformer layers of the text encoder.", low=1, high=12)
+    pooled_text: bool = option(True, "text: also add an attention-pooled summary of the prompt "
+                               "to the timestep embedding (as Imagen and DeepFloyd IF do), so "
+                               "every ResNet block sees the prompt, not only the cross-attention "
+                               "layers.")
     held_out: str = option(DEFAULT_HELD_OUT, "text: 'colour shape' pairs, comma separated, whose "
                            "images are left out of training and whose prompts are evaluated "
                            "(attributes combined as never seen); empty keeps every image.")

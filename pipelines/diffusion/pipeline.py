@@ -48,6 +48,18 @@ def make_scheduler(name: str, base_config) -> object:
     return cls.from_config(base_config, clip_sample=False, timestep_spacing="trailing", **extra)
 
 
+def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
+    """Betas whose signal-to-noise ratio at every t is `shift` times the given schedule's
+    (Hoogeboom et al. 2023, "simple diffusion"; Chen 2023). A 32 px image averages its noise
+    over 4x the pixels of a 16 px one, so at the same t its background and colours are still
+    readable from x_t and the model learns to ignore the prompt; shift 1/4 makes each t as
+    hard as at 16 px. (T,) -> (T,)."""
+    snr = alphas_cumprod.double() / (1 - alphas_cumprod.double()) * shift
+    shifted = snr / (1 + snr)                                          # alpha_bar_t, shifted
+    previous = torch.cat([torch.ones(1, dtype=shifted.dtype), shifted[:-1]])
+    return (1 - shifted / previous).clamp(max=0.999).float()
+
+
 class Diffusion(DiffusionTools, Pipeline):
     """DDPM training with every common sampler; variants.py names the three forms."""
     Config = DiffusionConfig
@@ -82,9 +94,15 @@ class Diffusion(DiffusionTools, Pipeline):
                               "conditioning=none")
         if c.conditioning == "text" and "tokenizer" not in self.info:
             raise StudioError("conditioning=text needs captioned images (the shapes data set)")
-        if s % 2 ** (c.levels - 1):
-            raise StudioError(f"a {c.levels}-level UNet halves the image {c.levels - 1} times, so "
-                              f"image_size must be a multiple of {2 ** (c.levels - 1)}, not {s}")
+        if c.patch_size > 1 and c.conditioning == "none":
+            raise StudioError("patch_size 2 needs conditioning class or text: the unconditional "
+                              "form exports a DDPMPipeline, which samples without patching; use "
+                              "patch_size=1")
+        multiple = c.patch_size * 2 ** (c.levels - 1)
+        if s % multiple:
+            raise StudioError(f"patches of {c.patch_size} and a {c.levels}-level UNet (it halves "
+                              f"the image {c.levels - 1} times) need image_size to be a multiple "
+                              f"of {multiple}, not {s}")
         if c.beta_schedule == "cosine" and c.prediction_type == "epsilon":
             # alpha_bar(T) ~ 1e-9: x0 = (x - sqrt(1 - a) eps) / sqrt(a) blows up by ~3e4 there
             raise StudioError("cosine betas leave no signal at the last timestep, where an "
@@ -97,18 +115,25 @@ class Diffusion(DiffusionTools, Pipeline):
         from diffusers import DDPMScheduler, UNet2DConditionModel, UNet2DModel
         self.check_config()
         c, info = self.config, self.info
-        ch, s = info["channels"], info["image_size"]
-        widths = tuple(c.width * (1 if i == 0 else 2) for i in range(c.levels))  # e.g. (32, 64)
+        p = c.patch_size
+        ch, s = info["channels"] * p * p, info["image_size"] // p       # what the UNet sees
+        widths = tuple(c.width * 2 ** i for i in range(c.levels))            # e.g. (16, 32, 64)
         common = dict(sample_size=s, in_channels=ch, out_channels=ch, block_out_channels=widths,
                       layers_per_block=c.layers_per_block, norm_num_groups=math.gcd(c.width, 8))
-        # Attention everywhere but the full-resolution level, where it is dearest.
+        # Attention only where the feature maps are small: at 16x16 it costs as much as the
+        # rest of the UNet on a CPU. attends[i]: level i (size s / 2^i) has attention.
+        attends = [s // 2 ** i <= c.attention_size or i == c.levels - 1 for i in range(c.levels)]
         if c.conditioning == "text":
             from transformers import CLIPTextConfig, CLIPTextModel
+            down = ("CrossAttnDownBlock2D", "DownBlock2D")
+            up = ("CrossAttnUpBlock2D", "UpBlock2D")
+            pooled = {"addition_embed_type": "text",
+                      "addition_embed_type_num_heads": math.gcd(c.text_width, 4)}
             unet = UNet2DConditionModel(
-                down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (c.levels - 1),
-                up_block_types=("CrossAttnUpBlock2D",) * (c.levels - 1) + ("UpBlock2D",),
+                down_block_types=tuple(down[not a] for a in attends),
+                up_block_types=tuple(up[not a] for a in reversed(attends)),
                 cross_attention_dim=c.text_width, attention_head_dim=math.gcd(c.width, 4),
-                **common)                                 # attention_head_dim = heads (legacy)
+                **(pooled if c.pooled_text else {}), **common)  # attention_head_dim = heads
             text_encoder = CLIPTextModel(CLIPTextConfig(
                 vocab_size=info["vocab_size"], hidden_size=c.text_width,
                 intermediate_size=4 * c.text_width, num_hidden_layers=c.text_layers,
@@ -119,16 +144,24 @@ class Diffusion(DiffusionTools, Pipeline):
             self.ema_modules = ("unet", "text_encoder")
         else:
             unet = UNet2DModel(
-                down_block_types=("DownBlock2D",) + ("AttnDownBlock2D",) * (c.levels - 1),
-                up_block_types=("AttnUpBlock2D",) * (c.levels - 1) + ("UpBlock2D",),
+                down_block_types=tuple(("AttnDownBlock2D", "DownBlock2D")[not a]
+                                       for a in attends),
+                up_block_types=tuple(("AttnUpBlock2D", "UpBlock2D")[not a]
+                                     for a in reversed(attends)),
                 attention_head_dim=min(8, widths[-1]),
                 # one extra embedding: the "null" class that guidance contrasts with
                 num_class_embeds=self.num_classes + 1 if self.num_classes else None, **common)
             modules = {"unet": unet}
-        self.noise_scheduler = DDPMScheduler(
-            num_train_timesteps=c.num_train_timesteps, prediction_type=c.prediction_type,
-            beta_schedule="squaredcos_cap_v2" if c.beta_schedule == "cosine" else "linear",
-            clip_sample=False, timestep_spacing="trailing")
+        settings = dict(num_train_timesteps=c.num_train_timesteps,
+                        prediction_type=c.prediction_type, clip_sample=False,
+                        beta_schedule="squaredcos_cap_v2" if c.beta_schedule == "cosine"
+                        else "linear", timestep_spacing="trailing")
+        self.noise_scheduler = DDPMScheduler(**settings)
+        if c.snr_shift != 1:
+            betas = shifted_betas(self.noise_scheduler.alphas_cumprod, c.snr_shift)
+            # trained_betas travel in the scheduler's config, so every sampler made from it
+            # (and the exported scheduler/) uses the shifted schedule.
+            self.noise_scheduler = DDPMScheduler(**settings, trained_betas=betas.tolist())
         if "tokenizer" in info:
             self.tokenizer = T.load_tokenizer(info["tokenizer"])
         return modules
@@ -166,11 +199,16 @@ class Diffusion(DiffusionTools, Pipeline):
         return self.modules["text_encoder"](input_ids=cond).last_hidden_state
 
     def predict(self, x: torch.Tensor, t, states: torch.Tensor | None) -> torch.Tensor:
-        """The UNet's raw output for x_t (N, C, H, W) at timestep(s) t, given encoded states."""
-        unet = self.modules["unet"]
+        """The UNet's raw output for x_t (N, C, H, W) at timestep(s) t, given encoded states.
+        With patch_size p the UNet reads and writes (N, C p^2, H / p, W / p)."""
+        unet, p = self.modules["unet"], self.config.patch_size
+        if p > 1:
+            x = F.pixel_unshuffle(x, p)
         if self.config.conditioning == "text":
-            return unet(x, t, encoder_hidden_states=states).sample
-        return unet(x, t, class_labels=states).sample
+            out = unet(x, t, encoder_hidden_states=states).sample
+        else:
+            out = unet(x, t, class_labels=states).sample
+        return F.pixel_shuffle(out, p) if p > 1 else out
 
     # --- training ----------------------------------------------------------------------------
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:

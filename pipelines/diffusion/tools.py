@@ -138,7 +138,12 @@ class DiffusionTools:
         unet = copy.deepcopy(self.modules["unet"]).float().cpu()
         scheduler = DDPMScheduler.from_config(self.noise_scheduler.config)
         c, info = self.config, self.info
-        shape = f"1, {info['channels']}, {info['image_size']}, {info['image_size']}"
+        # With patches the snippet samples in the UNet's own layout (the same i.i.d. noise,
+        # reordered) and unpatches the image at the end.
+        p = c.patch_size
+        side = info["image_size"] // p
+        shape = f"1, {info['channels'] * p * p}, {side}, {side}"
+        unpatch = f"torch.nn.functional.pixel_shuffle(x, {p})" if p > 1 else "x"
         if c.conditioning == "none":
             DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp)
             snippet = ("from diffusers import DDPMPipeline\n"
@@ -186,7 +191,7 @@ class DiffusionTools:
                        "        uncond, cond_out = run(x, t).chunk(2)\n"
                        "    x = sched.step(uncond + 3.0 * (cond_out - uncond), t, x).prev_sample"
                        "  # guidance 3\n"
-                       "image = ((x + 1) / 2).clamp(0, 1)  # (1, C, H, W)")
+                       f"image = (({unpatch} + 1) / 2).clamp(0, 1)  # (1, C, H, W)")
             what = "the components, each loadable with its own `from_pretrained`"
         shutil.rmtree(final, ignore_errors=True)
         tmp.replace(final)
