@@ -123,15 +123,16 @@ class Diffusion(DiffusionTools, Pipeline):
         # Attention only where the feature maps are small: at 16x16 it costs as much as the
         # rest of the UNet on a CPU. attends[i]: level i (size s / 2^i) has attention.
         attends = [s // 2 ** i <= c.attention_size or i == c.levels - 1 for i in range(c.levels)]
+        attn = "CrossAttn" if c.conditioning == "text" else "Attn"
+        common.update(
+            down_block_types=tuple(f"{attn}DownBlock2D" if a else "DownBlock2D" for a in attends),
+            up_block_types=tuple(f"{attn}UpBlock2D" if a else "UpBlock2D"
+                                 for a in reversed(attends)))
         if c.conditioning == "text":
             from transformers import CLIPTextConfig, CLIPTextModel
-            down = ("CrossAttnDownBlock2D", "DownBlock2D")
-            up = ("CrossAttnUpBlock2D", "UpBlock2D")
             pooled = {"addition_embed_type": "text",
                       "addition_embed_type_num_heads": math.gcd(c.text_width, 4)}
             unet = UNet2DConditionModel(
-                down_block_types=tuple(down[not a] for a in attends),
-                up_block_types=tuple(up[not a] for a in reversed(attends)),
                 cross_attention_dim=c.text_width, attention_head_dim=math.gcd(c.width, 4),
                 **(pooled if c.pooled_text else {}), **common)  # attention_head_dim = heads
             text_encoder = CLIPTextModel(CLIPTextConfig(
@@ -144,10 +145,6 @@ class Diffusion(DiffusionTools, Pipeline):
             self.ema_modules = ("unet", "text_encoder")
         else:
             unet = UNet2DModel(
-                down_block_types=tuple(("AttnDownBlock2D", "DownBlock2D")[not a]
-                                       for a in attends),
-                up_block_types=tuple(("AttnUpBlock2D", "UpBlock2D")[not a]
-                                     for a in reversed(attends)),
                 attention_head_dim=min(8, widths[-1]),
                 # one extra embedding: the "null" class that guidance contrasts with
                 num_class_embeds=self.num_classes + 1 if self.num_classes else None, **common)
