@@ -27,6 +27,8 @@ def curve_frames(run: RunFolder, smoothing: float = 0.0) -> tuple[pd.DataFrame, 
     checks: dict[str, list[tuple[int, float]]] = {}
     for record in run.metrics():
         step = record.get("step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            continue   # the x axis is numeric: a record without a step has no place on it
         for key, value in record.items():
             if key in NOT_CURVES or not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
@@ -44,7 +46,34 @@ def _long(series: dict[str, list[tuple[int, float]]], smoothing: float) -> pd.Da
         for step, value in points:
             average = value if average is None else smoothing * average + (1 - smoothing) * value
             rows.append((step, average, name))
-    return pd.DataFrame(rows, columns=["step", "value", "series"])
+    return curve_table(rows, "series")
+
+
+def curve_table(rows: list[tuple[int, float, str]], color: str) -> pd.DataFrame:
+    """A long (step, value, `color`) table with fixed dtypes, empty or not: gr.LinePlot tells
+    the browser each column's kind from its dtype (int/float: a numeric axis; an empty
+    DataFrame's object columns: categories, one tick label per value)."""
+    return pd.DataFrame(rows, columns=["step", "value", color]).astype(
+        {"step": "int64", "value": "float64", color: "str"})
+
+
+def plot_value(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """What a gr.LinePlot is given: None (its empty box) for a table with no rows."""
+    return frame if len(frame) else None
+
+
+def plotted_series(frame: pd.DataFrame, color: str = "series") -> tuple[str, ...]:
+    """The lines a curve table draws (sorted names; () for none)."""
+    return tuple(sorted(map(str, frame[color].unique()))) if len(frame) else ()
+
+
+def needs_redraw(drawn: tuple[str, ...] | list[str] | None, series: tuple[str, ...]) -> bool:
+    """Whether a gr.LinePlot now showing the lines `drawn` must be blanked (given None) before
+    it gets a table with the lines `series`. Gradio 6's LinePlot builds its chart (axis kinds,
+    the colour of each line) from the first table it shows, then only swaps the data in: a line
+    whose name was not in that first table is never drawn. Blanking it makes the next table
+    build a new chart."""
+    return bool(drawn) and bool(series) and tuple(drawn) != tuple(series)
 
 
 def format_seconds(seconds: Any) -> str:

@@ -86,7 +86,12 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url):
         # Live view: the progress line, the loss plot and a sample grid appear.
         page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
         page.locator("#live-grid img").wait_for(timeout=90_000)
-        page.locator("#live-losses canvas, #live-losses svg").first.wait_for()
+        # The loss plot: a numeric y axis (not one category per value) and one line per series
+        # (it was empty at first; Vega labels its marks for screen readers).
+        losses = page.locator("#live-losses")
+        losses.locator('[aria-roledescription="line mark"]').nth(1).wait_for()
+        y_axis = losses.locator('[aria-roledescription="axis"][aria-label^="Y-axis"]')
+        assert "linear scale" in y_axis.get_attribute("aria-label")
         page.screenshot(path=str(SHOTS / "train-live.png"), full_page=True)
 
         # Stop: it saves and the run says stopped; Resume: it trains again.

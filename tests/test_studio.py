@@ -127,6 +127,48 @@ def test_handler_errors_become_messages():
         breaks()
 
 
+def test_curve_tables_have_numeric_dtypes_even_empty_and_an_empty_plot_is_none(runs_dir):
+    """gr.LinePlot tells the browser each column's kind from its dtype, and Gradio 6's plot
+    keeps the kinds (and the lines) of the first table it draws: an empty object-dtype frame
+    made the y axis categorical, one tick label per value, and no line was drawn."""
+    run = RunFolder.create(runs_dir, "x", {"pipeline": "dcgan", "data": "digits"})
+    plot = gr.LinePlot(x="step", y="value", color="series")
+    for frame in live.curve_frames(run):           # no metrics yet
+        assert len(frame) == 0 and live.plot_value(frame) is None
+        assert plot.postprocess(frame).datatypes == {
+            "step": "quantitative", "value": "quantitative", "series": "nominal"}
+    run.log_metrics({"time": 1.0, "loss_g": 0.5})  # no step: no place on the x axis
+    run.log_metrics({"step": 5, "loss_g": 1, "loss_d": 0.25, "val/elbo": -3})
+    train, checks = live.curve_frames(run)
+    assert live.plot_value(train) is train and live.plotted_series(train) == ("loss_d", "loss_g")
+    assert str(train["step"].dtype) == "int64" and str(train["value"].dtype) == "float64"
+    for frame in (train, checks):
+        assert plot.postprocess(frame).datatypes == {
+            "step": "quantitative", "value": "quantitative", "series": "nominal"}
+    assert not live.needs_redraw((), ("loss_g",))             # from an empty plot: it draws
+    assert not live.needs_redraw(("loss_g",), ("loss_g",))    # same lines: the data changes
+    assert live.needs_redraw(["loss_g"], ("loss_d", "loss_g"))  # a new line: blank it first
+
+
+def test_the_live_view_blanks_a_plot_before_it_shows_new_lines(runs_dir):
+    app = build_app(runs_dir)
+    refresh = next(f.fn for f in app.fns.values() if f.fn and f.fn.__name__ == "refresh")
+    run = fake_run(runs_dir)
+    first = list(refresh(run.id, 0.0, 0, [(), ()]))
+    assert len(first) == 1   # an empty plot draws the first table as it comes
+    progress, losses, checks, *_, drawn = first[0]
+    assert "**running**" in progress and checks is None
+    assert list(losses["series"].unique()) == ["loss_d", "loss_g"]
+    assert drawn == [("loss_d", "loss_g"), ()]
+    assert len(list(refresh(run.id, 0.0, 0, drawn))) == 1   # same lines: just the new data
+    run.log_metrics({"step": 10, "loss_d": 0.4, "loss_g": 1.0, "diversity": 0.3, "val/x": 1})
+    blank, full = list(refresh(run.id, 0.0, 0, drawn))
+    assert blank[1] is None and isinstance(blank[2], dict)  # losses blanked, checks skipped
+    assert full[-1] == [("diversity", "loss_d", "loss_g"), ("val/x",)]
+    assert set(full[1]["series"]) == {"diversity", "loss_d", "loss_g"}
+    app.studio_jobs.stop_all(timeout=10)
+
+
 # --- jobs: real CLI subprocesses --------------------------------------------------------
 
 def test_a_job_the_cli_refuses_gives_its_message_and_no_run(jobs, runs_dir):

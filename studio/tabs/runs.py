@@ -4,6 +4,7 @@ configs side by side (what differs in bold); read a run's model card, export it,
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -16,7 +17,7 @@ from pipelines.runs import RunFolder, delete_run, list_runs
 
 from ..common import (Studio, as_markdown_text, format_created, format_losses, format_step,
                       markdown_table, shows_errors)
-from ..live import format_megabytes
+from ..live import curve_table, format_megabytes, plot_value
 
 RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "evaluation",
                "device", "processes", "peak memory", "created"]
@@ -63,10 +64,12 @@ def overlay_frame(studio: Studio, run_ids: list[str], metric: str) -> pd.DataFra
     rows = []
     for run_id in run_ids:
         for record in RunFolder(studio.runs_dir / run_id).metrics():
-            value = record.get(metric)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                rows.append((record["step"], float(value), run_id))
-    return pd.DataFrame(rows, columns=["step", "value", "run"])
+            value, step = record.get(metric), record.get("step")
+            if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value) and isinstance(step, int)
+                    and not isinstance(step, bool)):
+                rows.append((step, float(value), run_id))
+    return curve_table(rows, "run")
 
 
 def metric_names(studio: Studio, run_ids: list[str]) -> list[str]:
@@ -104,7 +107,8 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
                          info="pick one or more", elem_id="runs-chosen")
     with gr.Row():
         metric = gr.Dropdown([], label="Curve to overlay", scale=1)
-    overlay = gr.LinePlot(x="step", y="value", color="run", label="Curves", height=320)
+    overlay = gr.LinePlot(x="step", y="value", color="run", label="Curves",
+                          elem_id="runs-overlay")   # no height=: it would cut the legend off
     comparison = gr.Markdown()
     with gr.Accordion("Model card, export, delete (the first chosen run)", open=False):
         card = gr.Markdown()
@@ -119,20 +123,27 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
         rows = run_rows(studio.runs_dir, studio.jobs.exit_codes())
         return rows, gr.Dropdown(choices=[r[0] for r in rows])
 
+    def curves(run_ids, name):
+        return plot_value(overlay_frame(studio, run_ids, name)) if name and run_ids else None
+
     @shows_errors(5)
     def compare(run_ids, current_metric):
+        # An empty plot first, so that it draws a new chart for these runs' lines (a LinePlot
+        # only draws the lines of the first table it shows: live.needs_redraw says why).
+        yield (gr.skip(), None) + (gr.skip(),) * 3
         run_ids = [r for r in run_ids or [] if (studio.runs_dir / r / "run.json").is_file()]
         if not run_ids:
-            return gr.Dropdown(choices=[], value=None), None, "", "", gr.skip()
+            yield gr.Dropdown(choices=[], value=None), None, "", "", gr.skip()
+            return
         names = metric_names(studio, run_ids)
         pick = current_metric if current_metric in names else (names[0] if names else None)
         card_text = model_card_text(RunFolder(studio.runs_dir / run_ids[0]))
-        return (gr.Dropdown(choices=names, value=pick),
-                overlay_frame(studio, run_ids, pick) if pick else None,
-                config_comparison(studio, run_ids), card_text, "")
+        yield (gr.Dropdown(choices=names, value=pick), curves(run_ids, pick),
+               config_comparison(studio, run_ids), card_text, "")
 
     def plot(run_ids, name):
-        return overlay_frame(studio, run_ids or [], name) if name and run_ids else None
+        yield None   # as in compare
+        yield curves(run_ids, name)
 
     def add_clicked(evt: gr.SelectData, current):
         row = evt.row_value or []
@@ -167,8 +178,10 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
     tab.select(load_rows, None, [table, chosen])  # runs started since the page loaded
     refresh.click(load_rows, None, [table, chosen])
     table.select(add_clicked, chosen, chosen)
-    chosen.change(compare, [chosen, metric], [metric, overlay, comparison, card, result])
-    metric.change(plot, [chosen, metric], overlay)
+    # One at a time: both empty the plot, then fill it.
+    chosen.change(compare, [chosen, metric], [metric, overlay, comparison, card, result],
+                  concurrency_id="runs-overlay")
+    metric.change(plot, [chosen, metric], overlay, concurrency_id="runs-overlay")
     if not studio.viewer:
         export.click(export_run, chosen, [result, card])
         delete.click(delete_chosen, [chosen, sure], [result, table, chosen, sure])

@@ -21,9 +21,8 @@ from ..common import Studio, shows_errors, whole_number
 def timeline_frame(run: RunFolder) -> pd.DataFrame:
     """Training and validation curves in one long table (step, value, series)."""
     train, checks = live.curve_frames(run, smoothing=0.0)
-    frame = pd.concat([f for f in (train, checks) if len(f)], ignore_index=True) \
-        if len(train) or len(checks) else train
-    return frame.astype({"step": "int64", "value": "float64"})
+    return live.curve_table([*train.itertuples(index=False, name=None),
+                             *checks.itertuples(index=False, name=None)], "series")
 
 
 def grid_strip(run: RunFolder) -> list[tuple[str, str]]:
@@ -41,7 +40,7 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
         run = gr.Dropdown([], label="Run", scale=3, elem_id="timeline-run")
         refresh = gr.Button("↻ runs", size="sm", scale=0)
     curves = gr.LinePlot(x="step", y="value", color="series", label="Losses and validation",
-                         height=300)
+                         elem_id="timeline-curves")   # no height=: it would cut the legend off
     strip = gr.Gallery(label="Fixed-seed samples over training (click one)", columns=6,
                        height=260, allow_preview=False, elem_classes="pixelated")
     picked = gr.State(None)   # per session: the step of the clicked grid
@@ -52,10 +51,12 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
 
     @shows_errors(2)
     def show(run_id):
-        if not run_id:
-            return None, []
+        yield None, gr.skip()   # an empty plot first, so that it draws a new chart for these lines
+        if not run_id:          # (live.needs_redraw says why)
+            yield None, []
+            return
         folder = RunFolder.by_id(studio.runs_dir, run_id)
-        return timeline_frame(folder), grid_strip(folder)
+        yield live.plot_value(timeline_frame(folder)), grid_strip(folder)
 
     def pick(evt: gr.SelectData, run_id):
         caption = (evt.value or {}).get("caption") or ""

@@ -127,11 +127,10 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
                                    info="0 = the run's own total", scale=1)
             duplicate = gr.Button("Duplicate with changes", size="sm")
-    with gr.Row():
+    with gr.Row():   # (no height=: with one, Gradio 6 cuts the legend off below the plot)
         losses = gr.LinePlot(x="step", y="value", color="series", label="Training curves",
-                             height=300, elem_id="live-losses")
-        checks = gr.LinePlot(x="step", y="value", color="series", label="Validation",
-                             height=300)
+                             elem_id="live-losses")
+        checks = gr.LinePlot(x="step", y="value", color="series", label="Validation")
     with gr.Row():
         with gr.Column():
             grid = gr.Image(label="Samples", type="filepath", interactive=False, height=320,
@@ -141,31 +140,43 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             text_sample = gr.Textbox(label="Latest text sample", lines=6, max_lines=12)
             log = gr.Textbox(label="Log", lines=8, max_lines=12, autoscroll=True)
 
-    @shows_errors(7)
-    def refresh(run_id, smooth, back):
+    drawn = gr.State([(), ()])   # per session: the lines each plot shows (live.needs_redraw)
+
+    @shows_errors(8)
+    def refresh(run_id, smooth, back, shown):
         if not run_id:
-            return (gr.skip(),) * 7
+            yield (gr.skip(),) * 8
+            return
         folder = RunFolder(studio.runs_dir / run_id)
         if not folder.info_path.is_file():
-            return (f"Run `{run_id}` is gone (deleted?); pick another.",) + (gr.skip(),) * 6
+            yield (f"Run `{run_id}` is gone (deleted?); pick another.",) + (gr.skip(),) * 7
+            return
         codes = studio.jobs.exit_codes()
-        train_df, check_df = live.curve_frames(folder, float(smooth or 0))
+        frames = live.curve_frames(folder, float(smooth or 0))
+        series = [live.plotted_series(frame) for frame in frames]
+        blank = [live.needs_redraw(old, new) for old, new in zip(shown or [(), ()], series)]
+        if any(blank):   # new lines: empty the plot first, so that it draws a new chart
+            yield (gr.skip(), *(None if b else gr.skip() for b in blank)) + (gr.skip(),) * 5
         grids = live.sample_grids(folder)
         back = min(int(back or 0), max(len(grids) - 1, 0))
         image = gr.Image(value=str(grids[-1 - back][1]),
                          label=f"Samples at step {grids[-1 - back][0]}") if grids else None
         ahead = studio.jobs.queue_position(run_id)
-        return (live.progress_text(folder, codes.get(run_id), ahead), train_df, check_df, image,
-                gr.Slider(maximum=max(len(grids) - 1, 1)),
-                live.latest_text_sample(folder),
-                live.log_tail(folder, studio.jobs.log_path(run_id)))
+        yield (live.progress_text(folder, codes.get(run_id), ahead),
+               *(live.plot_value(frame) for frame in frames), image,
+               gr.Slider(maximum=max(len(grids) - 1, 1)),
+               live.latest_text_sample(folder),
+               live.log_tail(folder, studio.jobs.log_path(run_id)), series)
 
-    outputs = [progress, losses, checks, grid, scrub, text_sample, log]
-    inputs = [run, smoothing, scrub]
-    run.change(refresh, inputs, outputs, show_progress="hidden")
-    smoothing.release(refresh, inputs, outputs, show_progress="hidden")
-    scrub.release(refresh, inputs, outputs, show_progress="hidden")
-    gr.Timer(2.0).tick(refresh, inputs, outputs, show_progress="hidden")
+    outputs = [progress, losses, checks, grid, scrub, text_sample, log, drawn]
+    inputs = [run, smoothing, scrub, drawn]
+    # One at a time (they share `drawn`): two refreshes interleaved could leave a plot's chart
+    # built for other lines than `drawn` says.
+    listen = dict(show_progress="hidden", concurrency_id="live-view")
+    run.change(refresh, inputs, outputs, **listen)
+    smoothing.release(refresh, inputs, outputs, **listen)
+    scrub.release(refresh, inputs, outputs, **listen)
+    gr.Timer(2.0).tick(refresh, inputs, outputs, **listen)
 
     @shows_errors(1)
     def stop_run(run_id):
