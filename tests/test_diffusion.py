@@ -67,6 +67,10 @@ def test_trains_with_finite_losses_and_resumes_exactly(runs, trained):
         rows = losses(trained[name][0])
         assert len(rows) == 6 and all(math.isfinite(v) for r in rows.values() for v in r)
         assert all("val/loss" in r for r in trained[name][0].metrics() if "loss" in r)
+    # The text model also logs the loss with its neighbours' captions (is the prompt read?).
+    text_rows = [r for r in trained["ddpm-text"][0].metrics() if "val/loss" in r]
+    assert all(math.isfinite(r["val/loss_wrong_caption"]) for r in text_rows)
+    assert text_rows[-1]["val/loss_wrong_caption"] != text_rows[-1]["val/loss"]
     # (one form: resuming is the trainer's; the family only has to keep no hidden state)
     name, straight = "ddpm-class", trained["ddpm-class"][0]
     split = tiny(name, runs, f"{name}-split", steps=3)

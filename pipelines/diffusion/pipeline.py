@@ -246,7 +246,9 @@ class Diffusion(DiffusionTools, Pipeline):
     @torch.no_grad()
     def validate(self, data: ImageData) -> dict[str, float]:
         """Plain MSE on 128 validation images at fixed timesteps and noise (its own generator,
-        so training's random stream is untouched): comparable across steps and runs."""
+        so training's random stream is untouched): comparable across steps and runs. Text
+        models also report the loss with each image given its neighbour's caption: when the
+        two curves meet, the model has stopped reading the prompt (docs/diffusion.md)."""
         sched, device = self.noise_scheduler, self.device
         x0 = torch.from_numpy(data.val_images[:128]).to(device) * 2 - 1
         g = torch.Generator().manual_seed(0)
@@ -258,10 +260,16 @@ class Diffusion(DiffusionTools, Pipeline):
         elif self.config.conditioning == "text":
             ids = T.encode(self.tokenizer, data.val_captions[:128], strict=False)
             cond = torch.from_numpy(ids).to(device)
-        pred = self.predict(sched.add_noise(x0, noise, t), t, self.encode_condition(cond)).float()
+        xt = sched.add_noise(x0, noise, t)
         target = {"epsilon": noise, "sample": x0, "v_prediction":
                   sched.get_velocity(x0, noise, t)}[self.config.prediction_type]
-        return {"loss": F.mse_loss(pred, target).item()}
+        out = {"loss": F.mse_loss(self.predict(xt, t, self.encode_condition(cond)).float(),
+                                  target).item()}
+        if self.config.conditioning == "text":
+            wrong = self.encode_condition(cond.roll(1, dims=0))
+            out["loss_wrong_caption"] = F.mse_loss(self.predict(xt, t, wrong).float(),
+                                                   target).item()
+        return out
 
     # --- sampling ----------------------------------------------------------------------------
     def guided(self, x, t, states, null_states, scale: float) -> torch.Tensor:
