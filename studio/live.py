@@ -26,17 +26,26 @@ def curve_frames(run: RunFolder, smoothing: float = 0.0) -> tuple[pd.DataFrame, 
     train: dict[str, list[tuple[int, float]]] = {}
     checks: dict[str, list[tuple[int, float]]] = {}
     for record in run.metrics():
-        step = record.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
-            continue   # the x axis is numeric: a record without a step has no place on it
-        for key, value in record.items():
-            if key in NOT_CURVES or not isinstance(value, (int, float)) or isinstance(value, bool):
-                continue
-            if not math.isfinite(value):
-                continue
-            target = checks if key.startswith(("val/", "eval/")) else train
-            target.setdefault(key, []).append((step, float(value)))
+        for key in record:
+            point = None if key in NOT_CURVES else curve_point(record, key)
+            if point is not None:
+                target = checks if key.startswith(("val/", "eval/")) else train
+                target.setdefault(key, []).append(point)
     return _long(train, smoothing), _long(checks, 0.0)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def curve_point(record: dict, key: str) -> tuple[int, float] | None:
+    """(step, value) of `key` in one metrics record, or None where it cannot be plotted: the x
+    axis is numeric, so a record without an integer step has no place on it, and a value must
+    be a finite number."""
+    step, value = record.get("step"), record.get(key)
+    if isinstance(step, int) and _is_number(step) and _is_number(value) and math.isfinite(value):
+        return step, float(value)
+    return None
 
 
 def _long(series: dict[str, list[tuple[int, float]]], smoothing: float) -> pd.DataFrame:

@@ -4,7 +4,6 @@ configs side by side (what differs in bold); read a run's model card, export it,
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ from pipelines.runs import RunFolder, delete_run, list_runs
 
 from ..common import (Studio, as_markdown_text, format_created, format_losses, format_step,
                       markdown_table, shows_errors)
-from ..live import curve_table, format_megabytes, plot_value
+from ..live import curve_point, curve_table, format_megabytes, plot_value
 
 RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "evaluation",
                "device", "processes", "peak memory", "created"]
@@ -64,11 +63,9 @@ def overlay_frame(studio: Studio, run_ids: list[str], metric: str) -> pd.DataFra
     rows = []
     for run_id in run_ids:
         for record in RunFolder(studio.runs_dir / run_id).metrics():
-            value, step = record.get(metric), record.get("step")
-            if (isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and math.isfinite(value) and isinstance(step, int)
-                    and not isinstance(step, bool)):
-                rows.append((step, float(value), run_id))
+            point = curve_point(record, metric)
+            if point is not None:
+                rows.append((*point, run_id))
     return curve_table(rows, "run")
 
 
