@@ -159,6 +159,14 @@ class Pipeline:
         with the library alone (a code snippet); the default writes nothing and returns ""."""
         return ""
 
+    @classmethod
+    def training_phases(cls, config: Any, steps: int) -> list[tuple[str, int, dict[str, Any]]]:
+        """The parts of a run whose steps cost differently, for the dry run's ETA: (name,
+        steps, config overrides under which a run's first steps are that part's). One part
+        unless a family says otherwise (a latent diffusion model trains its autoencoder
+        first)."""
+        return [("training", steps, {})]
+
     def ema_decay(self) -> float:
         return float(getattr(self.config, "ema_decay", 0.0))
 

@@ -66,14 +66,29 @@ def dry_run(pipeline: str, data: str, config_overrides: dict[str, Any],
             trainer_overrides: dict[str, Any], steps: int = 10,
             create_on_main: Callable[[Callable[[], RunFolder]], RunFolder] | None = None) -> str:
     """Train `steps` timed steps of the run these options describe; returns the report.
-    `create_on_main` creates the run on the main process only under `accelerate launch`."""
-    from .trainer import Trainer  # torch and accelerate: only when it runs
-
+    A family whose steps cost differently in phases (a latent diffusion model trains its
+    autoencoder first) gets one such trial per phase. `create_on_main` creates the run on the
+    main process only under `accelerate launch`."""
     if steps < 1:
         from .errors import StudioError
         raise StudioError(f"--dry-run-steps must be at least 1, not {steps}")
     cls = load_pipeline_class(pipeline)
-    _, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as configured
+    config, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as configured
+    trials = []
+    for name, phase_steps, overrides in cls.training_phases(config, tc.steps):
+        trial = _trial(pipeline, data, {**config_overrides, **overrides}, trainer_overrides,
+                       steps, create_on_main)
+        if trial is None:                       # not the main process
+            return ""
+        trials.append((name, phase_steps, trial))
+    return report(tc, steps, trials)
+
+
+def _trial(pipeline: str, data: str, config_overrides: dict[str, Any],
+           trainer_overrides: dict[str, Any], steps: int, create_on_main) -> dict | None:
+    """WARMUP_STEPS + steps real steps in a temporary folder: their times and sizes."""
+    from .trainer import Trainer  # torch and accelerate: only when it runs
+
     total = WARMUP_STEPS + steps
     trial = {**trainer_overrides, "steps": total, "log_every": total, "sample_every": 0,
              "checkpoint_every": 0, "final_eval": False}
@@ -94,34 +109,42 @@ def dry_run(pipeline: str, data: str, config_overrides: dict[str, Any],
         processes, device = trainer.accelerator.num_processes, trainer.accelerator.device
         trainer.accelerator.wait_for_everyone()
         if not main:
-            return ""
-        ckpt_bytes = _folder_bytes(run.checkpoint_dir(total))
-        weights_bytes = run.weights_path.stat().st_size
+            return None
         grids = run.sample_files()
-        grid_bytes = grids[0].stat().st_size if grids else 0
-        info = run.info()
+        measured = dict(ckpt_bytes=_folder_bytes(run.checkpoint_dir(total)),
+                        weights_bytes=run.weights_path.stat().st_size,
+                        grid_bytes=grids[0].stat().st_size if grids else 0,
+                        info=run.info(), processes=processes, device=device, peak_mb=peak)
     finally:
         if tmp:  # the main process made it (and only it knows it: the others got the path)
             shutil.rmtree(tmp[0], ignore_errors=True)
     t = clock.times
-    step_time = (t["last_step"] - t[f"step{WARMUP_STEPS}"]) / steps
     costs = {"log": t["log"] - t["last_step"], "sample": t.get("sample", t["log"]) - t["log"],
              "checkpoint": t["checkpoint"] - t.get("sample", t["log"])}
-    return report(tc, info, processes, device, step_time, steps,
-                  warmup_s=t[f"step{WARMUP_STEPS}"] - clock.first, peak_mb=peak, costs=costs,
-                  ckpt_bytes=ckpt_bytes, weights_bytes=weights_bytes, grid_bytes=grid_bytes)
+    return {**measured, "costs": costs,
+            "step_time": (t["last_step"] - t[f"step{WARMUP_STEPS}"]) / steps,
+            "warmup_s": t[f"step{WARMUP_STEPS}"] - clock.first}
 
 
-def report(tc: TrainerConfig, info: dict[str, Any], processes: int, device: Any,
-           step_time: float, steps: int, warmup_s: float, peak_mb: float,
-           costs: dict[str, float], ckpt_bytes: int, weights_bytes: int, grid_bytes: int) -> str:
-    """The plain-text report (the Train tab shows it as it is)."""
+def report(tc: TrainerConfig, steps: int, trials: list[tuple[str, int, dict]]) -> str:
+    """The plain-text report (the Train tab shows it as it is). trials: (phase, its steps,
+    what _trial measured) per phase; the sizes and per-event costs are the last phase's."""
+    last = trials[-1][2]
+    info, processes, device, costs = last["info"], last["processes"], last["device"], last["costs"]
+    ckpt_bytes, weights_bytes, grid_bytes = last["ckpt_bytes"], last["weights_bytes"], last["grid_bytes"]
+    peak_mb = max(trial["peak_mb"] for _, _, trial in trials)
     n_logs = tc.steps // tc.log_every
     n_samples = (tc.steps // tc.sample_every if tc.sample_every else 0) + 1
     n_ckpts = (tc.steps // tc.checkpoint_every if tc.checkpoint_every else 0) + 1
-    parts = {"training": tc.steps * step_time, "logging": n_logs * costs["log"],
-             "sample grids": n_samples * costs["sample"],
+    parts = {"training": sum(n * trial["step_time"] for _, n, trial in trials),
+             "logging": n_logs * costs["log"], "sample grids": n_samples * costs["sample"],
              "checkpoints": n_ckpts * costs["checkpoint"]}
+    if len(trials) == 1:
+        speed = f"{1 / last['step_time']:.2f} steps/s"
+    else:
+        speed = ", ".join(f"{1 / trial['step_time']:.2f} steps/s for the {n} {name} steps"
+                          for name, n, trial in trials)
+    warmup_s = sum(trial["warmup_s"] for _, _, trial in trials)
     kept = min(tc.keep_checkpoints, n_ckpts)
     disk = kept * ckpt_bytes + weights_bytes + n_samples * grid_bytes
     precision = {"no": "no (fp32)"}.get(tc.mixed_precision, tc.mixed_precision)
@@ -132,8 +155,9 @@ def report(tc: TrainerConfig, info: dict[str, Any], processes: int, device: Any,
         f"device      {info.get('device', device)}, {processes} process"
         f"{'es' if processes > 1 else ''}, precision {precision}"
         f"{', compiled' if tc.compile else ''}, batch {tc.batch_size} per process",
-        f"speed       {1 / step_time:.2f} steps/s ({steps} steps after {WARMUP_STEPS} warm-up "
-        f"steps; warm-up and start-up took {warmup_s:.1f} s)",
+        f"speed       {speed} ({steps} steps after {WARMUP_STEPS} warm-up steps"
+        f"{' in each phase' if len(trials) > 1 else ''}; warm-up and start-up took "
+        f"{warmup_s:.1f} s)",
         f"memory      peak {peak_mb:.0f} MB ({memory})",
         f"disk        {_mb(ckpt_bytes)} per checkpoint; {_mb(disk)} for the run's {kept} kept "
         f"checkpoint{'s' if kept > 1 else ''}, its weights and {n_samples} sample "

@@ -124,8 +124,9 @@ PIPELINES: tuple[PipelineEntry, ...] = (
                   "Class-conditional DDPM with classifier-free guidance; draws the class you "
                   "ask for", "pipelines.diffusion:ClassDDPM"),
     PipelineEntry("ddpm-text", "diffusion", "image",
-                  "Text-to-image DDPM on the captioned shapes: a CLIP text encoder and a "
-                  "cross-attention UNet, guidance, held-out colour/shape prompts",
+                  "Text-to-image latent diffusion on the captioned shapes: an AutoencoderKL, "
+                  "then a CLIP text encoder and a cross-attention UNet on its latents; "
+                  "guidance, held-out colour/shape prompts; exports a StableDiffusionPipeline",
                   "pipelines.diffusion:TextDDPM"),
     PipelineEntry("transformer", "text", "text",
                   "Decoder-only transformer (GPT-2 or Llama style, transformers) trained from "

@@ -22,17 +22,19 @@ from pipelines.sampling import run_tool
 from pipelines.trainer import start_run, train_run
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# ddpm-text is a latent model: its autoencoder trains for the first 3 of the 6 steps.
 TINY = {"width": 8, "text_width": 16, "text_layers": 1, "num_train_timesteps": 50,
-        "image_size": 8, "lr_warmup_steps": 2}
+        "image_size": 8, "lr_warmup_steps": 2, "autoencoder_width": 4, "autoencoder_steps": 3}
 TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 3, "sample_count": 4, "seed": 7, "final_eval": False}
 FAST = {"steps": 3, "guidance": 2.0}
 DATA = {"ddpm": "digits", "ddpm-class": "digits", "ddpm-text": "shapes"}
 
 
-def tiny(name, runs_dir, run_name, steps=6, **config):
+def tiny(name, runs_dir, run_name, steps=6, trainer=None, **config):
     return start_run(name, DATA[name], config_overrides={**TINY, **config},
-                     trainer_overrides={**TRAINER, "steps": steps}, runs_dir=runs_dir,
+                     trainer_overrides={**TRAINER, "steps": steps, **(trainer or {})},
+                     runs_dir=runs_dir,
                      name=run_name)
 
 
@@ -65,18 +67,25 @@ def test_forms_are_registered():
 def test_trains_with_finite_losses_and_resumes_exactly(runs, trained):
     for name in DATA:
         rows = losses(trained[name][0])
-        assert len(rows) == 6 and all(math.isfinite(v) for r in rows.values() for v in r)
+        # the latent text model: 3 autoencoder steps, then 3 diffusion steps
+        assert len(rows) == (3 if name == "ddpm-text" else 6)
+        assert all(math.isfinite(v) for r in rows.values() for v in r)
         assert all("val/loss" in r for r in trained[name][0].metrics() if "loss" in r)
+    autoencoder_rows = [r for r in trained["ddpm-text"][0].metrics() if "autoencoder_loss" in r]
+    assert [r["step"] for r in autoencoder_rows] == [1, 2, 3]
+    assert all(math.isfinite(r["autoencoder_kl"]) for r in autoencoder_rows)
     # The text model also logs the loss with its neighbours' captions (is the prompt read?).
     text_rows = [r for r in trained["ddpm-text"][0].metrics() if "val/loss" in r]
     assert all(math.isfinite(r["val/loss_wrong_caption"]) for r in text_rows)
     assert text_rows[-1]["val/loss_wrong_caption"] != text_rows[-1]["val/loss"]
-    # (one form: resuming is the trainer's; the family only has to keep no hidden state)
-    name, straight = "ddpm-class", trained["ddpm-class"][0]
-    split = tiny(name, runs, f"{name}-split", steps=3)
-    assert train_run(split) == "done"
-    assert train_run(split, resume=True, total_steps=6) == "done"
-    assert losses(split, after=3) == losses(straight, after=3)
+    # Resuming is the trainer's; the family only has to keep no hidden state. The text model
+    # resumes at its phase change: the latent scale is measured after the resume.
+    for name in ("ddpm-class", "ddpm-text"):
+        straight = trained[name][0]
+        split = tiny(name, runs, f"{name}-split", steps=3)
+        assert train_run(split) == "done"
+        assert train_run(split, resume=True, total_steps=6) == "done"
+        assert losses(split, after=3) == losses(straight, after=3)
 
 
 def test_attention_only_on_small_feature_maps_and_pooled_text(runs, trained):
@@ -94,12 +103,14 @@ def test_attention_only_on_small_feature_maps_and_pooled_text(runs, trained):
     assert type(text_unet.add_embedding).__name__ == "TextTimeEmbedding"
 
 
-def test_snr_shift_scales_the_signal_to_noise_ratio(trained):
+def test_snr_shift_scales_the_signal_to_noise_ratio(runs):
     from diffusers import DDPMScheduler
 
     from pipelines.diffusion.pipeline import make_scheduler
-    pipe = trained["ddpm-text"][1]
-    assert pipe.config.snr_shift == 0.25                      # ddpm-text's default
+    run = tiny("ddpm-class", runs, "shifted", steps=1, snr_shift=0.25, beta_schedule="cosine",
+               prediction_type="v_prediction")
+    assert train_run(run) == "done"
+    pipe = load_for_sampling(run.path)
     plain = DDPMScheduler(num_train_timesteps=50, beta_schedule="squaredcos_cap_v2")
     snr = lambda a: a / (1 - a)                                # noqa: E731
     ratio = snr(pipe.noise_scheduler.alphas_cumprod) / snr(plain.alphas_cumprod)
@@ -148,6 +159,9 @@ def test_held_out_pairs_are_not_trained_on(trained):
     # The drawn colour is measurable: the pixel-based colour reader is right on real images.
     colours = np.array([T.caption_attributes(c)[0] for c in data.val_captions[:200]])
     assert np.mean(T.measure_colours(data.val_images[:200]) == colours) > 0.95
+    positions = np.array([T.caption_position(c) for c in data.val_captions[:200]])
+    assert (positions >= 0).all() and T.caption_position("a red circle") == -1
+    assert np.mean(T.measure_positions(data.val_images[:200]) == positions) > 0.95
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
@@ -177,7 +191,7 @@ def test_guidance_scale_one_is_the_conditional_prediction(trained):
         cond, null, _, _ = pipe.conditions(3, [1, 2, 0] if name == "ddpm-class" else None,
                                            seeds=[0, 1, 2])
         states, null_states = pipe.encode_condition(cond), pipe.encode_condition(null)
-        x, t = torch.randn(3, pipe.info["channels"], 8, 8), torch.tensor(30)
+        x, t = pipe.noise_for([0, 1, 2])[0], torch.tensor(30)     # pixels or latents
         with torch.no_grad():
             conditional = pipe.predict(x, t, states)
             guided = pipe.cfg(x, t, states, null_states, 1.0)      # the doubled-batch path
@@ -220,6 +234,57 @@ def test_inpainting_keeps_the_unmasked_pixels(scheduler, trained, tmp_path):
     assert result.values["max_change_outside_mask"] < 1e-5
 
 
+def test_latent_inpainting_keeps_the_unmasked_pixels(trained, tmp_path):
+    # The latent model repaints whole latent cells, decodes, then pastes the kept pixels back.
+    _, pipe = trained["ddpm-text"]
+    picture = np.random.default_rng(2).random((8, 8, 3))
+    mask = np.zeros((8, 8))
+    mask[0:3, 5:8] = 1.0
+    inputs = [_png(tmp_path / "pic.png", picture), _png(tmp_path / "mask.png", mask)]
+    result = run_tool(pipe, "inpaint", {"steps": "4", "count": "2", "prompt": "a small red "
+                                        "circle at the top right on a white background"},
+                      input_paths=inputs, cache_dir=tmp_path)
+    images = result.images                                       # picture | mask | 2 fillings
+    assert images.shape == (4, 3, 8, 8)
+    keep = mask == 0
+    for filling in images[2:]:
+        assert np.abs(filling[:, keep] - images[0][:, keep]).max() < 1e-5
+        assert np.abs(filling[:, ~keep] - images[0][:, ~keep]).max() > 1e-3
+    assert result.values["max_change_outside_mask"] < 1e-5
+
+
+def test_latent_model_trains_its_autoencoder_first(trained, runs):
+    from pipelines.errors import StudioError
+    _, pipe = trained["ddpm-text"]
+    ae = pipe.autoencoder
+    assert pipe.modules["unet"].config.in_channels == 4 and pipe.modules["unet"].config.sample_size == 2
+    assert float(ae.scale) > 0 and pipe.noise_for([0])[0].shape == (1, 4, 2, 2)
+    # Stopped during its autoencoder phase: the grids showed reconstructions (picture, rebuilt
+    # pairs); sampling says what to do instead of drawing from an untrained UNet.
+    run = tiny("ddpm-text", runs, "autoencoder-only", steps=2,
+               trainer={"sample_every": 2, "final_eval": True})      # evaluates nothing
+    assert train_run(run) == "done"
+    assert (run.path / "samples" / "step_000002.png").exists()
+    early = load_for_sampling(run.path)
+    assert not early.autoencoder.ready
+    with pytest.raises(StudioError, match="resume it"):
+        early.sample(2, 0)
+    # and the pixel form of the text model still trains and samples
+    pixels = tiny("ddpm-text", runs, "text-pixels", steps=2, latent_channels=0)
+    assert train_run(pixels) == "done"
+    assert load_for_sampling(pixels.path).sample(2, 0, steps=2).images.shape == (2, 3, 8, 8)
+
+
+def test_dry_run_times_both_phases_of_a_latent_model(tmp_path, capsys):
+    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["--runs-dir", str(tmp_path), "train", "ddpm-text", "--data", "shapes",
+                 "--dry-run", "--dry-run-steps", "2", "--steps", "10", *sets]) == 0
+    speed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("speed"))
+    assert "steps/s for the 3 autoencoder steps" in speed
+    assert "steps/s for the 7 diffusion steps" in speed and "in each phase" in speed
+    assert not any(tmp_path.iterdir())
+
+
 def test_img2img_and_preview_tools(trained, tmp_path):
     _, pipe = trained["ddpm-text"]
     picture = _png(tmp_path / "p.png", np.random.default_rng(1).random((8, 8, 3)))
@@ -247,7 +312,8 @@ def _run_snippet(card: str, root, tmp_path) -> torch.Tensor:
 
 
 def test_export_loads_with_the_libraries_alone(trained, tmp_path):
-    from diffusers import DDPMPipeline, UNet2DConditionModel, UNet2DModel
+    from diffusers import (AutoencoderKL, DDIMScheduler, DDPMPipeline, StableDiffusionPipeline,
+                           UNet2DConditionModel, UNet2DModel)
     from transformers import AutoTokenizer, CLIPTextModel
     # Unconditional: diffusers' own DDPMPipeline loads and samples.
     dest = export_run(trained["ddpm"][0])
@@ -272,7 +338,19 @@ def test_export_loads_with_the_libraries_alone(trained, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(text(ids).last_hidden_state, studio.encode_condition(ids))
     assert isinstance(UNet2DConditionModel.from_pretrained(dest / "unet"), UNet2DConditionModel)
+    vae = AutoencoderKL.from_pretrained(dest / "vae")
+    assert vae.config.scaling_factor == pytest.approx(float(studio.autoencoder.scale))
+    # The latent text model is a whole StableDiffusionPipeline: its own prompt encoding and
+    # guidance give the studio's image for the same starting latents.
+    sd = StableDiffusionPipeline.from_pretrained(dest)
+    sd.scheduler = DDIMScheduler.from_config(sd.scheduler.config)
+    start = studio.noise_for([5])[0]
+    theirs = sd(prompt, num_inference_steps=4, guidance_scale=2.0, latents=start.clone(),
+                output_type="pt").images
+    ours = studio.sample(1, 5, prompt=prompt, scheduler="ddim", steps=4, guidance=2.0).images
+    np.testing.assert_allclose(theirs.numpy(), ours, atol=2e-3)
     card = (dest.parent / "README.md").read_text()
+    assert "StableDiffusionPipeline.from_pretrained" in card
     assert _run_snippet(card, dest, tmp_path).shape == (1, 3, 8, 8)
 
 

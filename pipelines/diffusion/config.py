@@ -30,6 +30,31 @@ class DiffusionConfig:
                              "space (the same diffusion, its coordinates reordered). 1 or 2; 2 "
                              "needs conditioning class or text (a DDPMPipeline has no patching).",
                              low=1, high=2)
+    latent_channels: int = option(0, "Latent diffusion (Rombach et al. 2022, as in Stable "
+                                  "Diffusion): 0 diffuses the pixels; 4 first trains an "
+                                  "AutoencoderKL (images 4x smaller per side, this many "
+                                  "channels) for autoencoder_steps, then diffuses its latents. "
+                                  "Needs conditioning class or text.", low=0, high=16)
+    autoencoder_steps: int = option(1500, "Latent diffusion: the run's first this-many steps "
+                                    "train the autoencoder alone; it is then frozen and the "
+                                    "rest of the steps train the UNet.", low=1)
+    autoencoder_batch: int = option(16, "Latent diffusion: the autoencoder trains on the first "
+                                    "this-many images of each batch (at 32 px it costs ~3x a "
+                                    "latent UNet step per image).", low=1)
+    autoencoder_width: int = option(16, "Latent diffusion: channels of the autoencoder's first "
+                                    "level (then 2x, 2x).", low=4, high=128)
+    foreground_weight: float = option(10.0, "Latent diffusion: in the autoencoder's squared "
+                                      "error a pixel weighs 1 + this x (its distance from the "
+                                      "image's background, the median border colour, + 2 x the "
+                                      "image's local gradient; both 0 to 1), so that small "
+                                      "objects keep their colour and corners; 0 is the plain "
+                                      "MSE.", low=0.0, high=1000.0)
+    autoencoder_lr: float = option(2e-3, "Latent diffusion: the autoencoder's AdamW learning "
+                                   "rate (warm-up, then a cosine decay to 1/10 over its "
+                                   "phase).", low=0.0, high=1.0)
+    kl_weight: float = option(1e-4, "Latent diffusion: weight of the autoencoder's KL term "
+                              "(per image value) next to its reconstruction loss.",
+                              low=0.0, high=1.0)
     width: int = option(16, "Channels of the UNet's first level; each deeper level doubles "
                         "them (16, 32, 64, ...).", low=4, high=256)
     levels: int = option(2, "UNet resolution levels (each halves the size).", low=2, high=4)

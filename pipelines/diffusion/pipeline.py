@@ -1,17 +1,16 @@
-"""The diffusion pipeline: diffusers' UNets and schedulers, one training step, one sampling loop.
+"""The diffusion pipeline: diffusers' UNets and schedulers, and one training step.
 
 Read top to bottom: the networks (an unconditional or class-conditional UNet2DModel, or a
-UNet2DConditionModel reading a small CLIPTextModel through cross-attention), the DDPM training
+UNet2DConditionModel reading a small CLIPTextModel through cross-attention, optionally on the
+latents of an AutoencoderKL trained first in the same run: autoencoder.py), the DDPM training
 step (epsilon / v / sample targets, min-SNR weights, condition dropout for classifier-free
-guidance), then sampling: any diffusers scheduler driven by our own loop, so that class labels,
-text states, guidance, SDEdit starts and RePaint-style inpainting all fit one loop.
+guidance) and validation. Sampling is in sampling.py; tools, evaluation and export in tools.py.
 
 Images are (N, C, H, W); the UNet works in [-1, 1], everything outside in [0, 1].
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -19,33 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Pipeline, Samples, data_info
+from ..base import Pipeline, data_info
 from ..data import ImageData
 from ..errors import StudioError
-from ..latent import requested_labels, slerp
 from ..optim import adamw
 from . import text as T
-from .config import STOCHASTIC, DiffusionConfig, DiffusionSampleControls
+from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss
+from .config import DiffusionConfig, DiffusionSampleControls
+from .sampling import DiffusionSampling, make_scheduler  # noqa: F401 (make_scheduler: re-export)
 from .tools import TOOLS, DiffusionTools
-
-
-def make_scheduler(name: str, base_config) -> object:
-    """A fresh diffusers scheduler of kind `name` built from the training scheduler's config.
-    The training config has clip_sample=False: a DDIM made from a DDPM config with clip_sample
-    inherits it, clips the predicted clean image but not the noise estimate, and with guidance
-    above 1 a class-conditional model falls to chance (DESIGN.md). "trailing" spacing makes the
-    first step start from pure noise (t = T - 1) at any step count."""
-    from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
-                           EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                           HeunDiscreteScheduler, UniPCMultistepScheduler)
-    kinds = {"ddpm": (DDPMScheduler, {}), "ddim": (DDIMScheduler, {}),
-             "dpm++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++",
-                                                     "solver_order": 2}),
-             "euler": (EulerDiscreteScheduler, {}),
-             "euler-ancestral": (EulerAncestralDiscreteScheduler, {}),
-             "heun": (HeunDiscreteScheduler, {}), "unipc": (UniPCMultistepScheduler, {})}
-    cls, extra = kinds[name]
-    return cls.from_config(base_config, clip_sample=False, timestep_spacing="trailing", **extra)
 
 
 def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
@@ -60,7 +41,7 @@ def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
     return (1 - shifted / previous).clamp(max=0.999).float()
 
 
-class Diffusion(DiffusionTools, Pipeline):
+class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
     """DDPM training with every common sampler; variants.py names the three forms."""
     Config = DiffusionConfig
     SampleControls = DiffusionSampleControls
@@ -94,15 +75,20 @@ class Diffusion(DiffusionTools, Pipeline):
                               "conditioning=none")
         if c.conditioning == "text" and "tokenizer" not in self.info:
             raise StudioError("conditioning=text needs captioned images (the shapes data set)")
+        if c.latent_channels and (c.conditioning == "none" or c.patch_size > 1):
+            raise StudioError("latent diffusion (latent_channels > 0) needs conditioning class or "
+                              "text (an unconditional model exports a DDPMPipeline, which has no "
+                              "autoencoder) and patch_size=1; or set latent_channels=0")
         if c.patch_size > 1 and c.conditioning == "none":
             raise StudioError("patch_size 2 needs conditioning class or text: the unconditional "
                               "form exports a DDPMPipeline, which samples without patching; use "
                               "patch_size=1")
-        multiple = c.patch_size * 2 ** (c.levels - 1)
+        multiple = c.patch_size * 2 ** (c.levels - 1) * (DOWNSCALE if c.latent_channels else 1)
         if s % multiple:
-            raise StudioError(f"patches of {c.patch_size} and a {c.levels}-level UNet (it halves "
-                              f"the image {c.levels - 1} times) need image_size to be a multiple "
-                              f"of {multiple}, not {s}")
+            raise StudioError(f"patches of {c.patch_size}, a {c.levels}-level UNet (it halves "
+                              f"the image {c.levels - 1} times)"
+                              f"{' and 4x smaller latents' if c.latent_channels else ''} need "
+                              f"image_size to be a multiple of {multiple}, not {s}")
         if c.beta_schedule == "cosine" and c.prediction_type == "epsilon":
             # alpha_bar(T) ~ 1e-9: x0 = (x - sqrt(1 - a) eps) / sqrt(a) blows up by ~3e4 there
             raise StudioError("cosine betas leave no signal at the last timestep, where an "
@@ -111,12 +97,23 @@ class Diffusion(DiffusionTools, Pipeline):
         if c.conditioning == "text":
             T.parse_pairs(c.held_out)            # a malformed list is refused before training
 
+    @classmethod
+    def training_phases(cls, config, steps: int) -> list[tuple[str, int, dict]]:
+        if not config.latent_channels:
+            return [("training", steps, {})]
+        first = min(steps, config.autoencoder_steps)
+        phases = [("autoencoder", first, {"autoencoder_steps": 10**9}),
+                  ("diffusion", steps - first, {"autoencoder_steps": 1})]
+        return [phase for phase in phases if phase[1] > 0]
+
     def build(self) -> dict[str, nn.Module]:
         from diffusers import DDPMScheduler, UNet2DConditionModel, UNet2DModel
         self.check_config()
         c, info = self.config, self.info
         p = c.patch_size
         ch, s = info["channels"] * p * p, info["image_size"] // p       # what the UNet sees
+        if c.latent_channels:
+            ch, s = c.latent_channels, info["image_size"] // DOWNSCALE
         widths = tuple(c.width * 2 ** i for i in range(c.levels))            # e.g. (16, 32, 64)
         common = dict(sample_size=s, in_channels=ch, out_channels=ch, block_out_channels=widths,
                       layers_per_block=c.layers_per_block, norm_num_groups=math.gcd(c.width, 8))
@@ -142,7 +139,7 @@ class Diffusion(DiffusionTools, Pipeline):
                 max_position_embeddings=info["max_length"], hidden_act="gelu",
                 pad_token_id=0, bos_token_id=2, eos_token_id=3))
             modules = {"unet": unet, "text_encoder": text_encoder}
-            self.ema_modules = ("unet", "text_encoder")
+            self.ema_modules = ("unet", "text_encoder")  # the autoencoder samples as trained
         else:
             unet = UNet2DModel(
                 attention_head_dim=min(8, widths[-1]),
@@ -161,13 +158,38 @@ class Diffusion(DiffusionTools, Pipeline):
             self.noise_scheduler = DDPMScheduler(**settings, trained_betas=betas.tolist())
         if "tokenizer" in info:
             self.tokenizer = T.load_tokenizer(info["tokenizer"])
+        if c.latent_channels:
+            modules["vae"] = LatentAutoencoder(info["channels"], c.latent_channels,
+                                               c.autoencoder_width, info["image_size"])
+        self.preview_images = None       # validation images the autoencoder phase's grids show
         return modules
 
+    @property
+    def autoencoder(self) -> LatentAutoencoder | None:
+        """The latent model's autoencoder (unwrapped from any multi-process wrapper), or None
+        for a pixel model."""
+        module = self.modules.get("vae")
+        return getattr(module, "module", module)
+
+    def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] -> what the UNet diffuses: themselves, or latents."""
+        return images if self.autoencoder is None else self.autoencoder.encode(images)
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of to_model_space: (N, C', h, w) -> images (N, C, H, W) in [-1, 1]."""
+        return x if self.autoencoder is None else self.autoencoder.decode(x)
+
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        params = [p for m in self.modules.values() for p in m.parameters()]
-        return {"opt": adamw(params, lr=self.config.lr, weight_decay=self.config.weight_decay)}
+        c = self.config
+        params = [p for name, m in self.modules.items() if name != "vae" for p in m.parameters()]
+        optimizers = {"opt": adamw(params, lr=c.lr, weight_decay=c.weight_decay)}
+        if "vae" in self.modules:
+            optimizers["autoencoder"] = adamw(self.modules["vae"].parameters(),
+                                              lr=c.autoencoder_lr)
+        return optimizers
 
     def train_tensors(self, data: ImageData) -> dict[str, torch.Tensor]:
+        self.preview_images = torch.from_numpy(data.val_images[:64])
         out = {"images": torch.from_numpy(data.train_images),
                "labels": torch.from_numpy(data.train_labels)}
         if self.config.conditioning == "text":
@@ -211,6 +233,17 @@ class Diffusion(DiffusionTools, Pipeline):
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         c, sched = self.config, self.noise_scheduler
         x0 = batch["images"] * 2 - 1                              # (B, C, H, W) in [-1, 1]
+        diffusion_step = ctx.step
+        if self.autoencoder is not None:
+            # Two phases by step number alone (so resuming needs no state): the autoencoder,
+            # then, frozen, its latents (B, L, H / 4, W / 4) are what the UNet diffuses.
+            if ctx.step < c.autoencoder_steps:
+                return self.autoencoder_step(x0[:c.autoencoder_batch], ctx)
+            diffusion_step = ctx.step - c.autoencoder_steps
+            with torch.no_grad():
+                if not self.autoencoder.ready:
+                    self.autoencoder.measure_scale(x0, ctx.accelerator)
+                x0 = self.autoencoder.encode(x0)
         b, device = x0.shape[0], x0.device
         noise = torch.randn_like(x0)
         t = torch.randint(0, sched.config.num_train_timesteps, (b,), device=device)
@@ -239,9 +272,22 @@ class Diffusion(DiffusionTools, Pipeline):
             loss = per_image.mean()
         # Linear warm-up from the step number alone, so resuming needs no scheduler state.
         for group in ctx.optimizers["opt"].param_groups:
-            group["lr"] = c.lr * min(1.0, (ctx.step + 1) / max(1, c.lr_warmup_steps))
-        grad_norm = ctx.backward_step(loss, "opt", tuple(self.modules))
+            group["lr"] = c.lr * min(1.0, (diffusion_step + 1) / max(1, c.lr_warmup_steps))
+        grad_norm = ctx.backward_step(loss, "opt", tuple(m for m in self.modules if m != "vae"))
         return {"loss": loss.detach(), "grad_norm": grad_norm}
+
+    def autoencoder_step(self, x0: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
+        """One step of the latent model's first phase: the autoencoder alone."""
+        c = self.config
+        loss, logs = autoencoder_loss(self.modules["vae"], x0, c.kl_weight, c.foreground_weight)
+        # warm-up, then a cosine decay to 1/10 by the end of the phase (the phase is short,
+        # and the decay is what sharpens the last details)
+        decay = 0.1 + 0.45 * (1 + math.cos(math.pi * ctx.step / c.autoencoder_steps))
+        for group in ctx.optimizers["autoencoder"].param_groups:
+            group["lr"] = (c.autoencoder_lr * decay
+                           * min(1.0, (ctx.step + 1) / max(1, c.lr_warmup_steps)))
+        logs["autoencoder_grad_norm"] = ctx.backward_step(loss, "autoencoder", "vae")
+        return logs
 
     @torch.no_grad()
     def validate(self, data: ImageData) -> dict[str, float]:
@@ -249,8 +295,15 @@ class Diffusion(DiffusionTools, Pipeline):
         so training's random stream is untouched): comparable across steps and runs. Text
         models also report the loss with each image given its neighbour's caption: when the
         two curves meet, the model has stopped reading the prompt (docs/diffusion.md)."""
-        sched, device = self.noise_scheduler, self.device
+        sched, device, out = self.noise_scheduler, self.device, {}
         x0 = torch.from_numpy(data.val_images[:128]).to(device) * 2 - 1
+        if self.autoencoder is not None:
+            vae = self.autoencoder.vae
+            rebuilt = vae.decode(vae.encode(x0).latent_dist.mean).sample.float()
+            out["autoencoder_mse"] = F.mse_loss(rebuilt, x0).item()
+            if not self.autoencoder.ready:
+                return out                       # no diffusion model to validate yet
+            x0 = self.autoencoder.encode(x0)
         g = torch.Generator().manual_seed(0)
         noise = torch.randn(x0.shape, generator=g).to(device)
         t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=g).to(device)
@@ -263,136 +316,10 @@ class Diffusion(DiffusionTools, Pipeline):
         xt = sched.add_noise(x0, noise, t)
         target = {"epsilon": noise, "sample": x0, "v_prediction":
                   sched.get_velocity(x0, noise, t)}[self.config.prediction_type]
-        out = {"loss": F.mse_loss(self.predict(xt, t, self.encode_condition(cond)).float(),
-                                  target).item()}
+        out["loss"] = F.mse_loss(self.predict(xt, t, self.encode_condition(cond)).float(),
+                                 target).item()
         if self.config.conditioning == "text":
             wrong = self.encode_condition(cond.roll(1, dims=0))
             out["loss_wrong_caption"] = F.mse_loss(self.predict(xt, t, wrong).float(),
                                                    target).item()
         return out
-
-    # --- sampling ----------------------------------------------------------------------------
-    def guided(self, x, t, states, null_states, scale: float) -> torch.Tensor:
-        """Classifier-free guidance: u + scale * (c - u), both from one doubled batch. Scale 1
-        is the conditional prediction itself, so its second pass is skipped."""
-        if null_states is None or scale == 1:
-            return self.predict(x, t, states)
-        if scale == 0:
-            return self.predict(x, t, null_states)
-        return self.cfg(x, t, states, null_states, scale)
-
-    def cfg(self, x, t, states, null_states, scale: float) -> torch.Tensor:
-        both = self.predict(torch.cat([x, x]), t, torch.cat([null_states, states]))
-        uncond, cond = both.chunk(2)
-        return uncond + scale * (cond - uncond)
-
-    def conditions(self, n: int, labels=None, prompt: str = "", negative_prompt: str = "",
-                   seeds: list[int] | None = None):
-        """(cond, null, labels, prompts) for n images: cond and null as the UNet reads them
-        (class ids or token ids), labels the class (or prompted shape) per image."""
-        device = self.device
-        if self.config.conditioning == "text":
-            if labels is not None:
-                raise StudioError("this model is conditioned on text: give a prompt, not a class")
-            prompts = [prompt] * n if prompt else [T.seeded_prompt(s) for s in seeds]
-            ids = torch.from_numpy(T.encode(self.tokenizer, prompts)).to(device)
-            null = torch.from_numpy(T.encode(self.tokenizer, [negative_prompt] * n)).to(device)
-            shapes = np.array([T.caption_attributes(p)[1] for p in prompts])
-            return ids, null, shapes, prompts
-        if prompt or negative_prompt:
-            raise StudioError(f"{self.name} is not text-conditional; leave out the prompt")
-        y = requested_labels(n, labels, self.num_classes, names=self.info.get("class_names", []))
-        if y is None:
-            return None, None, None, None
-        return y.to(device), self.null_condition(n, device), y.numpy(), None
-
-    def noise_for(self, seeds: list[int]) -> tuple[torch.Tensor, list[torch.Generator]]:
-        """Image i's starting noise comes from its own generator seeded seeds[i], which then
-        draws that image's later noise too: an image repeats alone, whatever the batch."""
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        shape = (self.info["channels"], self.info["image_size"], self.info["image_size"])
-        return torch.stack([torch.randn(shape, generator=g) for g in gens]), gens
-
-    @torch.no_grad()
-    def denoise(self, noise: torch.Tensor, gens, cond, null, *, scheduler: str, steps: int,
-                guidance: float, eta: float, strength: float = 1.0,
-                init: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                every: int = 0) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The sampling loop. noise (N, C, H, W); init (N, C, H, W) in [-1, 1] with strength < 1
-        starts from init noised to that level (SDEdit); with mask (N, 1, H, W), 1 = repaint,
-        the known region is replaced by init noised to the current level before every step
-        (RePaint) and pasted exactly at the end. Returns the images in [-1, 1] and, every
-        `every` steps, x_t."""
-        device = self.device
-        sched = make_scheduler(scheduler, self.noise_scheduler.config)
-        sched.set_timesteps(steps, device=device)
-        start = 0
-        if init is not None and strength < 1:
-            start = (steps - int(round(steps * strength))) * sched.order
-            if start >= len(sched.timesteps):
-                return init.clone(), []
-            if hasattr(sched, "set_begin_index"):
-                sched.set_begin_index(start)
-        timesteps = sched.timesteps[start:]
-        noise, n = noise.to(device), len(noise)
-        if init is not None and start > 0:
-            x = sched.add_noise(init, noise, timesteps[:1].repeat(n))
-        else:
-            x = noise * sched.init_noise_sigma
-        states = self.encode_condition(cond)
-        null_states = self.encode_condition(null) if null is not None and guidance != 1 else None
-        extra = {"generator": gens} if "generator" in inspect.signature(sched.step).parameters else {}
-        if scheduler == "ddim":
-            extra["eta"] = eta
-        frames = []
-        for i, t in enumerate(timesteps):
-            if mask is not None:
-                fresh = torch.stack([torch.randn(x.shape[1:], generator=g) for g in gens])
-                known = sched.add_noise(init, fresh.to(device), t.reshape(1).repeat(n))
-                x = mask * x + (1 - mask) * known
-            out = self.guided(sched.scale_model_input(x, t), t, states, null_states, guidance)
-            x = sched.step(out, t, x, **extra).prev_sample
-            if every and ((i + 1) % every == 0 or i == len(timesteps) - 1):
-                frames.append(x.clone())
-        if mask is not None:
-            x = mask * x + (1 - mask) * init
-        return x, frames
-
-    def run_controls(self, scheduler: str = "dpm++", steps: int = 25, guidance: float = 3.0,
-                     eta: float = 0.0, **_) -> dict:
-        return {"scheduler": scheduler, "steps": steps, "guidance": guidance, "eta": eta}
-
-    def draw(self, seeds: list[int], cond, null, **controls) -> np.ndarray:
-        """Images (N, C, H, W) in [0, 1] for the given seeds and conditions, 128 at a time."""
-        images = []
-        for i in range(0, len(seeds), 128):                      # bounded memory at any n
-            noise, gens = self.noise_for(seeds[i:i + 128])
-            part = (lambda v: None if v is None else v[i:i + 128])
-            x, _ = self.denoise(noise, gens, part(cond), part(null), **self.run_controls(**controls))
-            images.append(((x.float() + 1) / 2).clamp(0, 1).cpu().numpy())
-        return np.concatenate(images)
-
-    def sample(self, n: int, seed: int, labels=None, prompt: str = "",
-               negative_prompt: str = "", **controls) -> Samples:
-        seeds = [seed + i for i in range(n)]
-        cond, null, shown, _ = self.conditions(n, labels, prompt, negative_prompt, seeds)
-        return Samples(images=self.draw(seeds, cond, null, **controls), labels=shown)
-
-    def interpolate(self, seed_a: int, seed_b: int, frames: int, labels=None, prompt: str = "",
-                    negative_prompt: str = "", **controls) -> Samples:
-        """Slerp between the two seeds' starting noise, then a deterministic sampler (a
-        stochastic one is replaced by DDIM with eta 0), so the frames change smoothly."""
-        run = self.run_controls(**controls)
-        if run["scheduler"] in STOCHASTIC or (run["scheduler"] == "ddim" and run["eta"] > 0):
-            run.update(scheduler="ddim", eta=0.0)
-        if labels is None and self.num_classes:
-            labels = 0                                            # one class throughout the walk
-        noise, _ = self.noise_for([seed_a, seed_b])
-        shape = noise.shape[1:]
-        path = slerp(noise[0].flatten(), noise[1].flatten(), torch.linspace(0, 1, frames))
-        if self.config.conditioning == "text" and not prompt:
-            prompt = T.seeded_prompt(seed_a)
-        cond, null, shown, _ = self.conditions(frames, labels, prompt, negative_prompt,
-                                               [seed_a] * frames)
-        x, _ = self.denoise(path.reshape(frames, *shape), None, cond, null, **run)
-        return Samples(images=((x.float() + 1) / 2).clamp(0, 1).cpu().numpy(), labels=shown)

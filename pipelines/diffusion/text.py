@@ -1,5 +1,5 @@
 """Words for the text-to-image model: the caption tokenizer, the held-out (colour, shape) pairs,
-prompts made from a seed, and measuring which colour a drawn shape is.
+prompts made from a seed, and measuring which colour a drawn shape is and where it is.
 
 The tokenizer is a `tokenizers` WordLevel model over the caption vocabulary (about 30 words),
 built once in `describe_data` and stored as its JSON text with the run; wrapped in
@@ -74,6 +74,17 @@ def caption_attributes(caption: str) -> tuple[int, int]:
     return colour, shape
 
 
+def caption_position(caption: str) -> int:
+    """The position a caption or prompt names, as row * 3 + column (0: top left, 4: center,
+    8: bottom right); -1 where it names none."""
+    words = caption.lower().split(" on ")[0].split(" at the ")[-1].split()
+    if len(words) == 1 and words[0] == "center":
+        return 4
+    if len(words) == 2 and words[0] in ROWS and words[1] in COLUMNS:
+        return ROWS.index(words[0]) * 3 + COLUMNS.index(words[1])
+    return -1
+
+
 def seeded_prompt(seed: int, colour: int | None = None, shape: int | None = None) -> str:
     """A caption in the data's own grammar, all from `seed`: the shape cycles with the seed and
     the colour with seed // 5, so consecutive seeds show every combination; size, position and
@@ -87,6 +98,25 @@ def seeded_prompt(seed: int, colour: int | None = None, shape: int | None = None
             f"{position_name(row, column)} on a {BACKGROUNDS[background][0]} background")
 
 
+def _shape_pixels(image: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels far from the image's background (the median of its border)."""
+    border = np.concatenate([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], axis=1)
+    background = np.median(border, axis=1)                                       # (3,)
+    return np.abs(image - background[:, None, None]).max(0) > 0.35
+
+
+def measure_positions(images: np.ndarray) -> np.ndarray:
+    """Where each image's shape is (N,), as row * 3 + column of the 3 x 3 grid its centre of
+    mass falls in; -1 where no shape is found. images: (N, 3, H, W) in [0, 1]."""
+    out = np.full(len(images), -1, dtype=np.int64)
+    for i, image in enumerate(np.asarray(images, np.float32)):
+        rows, columns = np.nonzero(_shape_pixels(image))
+        if len(rows) >= 3:
+            side = image.shape[-1]
+            out[i] = min(2, int(rows.mean() * 3 / side)) * 3 + min(2, int(columns.mean() * 3 / side))
+    return out
+
+
 def measure_colours(images: np.ndarray) -> np.ndarray:
     """The palette colour of each image's shape (N,), -1 where no shape is found.
     images: (N, 3, H, W) in [0, 1]. The background is the median of the border pixels; the
@@ -94,10 +124,7 @@ def measure_colours(images: np.ndarray) -> np.ndarray:
     palette = np.array([rgb for _, rgb in PALETTE], np.float32) / 255.0          # (6, 3)
     out = np.full(len(images), -1, dtype=np.int64)
     for i, image in enumerate(np.asarray(images, np.float32)):
-        border = np.concatenate([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]],
-                                axis=1)                                          # (3, 4S)
-        background = np.median(border, axis=1)                                   # (3,)
-        far = np.abs(image - background[:, None, None]).max(0) > 0.35            # (H, W)
+        far = _shape_pixels(image)                                               # (H, W)
         if far.sum() >= 3:
             colour = np.median(image[:, far], axis=1)                            # (3,)
             out[i] = int(np.argmin(((palette - colour) ** 2).sum(1)))

@@ -84,7 +84,8 @@ class DiffusionTools:
         noise, gens = self.noise_for(list(range(seed, seed + count)))
         _, frames = self.denoise(noise.to(self.device), gens, cond, null, every=every,
                                  **self.run_controls(**controls))
-        strip = torch.stack([noise.to(self.device)] + frames, 1)      # (count, F, C, H, W)
+        # (a latent model's noise is shown decoded, like its x_t)
+        strip = torch.stack([self.to_pixels(noise.to(self.device))] + frames, 1)  # (count, F, C, H, W)
         images = ((strip.flatten(0, 1).float() + 1) / 2).clamp(0, 1).cpu().numpy()
         return ToolResult(images=images, columns=strip.shape[1],
                           text=f"columns: noise, then x_t every {every} steps; the last is "
@@ -96,6 +97,8 @@ class DiffusionTools:
         conditional accuracy; text models add shape (judge) and colour (pixels) accuracy on
         validation captions, and the same on prompts of the held-out (colour, shape) pairs."""
         from ..metrics import judge_samples
+        if self.autoencoder is not None and not self.autoencoder.ready:
+            return {}                  # a run that ended in its autoencoder phase draws nothing
         controls = {**to_dict(DiffusionSampleControls()), **controls}
         controls.pop("prompt"), controls.pop("negative_prompt")
         if self.config.conditioning != "text":
@@ -118,7 +121,9 @@ class DiffusionTools:
         null = self.null_condition(len(prompts), self.device)
         images = self.draw(list(range(len(prompts))), ids, null, **controls)
         colours, shapes = np.array([T.caption_attributes(p) for p in prompts]).T
-        out = {"colour_accuracy": float(np.mean(T.measure_colours(images) == colours))}
+        positions = np.array([T.caption_position(p) for p in prompts])
+        out = {"colour_accuracy": float(np.mean(T.measure_colours(images) == colours)),
+               "position_accuracy": float(np.mean(T.measure_positions(images) == positions))}
         if full:
             out.update(judge_samples(data, images, shapes, cache_dir=cache_dir))
             out["shape_accuracy"] = out.pop("conditional_accuracy")
@@ -129,9 +134,10 @@ class DiffusionTools:
 
     # --- export ------------------------------------------------------------------------------
     def export_ecosystem(self, dest: Path) -> str:
-        """export/diffusers/: a DDPMPipeline folder (unconditional), or the components, each
-        loadable with its own from_pretrained: unet/, scheduler/ (+ text_encoder/, tokenizer/).
-        Written under a temporary name and renamed into place whole."""
+        """export/diffusers/: a DDPMPipeline folder (unconditional), a StableDiffusionPipeline
+        folder (latent text models), or the components, each loadable with its own
+        from_pretrained: unet/, scheduler/ (+ text_encoder/, tokenizer/, vae/). Written under a
+        temporary name and renamed into place whole."""
         from diffusers import DDPMPipeline, DDPMScheduler
         final, tmp = Path(dest) / "diffusers", Path(dest) / ".diffusers.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -144,7 +150,33 @@ class DiffusionTools:
         side = info["image_size"] // p
         shape = f"1, {info['channels'] * p * p}, {side}, {side}"
         unpatch = f"torch.nn.functional.pixel_shuffle(x, {p})" if p > 1 else "x"
-        if c.conditioning == "none":
+        autoencoder = self.autoencoder
+        if autoencoder is not None:
+            side = info["image_size"] // 4
+            shape = f"1, {c.latent_channels}, {side}, {side}"
+            unpatch = "vae.decode(x / vae.config.scaling_factor).sample"
+        if c.conditioning == "text" and autoencoder is not None:
+            from diffusers import StableDiffusionPipeline
+            text_encoder, tokenizer = self._text_parts()
+            StableDiffusionPipeline(
+                vae=autoencoder.export(), text_encoder=text_encoder, tokenizer=tokenizer,
+                # steps_offset only moves "leading" timesteps (ours trail); 1 is what the
+                # pipeline checks for, and warns about otherwise
+                unet=unet, scheduler=DDPMScheduler.from_config(scheduler.config, steps_offset=1),
+                safety_checker=None, feature_extractor=None,
+                requires_safety_checker=False).save_pretrained(tmp)
+            snippet = ("import torch\n"
+                       "from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline\n"
+                       "pipe = StableDiffusionPipeline.from_pretrained('export/diffusers')\n"
+                       "pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)\n"
+                       "image = pipe('a large red circle at the center on a white background', "
+                       "num_inference_steps=25, guidance_scale=3.0, output_type='pt',\n"
+                       "             generator=torch.Generator().manual_seed(0)).images"
+                       "  # (1, C, H, W) in [0, 1]")
+            what = ("a `StableDiffusionPipeline` folder (vae/, text_encoder/, tokenizer/, unet/, "
+                    "scheduler/; no safety checker), each part loadable with its own "
+                    "`from_pretrained`")
+        elif c.conditioning == "none":
             DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp)
             snippet = ("from diffusers import DDPMPipeline\n"
                        "pipe = DDPMPipeline.from_pretrained('export/diffusers')\n"
@@ -154,6 +186,11 @@ class DiffusionTools:
         else:
             unet.save_pretrained(tmp / "unet")
             scheduler.save_pretrained(tmp / "scheduler")
+            vae_lines = ""
+            if autoencoder is not None:
+                autoencoder.export().save_pretrained(tmp / "vae")
+                vae_lines = ("from diffusers import AutoencoderKL\n"
+                             "vae = AutoencoderKL.from_pretrained(root + '/vae')\n")
             if c.conditioning == "class":
                 null = self.num_classes
                 cond_lines = ("from diffusers import UNet2DModel\n"
@@ -161,13 +198,9 @@ class DiffusionTools:
                               f"cond = torch.tensor([{null}, 3])  # null class {null}, then class 3\n"
                               "run = lambda x, t: unet(torch.cat([x, x]), t, class_labels=cond).sample")
             else:
-                from transformers import PreTrainedTokenizerFast
-                copy.deepcopy(self.modules["text_encoder"]).float().cpu().save_pretrained(
-                    tmp / "text_encoder")
-                PreTrainedTokenizerFast(
-                    tokenizer_object=T.load_tokenizer(info["tokenizer"]), pad_token="[PAD]",
-                    unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]",
-                    model_max_length=info["max_length"]).save_pretrained(tmp / "tokenizer")
+                text_encoder, tokenizer = self._text_parts()
+                text_encoder.save_pretrained(tmp / "text_encoder")
+                tokenizer.save_pretrained(tmp / "tokenizer")
                 cond_lines = (
                     "from diffusers import UNet2DConditionModel\n"
                     "from transformers import AutoTokenizer, CLIPTextModel\n"
@@ -181,7 +214,7 @@ class DiffusionTools:
                     "run = lambda x, t: unet(torch.cat([x, x]), t, encoder_hidden_states=cond)"
                     ".sample")
             snippet = ("import torch\nfrom diffusers import DPMSolverMultistepScheduler\n"
-                       "root = 'export/diffusers'\n" + cond_lines + "\n"
+                       "root = 'export/diffusers'\n" + vae_lines + cond_lines + "\n"
                        "sched = DPMSolverMultistepScheduler.from_pretrained(root + '/scheduler', "
                        "timestep_spacing='trailing')\n"
                        "sched.set_timesteps(25)\n"
@@ -191,7 +224,8 @@ class DiffusionTools:
                        "        uncond, cond_out = run(x, t).chunk(2)\n"
                        "    x = sched.step(uncond + 3.0 * (cond_out - uncond), t, x).prev_sample"
                        "  # guidance 3\n"
-                       f"image = (({unpatch} + 1) / 2).clamp(0, 1)  # (1, C, H, W)")
+                       "with torch.no_grad():\n"
+                       f"    image = (({unpatch} + 1) / 2).clamp(0, 1)  # (1, C, H, W)")
             what = "the components, each loadable with its own `from_pretrained`"
         shutil.rmtree(final, ignore_errors=True)
         tmp.replace(final)
@@ -200,6 +234,17 @@ class DiffusionTools:
                 f"betas, T = {c.num_train_timesteps}, `clip_sample` False (keep it so for "
                 f"guided sampling). Images are in [-1, 1] inside the model. Sampling with the "
                 f"libraries alone:\n\n```python\n{snippet}\n```\n")
+
+
+    def _text_parts(self):
+        """The text encoder (float32, CPU) and the caption tokenizer as a transformers
+        PreTrainedTokenizerFast that pads to the trained length, as the studio does."""
+        from transformers import PreTrainedTokenizerFast
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=T.load_tokenizer(self.info["tokenizer"]), pad_token="[PAD]",
+            unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]",
+            model_max_length=self.info["max_length"])
+        return copy.deepcopy(self.modules["text_encoder"]).float().cpu(), tokenizer
 
 
 def _version(package: str) -> str:
