@@ -55,6 +55,11 @@ class LatentAutoencoder(nn.Module):
         """Scaled latents (N, L, h, w) -> images (N, C, 4h, 4w) in about [-1, 1]."""
         return self.vae.decode(latents / self.scale).sample
 
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> decoded posterior means: what the autoencoder keeps.
+        Works before the scale is measured (it cancels out)."""
+        return self.vae.decode(self.vae.encode(images).latent_dist.mean).sample
+
     def measure_scale(self, images: torch.Tensor, accelerator=None) -> None:
         """Set `scale` to 1 / std of the unscaled latents of `images` (a training batch; with
         several processes, the mean over all of theirs, so that every process agrees)."""

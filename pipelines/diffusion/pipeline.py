@@ -298,8 +298,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         sched, device, out = self.noise_scheduler, self.device, {}
         x0 = torch.from_numpy(data.val_images[:128]).to(device) * 2 - 1
         if self.autoencoder is not None:
-            vae = self.autoencoder.vae
-            rebuilt = vae.decode(vae.encode(x0).latent_dist.mean).sample.float()
+            rebuilt = self.autoencoder.reconstruct(x0).float()
             out["autoencoder_mse"] = F.mse_loss(rebuilt, x0).item()
             if not self.autoencoder.ready:
                 return out                       # no diffusion model to validate yet

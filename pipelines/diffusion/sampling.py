@@ -174,8 +174,7 @@ class DiffusionSampling:
         if self.preview_images is None:
             self.require_diffusion_model()
         x = self.preview_images[: max(1, n // 2)].to(self.device) * 2 - 1
-        vae = self.autoencoder.vae
-        rebuilt = vae.decode(vae.encode(x).latent_dist.mean).sample
+        rebuilt = self.autoencoder.reconstruct(x)
         pairs = torch.stack([x, rebuilt], 1).flatten(0, 1)               # original, rebuilt, ...
         # labels 0 (picture) and 1 (rebuilt) cycle, so the grid's columns alternate the two
         return Samples(images=((pairs.float() + 1) / 2).clamp(0, 1).cpu().numpy(),
