@@ -100,7 +100,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
     @classmethod
     def training_phases(cls, config, steps: int) -> list[tuple[str, int, dict]]:
         if not config.latent_channels:
-            return [("training", steps, {})]
+            return super().training_phases(config, steps)
         first = min(steps, config.autoencoder_steps)
         phases = [("autoencoder", first, {"autoencoder_steps": 10**9}),
                   ("diffusion", steps - first, {"autoencoder_steps": 1})]
@@ -171,6 +171,11 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         module = self.modules.get("vae")
         return getattr(module, "module", module)
 
+    @property
+    def diffusion_modules(self) -> tuple[str, ...]:
+        """What the diffusion optimiser trains: every module but the autoencoder."""
+        return tuple(name for name in self.modules if name != "vae")
+
     def to_model_space(self, images: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) in [-1, 1] -> what the UNet diffuses: themselves, or latents."""
         return images if self.autoencoder is None else self.autoencoder.encode(images)
@@ -181,7 +186,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        params = [p for name, m in self.modules.items() if name != "vae" for p in m.parameters()]
+        params = [p for name in self.diffusion_modules for p in self.modules[name].parameters()]
         optimizers = {"opt": adamw(params, lr=c.lr, weight_decay=c.weight_decay)}
         if "vae" in self.modules:
             optimizers["autoencoder"] = adamw(self.modules["vae"].parameters(),
@@ -273,7 +278,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         # Linear warm-up from the step number alone, so resuming needs no scheduler state.
         for group in ctx.optimizers["opt"].param_groups:
             group["lr"] = c.lr * min(1.0, (diffusion_step + 1) / max(1, c.lr_warmup_steps))
-        grad_norm = ctx.backward_step(loss, "opt", tuple(m for m in self.modules if m != "vae"))
+        grad_norm = ctx.backward_step(loss, "opt", self.diffusion_modules)
         return {"loss": loss.detach(), "grad_norm": grad_norm}
 
     def autoencoder_step(self, x0: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
