@@ -89,6 +89,9 @@ class Pipeline:
     data_kind: ClassVar[str] = "image"
     # Changes to TrainerConfig's defaults that suit this family, e.g. {"steps": 3000}.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # Named option sets beside the step multipliers (pipelines/presets.py), as plain data:
+    # {"gpu": {"config": {model options}, "trainer": {trainer options}}}.
+    presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     # Modules whose exponential moving average is kept and used for sampling.
     ema_modules: ClassVar[tuple[str, ...]] = ()
     # Extra sampling controls (a config dataclass), or None when there are none.
@@ -97,6 +100,9 @@ class Pipeline:
     tools: ClassVar[tuple[Tool, ...]] = ()
     # False for models that draw nothing (classifiers): the trainer saves no sample grids.
     draws_samples: ClassVar[bool] = True
+    # The validation number that says which weights are best, and whether lower or higher is
+    # better, e.g. ("loss", "min"); None keeps only the latest weights (pipelines/best.py).
+    best_metric: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, config: Any, info: dict[str, Any]):
         self.config = config

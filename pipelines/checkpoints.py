@@ -131,6 +131,37 @@ def load_optimizer_state(name: str, optimizer: torch.optim.Optimizer,
             if k != "params" and isinstance(v, list):
                 group[k] = tuple(v)
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    match_parameter_layout(optimizer)
+
+
+def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give every per-parameter state tensor (Adam's moments, ...) its parameter's device,
+    dtype and memory layout.
+
+    `load_state_dict` casts device and dtype but keeps the loaded tensor's strides, and a
+    checkpoint stores contiguous (NCHW) tensors: for a channels-last conv weight on a GPU the
+    moments then differ in layout from the parameter and fused Adam refuses the first step
+    ("params, grads, exp_avgs, and exp_avg_sqs must have same dtype, device, and layout").
+    A fresh run creates them with `zeros_like(param)`, which keeps the parameter's layout, so
+    this makes a resumed run's state the same as an uninterrupted one's."""
+    inner = getattr(optimizer, "optimizer", optimizer)   # Accelerate's wrapper, or a plain one
+    for group in inner.param_groups:
+        for param in group["params"]:
+            state = inner.state.get(param, {})
+            for key, value in state.items():
+                if not torch.is_tensor(value) or value.shape != param.shape:
+                    continue   # scalars such as `step`: load_state_dict places them already
+                dtype = param.dtype if value.is_floating_point() else value.dtype
+                if (value.device, value.dtype, value.stride()) != (param.device, dtype,
+                                                                   param.stride()):
+                    state[key] = torch.empty_like(param, dtype=dtype).copy_(value)
+
+
+def place_like(values: list[torch.Tensor], params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Loaded copies (e.g. EMA shadow weights) on their parameters' devices and in their
+    memory layouts, each keeping its own dtype."""
+    return [torch.empty_like(p, dtype=v.dtype).copy_(v) if v.shape == p.shape
+            else v.to(p.device) for v, p in zip(values, params)]
 
 
 # --- random number generators --------------------------------------------------------------

@@ -1,6 +1,7 @@
 """`studio`: train, resume, sample, export and list runs from the command line.
 
     studio train dcgan --data digits --steps 3000 --set lr_g=1e-4
+    studio train transformer --data shakespeare --preset gpu     (quick-look, default, long, gpu)
     studio resume <run> [--steps N]
     studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz)
     studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif         (or .png)
@@ -28,6 +29,7 @@ from typing import Any
 
 from .config import TrainerConfig, apply_overrides, describe, parse_set_args
 from .errors import StudioError
+from .presets import family_presets, normalise_name, preset_overrides
 from .registry import get_entry, list_pipelines, load_pipeline_class
 from .runs import RunFolder, list_runs, runs_dir_from_env
 
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits | shapes | shakespeare | folder:PATH (or a .zip) | text:PATH")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="Set a pipeline (or trainer) option; repeatable.")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="quick-look, default or long: a tenth, one or three times the "
+                        "family's default steps (sized for a CPU); gpu: a bigger model, batch "
+                        "and step count for one modern GPU, about 5 minutes. --set and the "
+                        "flags win over it; `studio list PIPELINE` shows what gpu sets.")
     p.add_argument("--name", help="A name for the run folder (default pipeline-data).")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--queue", action="store_true",
@@ -193,10 +200,20 @@ class _Progress:
                 print(event["message"], file=sys.stderr)
 
 
+def _with_preset(pipeline: str, preset: str | None, config: dict,
+                 trainer: dict) -> tuple[dict, dict]:
+    """The preset's options under the user's own: --set and the flags win."""
+    if preset is None:
+        return config, trainer
+    preset_config, preset_trainer = preset_overrides(load_pipeline_class(pipeline), preset)
+    return {**preset_config, **config}, {**preset_trainer, **trainer}
+
+
 def cmd_train(args) -> int:
     from .trainer import start_run
     entry = get_entry(args.pipeline)
-    config, trainer = _split_overrides(args.pipeline, args)
+    config, trainer = _with_preset(args.pipeline, args.preset,
+                                   *_split_overrides(args.pipeline, args))
     if entry.kind == "classic":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
     if args.dry_run:
@@ -206,7 +223,8 @@ def cmd_train(args) -> int:
         return 0
     run = _on_main_process(lambda: start_run(
         args.pipeline, args.data, config_overrides=config, trainer_overrides=trainer,
-        runs_dir=args.runs_dir, name=args.name), trainer)
+        runs_dir=args.runs_dir, name=args.name,
+        preset=normalise_name(args.preset) if args.preset else None), trainer)
     _print_main(f"run folder: {run.path}")
     if args.queue:
         return 0
@@ -463,6 +481,11 @@ def _show_pipeline(name: str) -> int:
     print(f"{entry.name}: {entry.summary}")
     print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
                                           for k, v in cls.train_defaults.items()))
+    presets = family_presets(cls)
+    if presets:
+        gpu = presets.get("gpu", {"config": {}, "trainer": {}})
+        print(f"presets (studio train --preset NAME): {', '.join(presets)}; gpu sets "
+              + " ".join(f"{k}={v}" for k, v in {**gpu["config"], **gpu["trainer"]}.items()))
     print("options (studio train --set key=value):")
     for spec in describe(cls.Config):
         print(f"  {spec.name}={spec.default!s:<14} {spec.help}")

@@ -168,9 +168,12 @@ class TrainerConfig:
     steps: int = option(2000, "Total optimisation steps to train for.", low=1)
     batch_size: int = option(64, "Examples per step (per process under accelerate launch).", low=1)
     seed: int = option(0, "Seed for weights, noise and data order; the same seed repeats a run.")
-    mixed_precision: str = option("no", "Autocast precision: no (fp32), bf16, or fp16 "
-                                  "(fp16 uses a gradient scaler on GPUs).",
-                                  choices=("no", "bf16", "fp16"))
+    mixed_precision: str = option("auto", "Autocast precision: auto (per device and model "
+                                  "size: fp32 on a CPU and for small models, bf16 for large "
+                                  "ones on a GPU with bf16; docs/scaling.md), no (fp32), bf16, "
+                                  "or fp16 (with a gradient scaler on GPUs; the steps it skips "
+                                  "are counted as skipped_steps).",
+                                  choices=("auto", "no", "bf16", "fp16"))
     grad_clip: float = option(0.0, "Clip each model's gradient norm to this value; 0 disables.",
                               low=0.0)
     log_every: int = option(25, "Write losses to metrics.jsonl every N steps.", low=1)
@@ -185,6 +188,14 @@ class TrainerConfig:
     final_eval: bool = option(True, "Judge the model at the end of training (e.g. Fréchet "
                               "distance against the real-vs-real floor); `studio eval` can do "
                               "it later.")
+    keep_best: bool = option(True, "Keep the weights of the best validation score (the "
+                             "family's number, e.g. a language model's val/loss) in "
+                             "best.safetensors; sampling, export and the final evaluation use "
+                             "them, and the latest weights stay resumable. Families that do not "
+                             "validate (GANs) keep only the latest.")
+    early_stop_patience: int = option(0, "Stop once the validation score has not improved for "
+                                      "this many log steps in a row; 0 never stops early.",
+                                      low=0)
     cpu: bool = option(False, "Train on the CPU even when a GPU is available.")
     compile: bool = option(False, "torch.compile the pipeline's networks (inductor): slower "
                            "first steps while it compiles, then often faster steps; needs a "

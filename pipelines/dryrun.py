@@ -147,7 +147,10 @@ def report(tc: TrainerConfig, steps: int, trials: list[tuple[str, int, dict]]) -
     warmup_s = sum(trial["warmup_s"] for _, _, trial in trials)
     kept = min(tc.keep_checkpoints, n_ckpts)
     disk = kept * ckpt_bytes + weights_bytes + n_samples * grid_bytes
-    precision = {"no": "no (fp32)"}.get(tc.mixed_precision, tc.mixed_precision)
+    resolved = info.get("precision", tc.mixed_precision)   # what `auto` chose, if asked
+    precision = {"no": "no (fp32)"}.get(resolved, resolved)
+    if info.get("precision_reason") and info["precision_reason"] != "as asked":
+        precision += f" ({info['precision_reason']})"
     memory = ("peak allocated by torch on the GPU" if getattr(device, "type", "") == "cuda"
               else "peak resident memory of the process")
     lines = [

@@ -1,6 +1,7 @@
 """`studio export`: a self-contained folder next to the run.
 
-For every family: export/model.safetensors (sampling weights with metadata), export/config.json
+For every family: export/model.safetensors (sampling weights with metadata: the best validated
+step's where the run keeps them, else the latest), export/config.json
 and export/README.md (the model card). Families with an ecosystem format (diffusers,
 transformers) write it through `Pipeline.export_ecosystem` (e.g. export/diffusers/), and their
 section of the model card says how to load it with the library alone.
@@ -23,10 +24,13 @@ def export_run(run: RunFolder) -> Path:
     dest = run.path / "export"
     dest.mkdir(exist_ok=True)
     tmp = dest / ".model.safetensors.tmp"
-    shutil.copyfile(run.weights_path, tmp)
+    source = run.sampling_weights_path   # the best validated weights where the run keeps them
+    shutil.copyfile(source, tmp)
     tmp.replace(dest / "model.safetensors")
+    best = info.get("best") or {}
+    step = best["step"] if source == run.best_weights_path and "step" in best else info.get("step")
     atomic_write_json(dest / "config.json", {
-        "pipeline": info["pipeline"], "data": info["data"], "step": info.get("step"),
+        "pipeline": info["pipeline"], "data": info["data"], "step": step,
         "config": info["config"], "data_info": info.get("data_info", {}),
         "config_hash": info.get("config_hash")})
     from .loading import load_for_sampling

@@ -2,6 +2,7 @@
 the GPU fast paths (TF32, channels-last, torch.compile), and out-of-memory errors explained.
 
     use_cpu(requested)          True for a CPU run (also every process of a multi-process CPU run)
+    resolve_precision(...)      what `--mixed-precision auto` means on this device for this model
     device_name(device)         "cpu" or "cuda: NVIDIA H100 80GB HBM3"
     peak_memory_mb(device)      GPU: peak allocated by torch; CPU: the process's peak RSS
     window_means(acc, window)   logged means over a log window and over every process
@@ -71,6 +72,45 @@ def peak_memory_over_processes(accelerator: Any) -> float:
     if accelerator.num_processes > 1:
         peak = accelerator.reduce(peak, reduction="max")
     return float(peak.item())
+
+
+# --- precision -----------------------------------------------------------------------------
+# `--mixed-precision auto` picks bf16 only for models at least this big (trainable parameters,
+# tied weights once). Why a size: on an H200 every default-size family (all under 2M
+# parameters) ran *slower* in bf16 than in fp32 (dcgan 92 vs 98 steps/s, transformer 28.4 vs
+# 46.8, ddpm 20.2 vs 22.4; lenet5, the one exception, 142 vs 131): at that size kernel
+# launches set the pace and autocast only adds cast kernels, while a GPT-2-small transformer
+# (124M) gains. The 5M line sits between those measurements; bench/gpu.py measures both
+# precisions at the default and gpu presets, and docs/scaling.md records where it lands.
+AUTO_BF16_MIN_PARAMETERS = 5_000_000
+
+
+def resolve_precision(requested: str, on_gpu: bool, bf16_supported: bool,
+                      parameters: int) -> tuple[str, str]:
+    """The precision a run trains in ("no", "bf16" or "fp16") and why, in a few words (the
+    run and the live view show it). Anything but "auto" is taken as asked."""
+    if requested != "auto":
+        return requested, "as asked"
+    size = f"{parameters / 1e6:.1f}M parameters"
+    if not on_gpu:
+        # Measured on 2 CPU cores (docs/scaling.md): bf16 autocast is slower there for the
+        # conv nets and the transformer alike; the CPU has no bf16 matmul units to pay for it.
+        return "no", "auto: fp32 on the CPU"
+    if not bf16_supported:
+        return "no", "auto: fp32, this GPU has no bf16 (fp16 with a scaler is yours to ask)"
+    if parameters >= AUTO_BF16_MIN_PARAMETERS:
+        return "bf16", f"auto: bf16 for {size} on a GPU"
+    return "no", (f"auto: fp32 (TF32) for {size}, below the "
+                  f"{AUTO_BF16_MIN_PARAMETERS // 1_000_000}M where bf16 pays on a GPU")
+
+
+def precision_label(precision: str) -> str:
+    return "fp32" if precision in ("no", "", None) else precision
+
+
+def trainable_parameters(modules: dict[str, torch.nn.Module]) -> int:
+    unique = {id(p): p for m in modules.values() for p in m.parameters() if p.requires_grad}
+    return sum(p.numel() for p in unique.values())
 
 
 # --- GPU fast paths ----------------------------------------------------------------------
@@ -158,7 +198,7 @@ def out_of_memory_message(e: BaseException, info: dict[str, Any], step: int | No
             advice.append(f"--batch-size {half} ({info.get('pipeline')} has no gradient "
                           f"accumulation, so the effective batch halves to "
                           f"{half * processes}; double --steps to see as many examples)")
-    if trainer.get("mixed_precision", "no") == "no":
+    if info.get("precision", trainer.get("mixed_precision", "no")) in ("no", "auto"):
         advice.append("--mixed-precision bf16 (about half the activation memory)")
     advice.append(f"a smaller model (`studio list {info.get('pipeline')}` lists its size "
                   f"options)")

@@ -18,8 +18,8 @@ from .runs import RunFolder
 
 
 def weights_file(ref: str | os.PathLike, runs_dir=None, step: int | None = None) -> Path:
-    """The weights file meant by `ref`: a .safetensors path, or a run (its latest weights, or
-    those of checkpoint `step`)."""
+    """The weights file meant by `ref`: a .safetensors path, or a run (its best validated
+    weights where it keeps them, else its latest; or those of checkpoint `step`)."""
     path = Path(ref)
     if path.suffix == ".safetensors":
         if not path.is_file():
@@ -35,7 +35,7 @@ def weights_file(ref: str | os.PathLike, runs_dir=None, step: int | None = None)
     if not run.weights_path.is_file():
         raise StudioError(f"run {run.id} has no weights yet (it has not reached its first "
                           f"checkpoint)")
-    return run.weights_path
+    return run.sampling_weights_path   # the best validated weights where the run keeps them
 
 
 def load_for_sampling(ref: str | os.PathLike, runs_dir=None, step: int | None = None,

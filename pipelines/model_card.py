@@ -40,6 +40,12 @@ def model_card_text(run: RunFolder, ecosystem: str = "") -> str:
         "## Metrics",
         "Last logged losses: " + (", ".join(f"{k} {v}" for k, v in losses.items()) or "none yet"),
     ]
+    best = info.get("best") or {}
+    if best.get("value") is not None:
+        lines += ["", f"Best validation: {best['metric']} {best['value']:.4g} at step "
+                      f"{best['step']}; `best.safetensors` holds those weights and sampling, "
+                      f"export and the evaluation use them (`model.safetensors` holds the "
+                      f"latest)."]
     if evals:
         lines.append("")
         lines.append("Evaluation: " + ", ".join(

@@ -48,9 +48,10 @@ def load_data_for(pipeline_cls: type, config: Any, spec: str) -> ImageData | Tex
 
 def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | None = None,
               trainer_overrides: dict[str, Any] | None = None, runs_dir: Any = None,
-              name: str | None = None) -> RunFolder:
+              name: str | None = None, preset: str | None = None) -> RunFolder:
     """Check the pipeline, data and options, then create the run folder. Nothing is written
-    if any of them is wrong."""
+    if any of them is wrong. `preset` only names the preset the overrides started from (it
+    is recorded in run.json); its options are already in the overrides."""
     get_entry(pipeline)
     cls = load_pipeline_class(pipeline)
     config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {})
@@ -65,6 +66,8 @@ def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | No
         "data_info": described, "versions": _versions(),
         "config_hash": config_hash(config), "message": "",
     }
+    if preset:
+        info["preset"] = preset
     if getattr(dataset, "skipped_files", 0):
         info["message"] = f"{dataset.skipped_files} unreadable files were skipped"
     return RunFolder.create(runs_dir_from_env(runs_dir), name or f"{pipeline}-{data}", info)

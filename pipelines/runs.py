@@ -4,6 +4,7 @@
     metrics.jsonl      one JSON object per logged step
     samples/           step_000500.png sample grids at fixed seeds
     model.safetensors  the latest weights for sampling (EMA swapped in), with metadata
+    best.safetensors   the same for the best validated step, where the family validates
     state/step_N/      complete checkpoints for exact resume (see checkpoints.py)
     export/            ecosystem formats and the model card
     README.md          the model card
@@ -119,6 +120,18 @@ class RunFolder:
     @property
     def weights_path(self) -> Path:
         return self.path / "model.safetensors"
+
+    @property
+    def best_weights_path(self) -> Path:
+        """The sampling weights of the best validated step (pipelines/best.py), if kept."""
+        return self.path / "best.safetensors"
+
+    @property
+    def sampling_weights_path(self) -> Path:
+        """What sampling and export use by default: the best validated weights where the run
+        keeps them, else the latest."""
+        best = self.best_weights_path
+        return best if best.is_file() else self.weights_path
 
     @property
     def stop_path(self) -> Path:

@@ -31,6 +31,7 @@ from accelerate.utils import set_seed
 from . import checkpoints as ckpt
 from . import hardware as hw
 from .base import Pipeline
+from .best import BestState, BestTracker
 from .config import TrainerConfig, apply_overrides, from_dict, to_dict
 from .errors import StudioError
 from .imaging import save_grid
@@ -54,6 +55,9 @@ class StepContext:
     optimizers: dict[str, torch.optim.Optimizer]
     grad_clip: float
     step: int = 0
+    # Set when fp16's gradient scaler skipped an optimizer step of this training step (its
+    # gradients overflowed: by design at the first steps, while the scale settles).
+    skipped: bool = False
 
     def backward_step(self, loss: torch.Tensor, optimizer: str,
                       module: str | tuple[str, ...]) -> torch.Tensor:
@@ -77,8 +81,25 @@ class StepContext:
         names = (module,) if isinstance(module, str) else module
         params = [p for name in names for p in self.modules[name].parameters()]
         norm = self.accelerator.clip_grad_norm_(params, max_norm)
+        scaler = self.accelerator.scaler
+        scale = scaler.get_scale() if scaler is not None else None
         opt.step()
+        # The scaler backs off exactly when it found an overflow and skipped the step.
+        # (Accelerate's `step_was_skipped` misses it for fused Adam, which skips inside its
+        # kernel.)
+        if scaler is not None and scaler.get_scale() < scale:
+            self.skipped = True
         return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
+
+
+def _without_overflow(logs: dict[str, Any]) -> dict[str, Any]:
+    """The logs of a step fp16's gradient scaler skipped, less the overflowed numbers it
+    produced (an infinite gradient norm): those are the scaler at work, not a divergence.
+    Losses stay, so the NaN guard still stops a run whose losses go non-finite."""
+    def overflowed(key: str, value: Any) -> bool:
+        v = float(value) if not torch.is_tensor(value) else float(value.detach().float())
+        return "loss" not in key and not math.isfinite(v)
+    return {k: v for k, v in logs.items() if not overflowed(k, v)}
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -122,16 +143,21 @@ class Trainer:
 
         AcceleratorState._reset_state()  # one process may train several runs (tests, the UI)
         hw.check_compile(self.tc.compile, self.tc.cpu)
+        set_seed(self.tc.seed)
+        # The info stored at the start of the run: what the family derived from the data then
+        # (e.g. a tokenizer) is reused, not derived again. Built before the Accelerator:
+        # `auto` precision depends on the model's size.
+        self.pipeline: Pipeline = self.cls(self.config, info["data_info"])
+        on_gpu = torch.cuda.is_available() and not hw.use_cpu(self.tc.cpu)
+        self.precision, self.precision_reason = hw.resolve_precision(
+            self.tc.mixed_precision, on_gpu, on_gpu and torch.cuda.is_bf16_supported(),
+            hw.trainable_parameters(self.pipeline.modules))
         # compile: Accelerate's prepare wraps each module in torch.compile (after DDP).
-        self.accelerator = Accelerator(mixed_precision=self.tc.mixed_precision,
+        self.accelerator = Accelerator(mixed_precision=self.precision,
                                        cpu=hw.use_cpu(self.tc.cpu),
                                        dynamo_backend="inductor" if self.tc.compile else "no")
         device = self.accelerator.device
         hw.set_fast_math(self.tc.tf32, device)
-        set_seed(self.tc.seed)
-        # The info stored at the start of the run: what the family derived from the data then
-        # (e.g. a tokenizer) is reused, not derived again.
-        self.pipeline: Pipeline = self.cls(self.config, info["data_info"])
         self.channels_last = hw.to_channels_last(self.pipeline.modules, device, self.tc.channels_last)
         optimizers = self.pipeline.make_optimizers()
         names, opt_names = list(self.pipeline.modules), list(optimizers)
@@ -154,6 +180,11 @@ class Trainer:
         self.ctx = StepContext(self.accelerator, self.pipeline.modules, self.optimizers,
                                self.tc.grad_clip)
         self.step, self.epoch, self.position, self.elapsed = 0, 0, 0, 0.0
+        self.skipped_steps = 0  # optimizer steps fp16's gradient scaler skipped, whole run
+        metric = self.pipeline.best_metric if self.tc.keep_best else None
+        self.best = (BestTracker(f"val/{metric[0]}", metric[1], self.tc.early_stop_patience)
+                     if metric else None)
+        self.early_stopped = False
         self.saved_step = -1  # the step of this process's last checkpoint (not the folder's:
         # under several processes only the main one writes, and all must agree)
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
@@ -240,7 +271,9 @@ class Trainer:
         files["rng.safetensors"] = ckpt.weights_bytes(rng_tensors)
         files["trainer.json"] = json.dumps({
             "step": self.step, "epoch": self.epoch, "position": self.position,
-            "elapsed": self.elapsed, "rng": rng_meta}).encode()
+            "elapsed": self.elapsed, "rng": rng_meta, "skipped_steps": self.skipped_steps,
+            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
+            "best": self.best.to_json() if self.best else None}).encode()
         ckpt.write_checkpoint_dir(self.run, self.step, files)
         # The top-level weights file is the newest sampling weights, replaced atomically.
         atomic_write_bytes(self.run.weights_path, sampling)
@@ -264,12 +297,18 @@ class Trainer:
             ema_tensors = ckpt.read_checkpoint_file(folder, "ema.safetensors")
             ema_meta = ckpt.read_checkpoint_json(folder, "ema.json")
             for name, ema in self.ema.items():
-                shadows = [ema_tensors[f"{name}/{i}"].to(self.accelerator.device)
-                           for i in range(len(ema.shadow_params))]
+                shadows = ckpt.place_like([ema_tensors[f"{name}/{i}"]
+                                           for i in range(len(ema.shadow_params))],
+                                          list(self._unwrapped(name).parameters()))
                 ema.load_state_dict({**ema_meta[name], "shadow_params": shadows})
         state = ckpt.read_checkpoint_json(folder, "trainer.json")
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.elapsed = state["elapsed"]
+        self.skipped_steps = state.get("skipped_steps", 0)
+        if self.accelerator.scaler is not None and state.get("scaler"):
+            self.accelerator.scaler.load_state_dict(state["scaler"])
+        if self.best is not None and state.get("best"):
+            self.best.state = BestState(**state["best"])
         ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"],
                            rank=self.accelerator.process_index, seed=self.tc.seed + self.step)
         if self.accelerator.is_main_process:
@@ -291,7 +330,7 @@ class Trainer:
         self.emit("sample", path=str(path))
 
     def _should_stop(self, signals: _StopSignals) -> bool:
-        local = bool(signals.received) or self.run.stop_requested()
+        local = bool(signals.received) or self.run.stop_requested() or self.early_stopped
         if self.accelerator.num_processes == 1:
             return local
         # Every process must stop at the same step, or the next collective hangs.
@@ -317,6 +356,21 @@ class Trainer:
             for name, ema in self.ema.items():
                 ema.restore(self.pipeline.modules[name].parameters())
             self.pipeline.modules = wrapped
+
+    @contextlib.contextmanager
+    def _best_weights(self):
+        """Inside `_sampling_weights`: the best validated weights in place of the current
+        ones (what sampling and export of the finished run use), restored after."""
+        path = self.run.best_weights_path
+        if self.best is None or self.best.state.step < 0 or not path.is_file():
+            yield
+            return
+        current = {k: v.clone() for k, v in ckpt.module_tensors(self.pipeline.modules).items()}
+        ckpt.load_module_tensors(self.pipeline.modules, ckpt.load_weights(path)[0], path)
+        try:
+            yield
+        finally:
+            ckpt.load_module_tensors(self.pipeline.modules, current, "the current weights")
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -346,8 +400,11 @@ class Trainer:
         # the run's status line while they last.
         if self.accelerator.is_main_process:
             means.update(self.validate())
+            self.track_best(means)
         warning = "; ".join(self.pipeline.log_warnings(means, self.step))
         peak = self._peak_memory_mb()
+        if self.accelerator.scaler is not None:
+            means["skipped_steps"] = float(self.skipped_steps)
         if self.accelerator.is_main_process:
             record = {"step": self.step, "time": round(self.elapsed, 3), **means}
             self.run.log_metrics({**record, "warning": warning} if warning else record)
@@ -355,6 +412,17 @@ class Trainer:
                                  eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1),
                                  peak_memory_mb=round(peak, 1))
         self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
+
+    def track_best(self, means: dict[str, float]) -> None:
+        """Main process, after validation: keep this step's sampling weights if they are the
+        best so far, and note when the early-stopping patience is used up."""
+        if self.best is None or not self.best.update(means, self.step):
+            self.early_stopped = bool(self.best and self.best.should_stop)
+            return
+        sampling = ckpt.weights_bytes(self._sampling_tensors(),
+                                      {**self.weights_metadata(), "studio_best": "true"})
+        atomic_write_bytes(self.run.best_weights_path, sampling)
+        self.run.update_info(best=self.best.summary())
 
     def _gathered_means(self, window: dict[str, list]) -> dict[str, float]:
         return hw.window_means(self.accelerator, window)
@@ -377,7 +445,8 @@ class Trainer:
         if main:
             self.run.update_info(status="running", step=self.step, message="", device=device,
                                  pid=os.getpid(), host=socket.gethostname(),
-                                 precision=self.tc.mixed_precision,
+                                 precision=self.precision,
+                                 precision_reason=self.precision_reason,
                                  processes=self.accelerator.num_processes)
         self.emit("start", total=self.tc.steps, device=device)
         window: dict[str, list] = {}  # name -> [sum, count] since the last log line
@@ -388,12 +457,15 @@ class Trainer:
             try:
                 while self.step < self.tc.steps:
                     if self._should_stop(signals):
-                        status = "stopped"
+                        status = "done" if self.early_stopped else "stopped"
                         break
                     batch = self.next_batch()
-                    self.ctx.step = self.step
+                    self.ctx.step, self.ctx.skipped = self.step, False
                     with self.accelerator.autocast():
                         logs = self.pipeline.train_step(batch, self.ctx)
+                    if self.ctx.skipped:  # fp16's scaler skipped it: not a divergence
+                        self.skipped_steps += 1
+                        logs = _without_overflow(logs)
                     self.step += 1
                     for name, ema in self.ema.items():
                         ema.step(self._unwrapped(name).parameters())
@@ -433,9 +505,13 @@ class Trainer:
         if status == "stopped":
             why = f"signal {signal_name}" if signal_name else "a stop request"
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
-        elif self.accelerator.is_main_process and self.tc.final_eval:
-            with self._sampling_weights(), torch.no_grad():
+        elif self.early_stopped:
+            message = self.best.stop_message(self.step)
+        if status == "done" and self.accelerator.is_main_process and self.tc.final_eval:
+            with self._sampling_weights(), self._best_weights(), torch.no_grad():
                 results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
+            if results and self.best is not None and self.best.state.step >= 0:
+                results["weights_step"] = self.best.state.step  # judged: the best weights
             if results:
                 self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
                                       **{f"eval/{k}": v for k, v in results.items()}})

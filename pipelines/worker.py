@@ -46,8 +46,9 @@ def field_dicts(config_cls: type | None) -> list[dict[str, Any]]:
 
 def describe_pipeline(name: str) -> dict[str, Any]:
     """Everything a form needs about pipeline `name`: its options, the trainer's options with
-    this family's defaults, the sampling controls and the tools."""
+    this family's defaults, its presets, the sampling controls and the tools."""
     from .base import Pipeline
+    from .presets import family_presets
     from .registry import get_entry, load_pipeline_class
     from .trainer import TrainerConfig
     entry = get_entry(name)
@@ -59,11 +60,14 @@ def describe_pipeline(name: str) -> dict[str, Any]:
         "name": entry.name, "family": entry.family, "kind": entry.kind,
         "summary": entry.summary, "data_kind": getattr(cls, "data_kind", "image"),
         "options": field_dicts(getattr(cls, "Config", None)), "trainer": trainer,
+        "presets": family_presets(cls),   # {} for models fit in one go
         "controls": field_dicts(getattr(cls, "SampleControls", None)),
         "tools": [{"name": t.name, "help": t.help, "needs_images": t.needs_images,
                    "accepts_images": t.accepts_images, "options": field_dicts(t.Options)}
                   for t in getattr(cls, "tools", ())],
-        "can_interpolate": cls.interpolate is not Pipeline.interpolate,
+        # (classic models have no interpolate at all)
+        "can_interpolate": getattr(cls, "interpolate", Pipeline.interpolate)
+        is not Pipeline.interpolate,
         "streams": callable(getattr(cls, "stream", None)),
     }
 

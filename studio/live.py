@@ -115,8 +115,15 @@ def progress_text(run: RunFolder, exit_code: int | None = None, ahead: int | Non
     if info.get("steps_per_sec"):
         parts.append(f"{info['steps_per_sec']:.3g} steps/s")
     if info.get("device"):
-        parts.append(f"{info['device']}, {info.get('precision', 'no')} precision, "
+        precision = info.get("precision", "no")
+        precision = "fp32" if precision == "no" else precision
+        why = info.get("precision_reason", "")
+        auto = f" ({why})" if why.startswith("auto") else ""
+        parts.append(f"{info['device']}, {precision} precision{as_markdown_text(auto)}, "
                      f"{info.get('processes', 1)} process(es)")
+    best = info.get("best") or {}
+    if best.get("value") is not None:
+        parts.append(f"best {best['metric']} {best['value']:.4g} at step {best['step']}")
     if info.get("peak_memory_mb") is not None:
         parts.append(f"peak memory {format_megabytes(info['peak_memory_mb'])}")
     for key in ("warning", "message"):

@@ -5,6 +5,8 @@ import pytest
 # Tests never reach a hub or phone home, and never see a GPU-only path unless marked.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Deterministic cuBLAS (before CUDA starts), so the GPU tests can compare runs exactly.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 @pytest.fixture

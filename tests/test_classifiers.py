@@ -99,7 +99,7 @@ def make_two_class_folder(root, count=12):
 
 def test_transfer_learning_freezes_exactly_the_body(tmp_path):
     source = train(tmp_path / "src", "resnet")
-    src, _ = load_weights(source.weights_path)
+    src, _ = load_weights(source.sampling_weights_path)   # init_from takes the best weights
     folder = tmp_path / "pics"
     make_two_class_folder(folder)
     spec = f"folder:{folder}"

@@ -17,7 +17,7 @@ def test_overrides_coerce_strings_to_field_types():
     ({"steps": "1.5"}, "whole number"),
     ({"steps": "0"}, "at least 1"),
     ({"cpu": "maybe"}, "true or false"),
-    ({"mixed_precision": "fp8"}, "one of no, bf16, fp16"),
+    ({"mixed_precision": "fp8"}, "one of auto, no, bf16, fp16"),
 ])
 def test_overrides_reject_unknown_keys_and_wrong_types(overrides, words):
     with pytest.raises(StudioError, match=words):

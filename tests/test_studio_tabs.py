@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from pipelines.errors import StudioError
+from pipelines.presets import preset_steps
 from pipelines.runs import RunFolder
 from studio import live
 from studio.jobs import JobManager
-from studio.tabs.train import preset_steps
+from studio.tabs.train import preset_values
 from studio.uploads import store_upload
 
 
@@ -93,6 +94,22 @@ def test_presets_scale_the_familys_default_steps():
     assert preset_steps(2000, "default") == 2000
     assert preset_steps(2000, "long") == 6000
     assert preset_steps(100, "quick look") == 50
+
+
+def test_a_preset_fills_the_options_it_sets_and_default_restores_them():
+    from pipelines.worker import describe_pipeline
+    desc = describe_pipeline("transformer")     # what the page gets from the sampling worker
+    assert list(desc["presets"]) == ["quick look", "default", "long", "gpu"]
+    config, trainer = preset_values(desc, "gpu")
+    assert (config["n_layer"], config["n_embd"], config["context"]) == (6, 384, 256)
+    assert (trainer["steps"], trainer["batch_size"], trainer["mixed_precision"]) == (5000, 64,
+                                                                                      "auto")
+    assert "tokenizer" not in config and "seed" not in trainer   # no preset sets them
+    defaults = {s["name"]: s["default"] for s in desc["options"] + desc["trainer"]}
+    config, trainer = preset_values(desc, "default")
+    assert {**config, **trainer} == {k: defaults[k] for k in {**config, **trainer}}  # undone
+    assert preset_values(desc, "quick look")[1]["steps"] == max(50, defaults["steps"] // 10)
+    assert preset_values({**desc, "presets": {}}, "gpu") == ({}, {})   # fit in one go
 
 
 def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir):

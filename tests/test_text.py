@@ -103,6 +103,41 @@ def test_each_model_trains_and_resumes_exactly(name, corpus, runs):
     assert logged(split, after=3) == logged(straight, after=3)
 
 
+def test_llama_dropout_drops_the_residual_stream_in_training_only():
+    from pipelines.text.models import add_residual_dropout, build_transformer, transformer_config
+    torch.manual_seed(0)
+    plain = build_transformer(transformer_config("llama", 20, 8, 2, 2, 16, 0.5))
+    dropped = build_transformer(plain.config.to_dict())
+    dropped.load_state_dict(plain.state_dict())
+    add_residual_dropout(dropped, 0.5)
+    assert dropped.state_dict().keys() == plain.state_dict().keys()  # hooks, no weights
+    for layer in dropped.model.layers:  # attention dropout off: what is left is the new one
+        layer.self_attn.attention_dropout = 0.0
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    a, b = (dropped.train()(input_ids=ids, use_cache=False).logits for _ in range(2))
+    assert not torch.allclose(a, b)
+    a, b, c = (m.eval()(input_ids=ids, use_cache=False).logits for m in (dropped, dropped, plain))
+    assert torch.equal(a, b) and torch.equal(a, c)  # evaluation and sampling: no dropout
+    gpt2 = build_transformer(transformer_config("gpt2", 20, 8, 1, 2, 16, 0.5))
+    hooks = sum(len(m._forward_hooks) for m in gpt2.modules())
+    add_residual_dropout(gpt2, 0.5)  # GPT-2 has its own resid/embd dropout: left alone
+    assert sum(len(m._forward_hooks) for m in gpt2.modules()) == hooks
+
+
+def test_dropout_changes_training_but_not_the_weights_files(corpus, runs):
+    from safetensors import safe_open
+    losses, keys = {}, {}
+    for p in (0.0, 0.5):
+        run = tiny("transformer", corpus, runs, f"dropout-{p}", steps=3,
+                   config={"dropout": p})
+        assert train_run(run) == "done"
+        losses[p] = logged(run)[3]
+        with safe_open(str(run.weights_path), "pt") as f:
+            keys[p] = set(f.keys())
+        load_for_sampling(run.path, device="cpu")  # loads into a freshly built model
+    assert losses[0.5] != losses[0.0] and keys[0.5] == keys[0.0]
+
+
 def test_learning_rate_warms_up_then_follows_the_cosine(transformer_run):
     pipe = load_for_sampling(transformer_run.path, device="cpu")
     pipe.config.warmup_steps, pipe.config.decay_steps = 10, 110
@@ -164,6 +199,41 @@ def test_generation_slides_past_the_context(transformer_run):
     tokens = list(sample_tokens(pipe.model, pipe.prompt_ids("ROMEO:"), 3 * pipe.config.context,
                                 procs, greedy=True, generator=None))
     assert len(tokens) == 3 * pipe.config.context
+
+
+def test_generation_past_the_context_rereads_the_window_every_half_context(monkeypatch):
+    from pipelines.text import generation as G
+    from pipelines.text.models import build_transformer, step_logits, transformer_config
+    torch.manual_seed(0)
+    model = build_transformer(transformer_config("llama", 20, 8, 1, 2, 16, 0.0)).eval()
+    reads = []  # tokens of each read without a cache: the prompt, then each re-read window
+
+    def counting(model, ids, state=None):
+        if state is None:
+            reads.append(ids.shape[1])
+        return step_logits(model, ids, state)
+
+    monkeypatch.setattr(G, "step_logits", counting)
+    greedy = G.logits_processors(greedy=True)
+    tokens = list(G.sample_tokens(model, [1, 2, 3], 40, greedy, True, None))
+    # The cache fills after 6 tokens; then a 4-token re-read (context 8 // 2) every 5 tokens:
+    # 7 re-reads for the 34 tokens past the context, where recomputing the window per token
+    # (nanoGPT's slide) would be 34 reads of 8 tokens.
+    assert reads == [3] + [4] * 7
+    assert len(tokens) == 40 and all(0 <= t < 20 for t in tokens)
+    assert tokens == list(G.sample_tokens(model, [1, 2, 3], 40, greedy, True, None))
+    # The same tokens as reading each step's visible window afresh, without a cache.
+    ids, start = [1, 2, 3], 0
+    with torch.no_grad():
+        for token in tokens:
+            logits = model(input_ids=torch.tensor([ids[start:]]), use_cache=False).logits
+            assert int(logits[0, -1].argmax()) == token
+            ids.append(token)
+            start = len(ids) - 4 if len(ids) - start > 8 else start
+    g = torch.Generator().manual_seed(0)
+    sampled = list(G.sample_tokens(model, [1], 40, G.logits_processors(), False, g))
+    beams = G.beam_search(model, [1], 40, 3, greedy)
+    assert len(sampled) == len(beams) == 40 and all(0 <= t < 20 for t in sampled + beams)
 
 
 def test_sampling_from_the_cli(transformer_run, tmp_path, capsys):

@@ -43,6 +43,7 @@ class VAE(AutoencoderPipeline):
                       "checkpoint_every": 1000}
     SampleControls = VAESampleControls
     draws_samples = True
+    best_metric = ("elbo", "max")             # validation ELBO in nats (pipelines/best.py)
 
     def make_net(self):
         return VAENet(self.config, self.info, self.num_classes)

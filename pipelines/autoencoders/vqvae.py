@@ -21,6 +21,7 @@ from torch import nn
 
 from ..base import Samples, Tool, ToolResult
 from ..config import option, variant_config
+from ..presets import extend
 from .common import AutoencoderPipeline
 from .config import VQVAEConfig
 from .losses import perplexity
@@ -153,6 +154,12 @@ class VQVAE(AutoencoderPipeline):
     Config = variant_config("VQVAEConfig", VQVAEConfig, architecture="conv")
     train_defaults = {"steps": 3000, "batch_size": 64, "sample_every": 500,
                       "checkpoint_every": 1000}
+    # gpu preset (not yet measured on a GPU): the family's, with the VQ-VAE paper's codebook
+    # (512 codes of 64 dimensions) and its 4x downsampling (64 px -> a 16x16 code map); the
+    # nearest-code search (65,536 vectors x 512 codes a step) is a few GFLOP, little next to
+    # the convolutions.
+    presets = {"gpu": extend(AutoencoderPipeline.presets["gpu"],
+                             config={"latent_dim": 64, "codebook_size": 512, "downsample": 2})}
     SampleControls = VQSampleControls
     draws_samples = True
     tools = tuple(t for t in COMMON_TOOLS if t.name != "traverse") + (

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import option, variant_config
+from ..presets import extend
 from .common import ClassifierConfig, ClassifierPipeline
 from .tools import CONFUSION, FEATURE_MAPS, FILTERS
 
@@ -159,6 +160,8 @@ class CNN(ClassifierPipeline):
     tools = (FILTERS, FEATURE_MAPS, CONFUSION)
     train_defaults = {**ClassifierPipeline.train_defaults, "steps": 800, "log_every": 50,
                       "checkpoint_every": 400}
+    # gpu preset (not yet measured on a GPU): twice the default width (LeNet-5 keeps its own).
+    presets = {"gpu": extend(ClassifierPipeline.presets["gpu"], config={"width": 64})}
     builder = staticmethod(resnet)
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:

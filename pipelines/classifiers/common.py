@@ -103,8 +103,21 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
     Config = ClassifierConfig
     draws_samples = False
     ema_modules = ("net",)
+    best_metric = ("accuracy", "max")         # validation accuracy (pipelines/best.py)
     train_defaults = {"steps": 2000, "batch_size": 64, "log_every": 50, "sample_every": 0,
                       "checkpoint_every": 500}
+    # `--preset gpu` (pipelines/presets.py): what every classifier shares; each kind adds its
+    # own width. Not yet measured on a GPU (bench/gpu.py will). From the numbers we have:
+    # LeNet-5 ran at 131 steps/s in fp32 on an H200 at the defaults (8 px, batch 64), ~8 ms a
+    # step of kernel launches. 64 px at batch 256 (the cosine schedule ending at the last
+    # step) gives the widest model of the family, a width-64 ResNet (~1.7 GMAC an image,
+    # ~2.6 TFLOP a step), ~35 ms a step: 5,000 steps in about 3 minutes, the others less.
+    # 64 px: shapes are drawn at that size, folder: images read at it; digits (8x8) are only
+    # upscaled.
+    presets = {"gpu": {
+        "config": {"image_size": 64, "schedule_steps": 5000},
+        "trainer": {"steps": 5000, "batch_size": 256, "mixed_precision": "auto",
+                    "checkpoint_every": 1000}}}
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
         raise NotImplementedError

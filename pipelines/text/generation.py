@@ -9,7 +9,8 @@ them (repetition penalty, then temperature, top-k, top-p), and a token is drawn 
 `generate` draws it (softmax, torch.multinomial; argmax when greedy). tests/test_text.py checks
 that, for the transformer, greedy, sampled and beam-searched tokens equal `model.generate`'s.
 Our loop exists because `generate` knows nothing of a recurrent net's hidden state and stops
-at the transformer's context length, where this loop slides the window (nanoGPT's way).
+at the transformer's context length, where this loop slides the window (re-reading it only
+every limit / 2 tokens: see _forward).
 """
 
 from __future__ import annotations
@@ -52,12 +53,22 @@ def logits_processors(temperature: float = 1.0, top_k: int = 0, top_p: float = 1
 def _forward(model: nn.Module, ids: torch.Tensor, new: torch.Tensor | None, state: Any
              ) -> tuple[torch.Tensor, Any]:
     """Logits (B, V) of the next token after `ids` (B, L). `new` (B, 1) is the token just
-    appended (fed alone, on top of `state`), or None to read the whole window afresh."""
+    appended (fed alone, on top of `state`), or None to read the window afresh.
+
+    A transformer sees at most `limit` positions. nanoGPT slides the window by recomputing
+    the last `limit` tokens for every new token past the context: a full forward per token
+    (at context 256, 144 of them for a 400-token sample, ~15 s mid-run on a GPU). Here, once
+    the KV cache holds `limit` tokens, the window is re-read from the last limit // 2 tokens
+    only, and tokens are then fed one at a time on that cache until it is full again: one
+    short prefill per ~limit / 2 new tokens. The trade-off: past the context the model sees
+    between limit / 2 and limit tokens of context, not always exactly limit, so a long
+    sample is not nanoGPT's token for token (within the context nothing changes: `generate`'s
+    tokens). A recurrent net has no limit: always one token on its hidden state."""
     limit = context_limit(model)
-    if new is None or (limit is not None and ids.shape[1] > limit):
-        # A transformer past its context sees only the last `limit` tokens, recomputed.
-        window = ids if limit is None else ids[:, -limit:]
-        logits, state = step_logits(model, window, None)
+    if new is None:  # the prompt; a longer one than the context: its last `limit` tokens
+        logits, state = step_logits(model, ids if limit is None else ids[:, -limit:], None)
+    elif limit is not None and state.get_seq_length() >= limit:  # the cache is full
+        logits, state = step_logits(model, ids[:, -max(1, limit // 2):], None)
     else:
         logits, state = step_logits(model, new, state)
     return logits[:, -1, :].float(), state

@@ -37,8 +37,11 @@ class TextConfig:
                              low=256, high=65536)
     context: int = option(64, "Tokens the model reads at once: the training window (and the "
                           "transformer's positions).", low=2, high=8192)
-    dropout: float = option(0.0, "Dropout inside the model (0 suits small models and short "
-                            "runs; 0.1-0.2 against overfitting on long ones).", low=0.0, high=0.9)
+    dropout: float = option(0.0, "Dropout while training: a transformer's (gpt2 or llama) "
+                            "embeddings, attention weights, and attention and MLP outputs "
+                            "before the residual add; a recurrent net's between layers and "
+                            "before the head. 0 suits small models and short runs; 0.1-0.2 "
+                            "against overfitting on long ones.", low=0.0, high=0.9)
     lr: float = option(2e-3, "Peak learning rate (AdamW), reached after warm-up (2e-3 beat "
                        "nanoGPT's 1e-3 on Shakespeare).", low=0.0, high=1.0)
     min_lr: float = option(2e-4, "Learning rate at the end of the cosine decay.", low=0.0,
@@ -107,6 +110,7 @@ class TextLM(Pipeline):
     data_kind = "text"
     SampleControls = TextSampleControls
     is_transformer: ClassVar[bool] = False
+    best_metric = ("loss", "min")    # validation nats per token (pipelines/best.py)
 
     def __init__(self, config: Any, info: dict[str, Any]):
         super().__init__(config, info)

@@ -19,12 +19,14 @@ from ..base import Tool, ToolResult
 from ..config import option
 from ..errors import StudioError
 from . import tools
-from .models import RecurrentLM, build_transformer, context_limit, transformer_config
+from .models import (RecurrentLM, add_residual_dropout, build_transformer, context_limit,
+                     transformer_config)
 from .pipeline import (RecurrentConfig, TextLM, TextSampleControls, TransformerConfig,
                        _model_folder)
 
-# One 400-character sample costs ~4 s on a CPU (a 64-token window recomputed per character),
-# so text runs sample every 750 steps, one text each: ~3% of a default run, not 15%.
+# Samples used to cost ~4 s each on a CPU (a 64-token window recomputed per character; now it
+# is re-read every 32, about half the time), so text runs sample every 750 steps, one text
+# each: a few % of a default run.
 TEXT_TRAIN_DEFAULTS = {"steps": 1500, "batch_size": 16, "grad_clip": 1.0, "log_every": 100,
                        "sample_every": 750, "checkpoint_every": 500, "sample_count": 1}
 
@@ -43,6 +45,19 @@ class Transformer(TextLM):
     Config = TransformerConfig
     is_transformer = True
     train_defaults = TEXT_TRAIN_DEFAULTS
+    # `--preset gpu` (pipelines/presets.py). Not yet measured on a GPU (bench/gpu.py will).
+    # nanoGPT's shakespeare_char shape and schedule (6 layers, 6 heads, 384 wide, context 256,
+    # batch 64, dropout 0.2, lr 1e-3 decaying to 1e-4 over 5,000 steps), here in the Llama
+    # style: 10.7M parameters, ~1.2 TFLOP a step, a few ms of bf16 arithmetic on an H200;
+    # the default shape ran at 46.8 steps/s in fp32 there (~21 ms a step of launches for 4
+    # layers), so ~35 ms a step: 5,000 steps in about 3 minutes plus validation and samples
+    # (nanoGPT reports ~3 minutes on one A100 for this run).
+    presets = {"gpu": {
+        "config": {"architecture": "llama", "n_layer": 6, "n_head": 6, "n_embd": 384,
+                   "context": 256, "dropout": 0.2, "lr": 1e-3, "min_lr": 1e-4,
+                   "warmup_steps": 100, "decay_steps": 5000},
+        "trainer": {"steps": 5000, "batch_size": 64, "mixed_precision": "auto",
+                    "sample_every": 1000, "checkpoint_every": 1000}}}
     tools = (Tool("attention", "attention_map", AttentionOptions,
                   "Heat map of one layer's attention (one head or their mean) over a prompt."),)
 
@@ -69,6 +84,9 @@ class Transformer(TextLM):
 
     def build(self) -> dict[str, nn.Module]:
         model = build_transformer(self.info["model_config"])
+        # Llama's embedding and residual dropout (a no-op for GPT-2, which has its own); a
+        # fine-tune's weights are loaded later (make_optimizers) into this same module.
+        add_residual_dropout(model, self.config.dropout)
         limit = context_limit(model)
         if limit is not None and self.config.context > limit:
             raise StudioError(f"context {self.config.context} is longer than the model's "
@@ -117,6 +135,15 @@ class Recurrent(TextLM):
     Config = RecurrentConfig
     cell: ClassVar[str] = "lstm"
     train_defaults = TEXT_TRAIN_DEFAULTS
+    # `--preset gpu`, not yet measured on a GPU (bench/gpu.py will): char-rnn's size (3 layers
+    # of 512, dropout 0.2) on the transformer preset's windows and batch (256 x 64 tokens).
+    # ~0.6 TFLOP a step, but 256 time steps run one after another: ~30 ms a step in cuDNN's
+    # kernels, so 5,000 steps in about 3 minutes.
+    presets = {"gpu": {
+        "config": {"embed_dim": 256, "hidden_size": 512, "layers": 3, "context": 256,
+                   "dropout": 0.2, "decay_steps": 5000},
+        "trainer": {"steps": 5000, "batch_size": 64, "mixed_precision": "auto",
+                    "sample_every": 1000, "checkpoint_every": 1000}}}
 
     def build(self) -> dict[str, nn.Module]:
         c = self.config

@@ -1,7 +1,8 @@
 """Train tab: pick a pipeline and a data set (bundled, or an uploaded zip of images or text
 file), set its options in a form generated from the family's config (presets: quick look,
-default, long), start; then watch any run live: curves, sample grids with a scrubber, progress
-and ETA, the log; stop, resume, or duplicate it with changes.
+default, long for a CPU, gpu for one GPU, declared by the engine and filled into the form),
+start; then watch any run live: curves, sample grids with a scrubber, progress and ETA, the
+log; stop, resume, or duplicate it with changes.
 """
 
 from __future__ import annotations
@@ -20,15 +21,26 @@ from ..common import Studio, as_markdown_text, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from ..uploads import store_upload
 
-PRESETS = {"quick look": 0.1, "default": 1.0, "long": 3.0}
+PRESET_INFO = ("quick look, default, long: a tenth, one or three times the default steps (a "
+               "CPU); gpu: a bigger model, batch and steps for one GPU, about 5 minutes. "
+               "Fills in the options below")
 CUSTOM_DATA_HINT = ("or type folder:/path/to/images (a .zip works too), text:/path/to/file.txt, "
                     "a table (iris, wine, breast_cancer, diabetes) or csv:/path/to/file.csv")
 
 
-def preset_steps(default: int, preset: str) -> int:
-    """The step count of a preset: a tenth of the family's default for a quick look (at least
-    50), the default, or three times it."""
-    return max(50, int(round(default * PRESETS.get(preset, 1.0))))
+def preset_values(desc: dict[str, Any], preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What choosing `preset` puts in the form, as ({model option: value}, {trainer option:
+    value}), from the presets in the pipeline's description (`pipelines.presets`): every
+    option that any of its presets sets gets this preset's value or else its default (so
+    default undoes gpu); options no preset touches keep what the user typed."""
+    presets = desc.get("presets") or {}
+    chosen = presets.get(preset, {"config": {}, "trainer": {}})
+    values = []
+    for part, specs in (("config", desc["options"]), ("trainer", desc["trainer"])):
+        touched = set().union(*(p[part] for p in presets.values()))
+        values.append({s["name"]: chosen[part].get(s["name"], s["default"])
+                       for s in specs if s["name"] in touched})
+    return values[0], values[1]
 
 
 def start_message(studio: Studio, run_id: str) -> str:
@@ -64,19 +76,25 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             values = prefill_values if prefill_values.get("pipeline") == pipeline_name else {}
             gr.Markdown(as_markdown_text(desc["summary"]))
             trainer_specs = desc["trainer"]
-            steps_spec = next(s for s in trainer_specs if s["name"] == "steps")
-            with gr.Row():
-                preset = gr.Radio(list(PRESETS), value="default", label="Preset",
-                                  info="how long to train (sets steps)")
+            preset = None
+            if desc.get("presets"):   # models fit in one go have none
+                with gr.Row():
+                    preset = gr.Radio(list(desc["presets"]), value="default", label="Preset",
+                                      info=PRESET_INFO, elem_id="train-preset")
             with gr.Accordion("Model options", open=False):
                 model_inputs = [field_input(s, values.get("config", {}).get(s["name"]))
                                 for s in desc["options"]]
             with gr.Accordion("Training options", open=bool(values)):
                 trainer_inputs = [field_input(s, values.get("trainer", {}).get(s["name"]))
                                   for s in trainer_specs]
-            steps_input = trainer_inputs[trainer_specs.index(steps_spec)]
-            preset.change(lambda p: preset_steps(steps_spec["default"], p), preset,
-                          steps_input, show_progress="hidden")
+            if preset is not None:
+                def fill(name):
+                    config, trainer = preset_values(desc, name)
+                    return ([config.get(s["name"], gr.skip()) for s in desc["options"]]
+                            + [trainer.get(s["name"], gr.skip()) for s in trainer_specs])
+
+                preset.change(fill, preset, [*model_inputs, *trainer_inputs],
+                              show_progress="hidden")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", elem_id="train-start",
                                   scale=3)

@@ -1,0 +1,223 @@
+"""The GPU benchmark: one command, under 8 minutes on one GPU.
+
+    python bench/gpu.py [--budget 450] [--families dcgan vae ddpm ddpm-text transformer lenet5]
+                        [--quick] [--out bench/results]
+
+In priority order, each part skipped (and marked so in the table) once the time budget would
+run out, so the whole stays under `--budget` seconds plus one row:
+
+1. speed: steps/s per family at the `default` and `gpu` presets, fp32 (TF32) vs bf16, and what
+   `--mixed-precision auto` picks there (hardware.resolve_precision) next to which was faster;
+2. the transformer at GPT-2-small shape (12 layers, 12 heads, 768 wide, context 1024, batch 16)
+   in bf16 and bf16 + compile: MFU against a bf16 matmul ceiling measured in this run;
+3. bf16 + compile at the gpu preset, per family;
+4. time to quality at the gpu preset (auto precision): the transformer's best validation loss
+   against nanoGPT's shakespeare_char figure (1.4697 nats after 5,000 iterations), and each
+   other family's validation number after the same wall time.
+
+Writes bench/results/gpu_<device>.json and .md (the table for the README and
+docs/scaling.md). Speed rows read steps/s from metrics.jsonl after a warm-up log window
+(bench/train_speed.py), so start-up and compilation are not counted. `--quick` is a CPU smoke
+test of every code path with tiny models: its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/gpu.py`
+
+from bench.run_all import matmul_ceiling, train, transformer_flops_per_step  # noqa: E402
+from bench.train_speed import steps_per_second  # noqa: E402
+from pipelines import hardware as hw  # noqa: E402
+from pipelines.presets import preset_overrides  # noqa: E402
+from pipelines.registry import load_pipeline_class  # noqa: E402
+
+DATA = {"transformer": "shakespeare", "ddpm-text": "shapes"}
+FAMILIES = ("dcgan", "vae", "ddpm", "ddpm-text", "transformer", "lenet5")
+QUALITY = {"transformer": "val/loss", "vae": "val/elbo", "ddpm": "val/loss",
+           "ddpm-text": "val/loss", "lenet5": "val/accuracy"}
+NANOGPT_SHAKESPEARE_CHAR = 1.4697   # nats/char, nanoGPT's README, 5,000 iterations on an A100
+GPT2_SMALL = {"architecture": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768,
+              "context": 1024, "dropout": 0.0}
+# --quick: the smallest models that still run every path, on the CPU
+QUICK = {"dcgan": {"width": 8, "z_dim": 8, "image_size": 8},
+         "vae": {"hidden": 32, "depth": 1, "latent_dim": 4, "image_size": 8,
+                 "architecture": "mlp"},
+         "ddpm": {"width": 8, "image_size": 8, "num_train_timesteps": 50},
+         "ddpm-text": {"width": 8, "image_size": 8, "num_train_timesteps": 50, "text_width": 16,
+                       "text_layers": 1, "autoencoder_width": 4, "autoencoder_steps": 2},
+         "transformer": {"n_layer": 1, "n_head": 2, "n_embd": 16, "context": 16,
+                         "val_tokens": 256},
+         "lenet5": {"image_size": 32}}
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.start, self.seconds = time.perf_counter(), seconds
+
+    def left(self) -> float:
+        return self.seconds - (time.perf_counter() - self.start)
+
+
+def options(pipeline: str, preset: str, args) -> tuple[dict, dict]:
+    config, trainer = preset_overrides(load_pipeline_class(pipeline), preset)
+    if args.quick:
+        config = {**config, **QUICK[pipeline]}
+        trainer = {**trainer, "batch_size": 8}
+    return config, trainer
+
+
+def speed_row(pipeline: str, preset: str, precision: str, compile_: bool, args, tmp: Path,
+              config: dict | None = None, trainer: dict | None = None) -> dict:
+    base_config, base_trainer = options(pipeline, preset, args)
+    config = {**base_config, **(config or {})}
+    # the preset's model and batch; no grids or checkpoints in a speed row
+    trainer = {k: v for k, v in {**base_trainer, **(trainer or {})}.items()
+               if k not in ("steps", "sample_every", "checkpoint_every", "log_every")}
+    t0 = time.perf_counter()
+
+    def stop_after(tr, kind, event):
+        # the warm-up window (compilation happens there) and at least two measured ones
+        if kind == "log" and event["step"] >= 3 * args.log_every and \
+                time.perf_counter() - t0 > args.seconds:
+            tr.run.request_stop()
+
+    tr, run = train(pipeline, DATA.get(pipeline, "digits"), config,
+                    {**trainer, "log_every": args.log_every, "mixed_precision": precision,
+                     "compile": compile_, "cpu": not args.gpu}, tmp, stop_after)
+    info, speed = run.info(), steps_per_second(run)
+    params = hw.trainable_parameters(tr.pipeline.modules)
+    row = {"pipeline": pipeline, "preset": preset, "precision": precision,
+           "compile": compile_, "batch": info["trainer"]["batch_size"], "parameters": params,
+           "steps_per_sec": round(speed, 3), "peak_memory_mb": info.get("peak_memory_mb"),
+           "auto": hw.resolve_precision("auto", args.gpu, args.bf16, params)[0]}
+    if pipeline == "transformer":
+        flops = transformer_flops_per_step(info, params) * speed
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        ceiling = args.ceilings.setdefault(str(dtype), matmul_ceiling(
+            tr.accelerator.device, dtype, args.matmul_n, 3))
+        row.update(mfu=round(flops / ceiling, 4), ceiling_tflops=round(ceiling / 1e12, 1))
+    return row
+
+
+def quality_row(pipeline: str, args, tmp: Path) -> dict:
+    """The gpu preset in auto precision for `args.quality_seconds` of training: the best
+    validation number (the run's own best-checkpoint tracker) and when it was reached."""
+    config, trainer = options(pipeline, "gpu", args)
+    t0 = time.perf_counter()
+
+    def stop_after(tr, kind, event):
+        if kind == "log" and time.perf_counter() - t0 > args.quality_seconds:
+            tr.run.request_stop()
+
+    # the preset's steps stay (its learning-rate schedule ends there); no grids or checkpoints
+    tr, run = train(pipeline, DATA.get(pipeline, "digits"), config,
+                    {**trainer, "mixed_precision": "auto", "cpu": not args.gpu,
+                     "sample_every": 0, "checkpoint_every": 0}, tmp, stop_after)
+    info, metric = run.info(), QUALITY.get(pipeline)
+    best = info.get("best") or {}
+    row = {"pipeline": pipeline, "precision": info.get("precision"), "metric": metric,
+           "best": best.get("value"), "best_step": best.get("step"), "steps": info["step"],
+           "seconds": info.get("elapsed_seconds")}
+    if pipeline == "transformer":
+        reached = [r for r in run.metrics() if r.get(metric, 99) <= NANOGPT_SHAKESPEARE_CHAR]
+        row["nanogpt_reference"] = NANOGPT_SHAKESPEARE_CHAR
+        row["reached_reference_seconds"] = reached[0]["time"] if reached else None
+    return row
+
+
+def table(speed: list[dict], quality: list[dict], skipped: list[str], machine: dict) -> str:
+    quick = " - QUICK SMOKE RUN, numbers mean nothing" if machine["quick"] else ""
+    lines = [f"GPU benchmark on {machine['device_name']} (torch {machine['torch']}){quick}", "",
+             "| pipeline | preset | precision | compile | batch | parameters | steps/s | "
+             "peak MB | MFU | auto picks |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in speed:
+        mfu = f"{100 * r['mfu']:.1f}%" if "mfu" in r else ""
+        lines.append(f"| {r['pipeline']} | {r['preset']} | {hw.precision_label(r['precision'])} "
+                     f"| {'yes' if r['compile'] else 'no'} | {r['batch']} | "
+                     f"{r['parameters'] / 1e6:.2f}M | {r['steps_per_sec']} | "
+                     f"{r['peak_memory_mb']} | {mfu} | {hw.precision_label(r['auto'])} |")
+    lines += ["", "| pipeline (gpu preset) | precision | metric | best | at step | steps | "
+              "seconds | nanoGPT's 1.4697 reached at |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for q in quality:
+        reached = q.get("reached_reference_seconds")
+        ref = "" if "nanogpt_reference" not in q else (f"{reached} s" if reached else "not reached")
+        lines.append(f"| {q['pipeline']} | {hw.precision_label(q['precision'])} | {q['metric']} "
+                     f"| {q['best']} | {q['best_step']} | {q['steps']} | {q['seconds']} | {ref} |")
+    if skipped:
+        lines += ["", "Skipped for the time budget: " + "; ".join(skipped)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument("--budget", type=float, default=450.0,
+                        help="Seconds for the whole benchmark (parts beyond it are skipped).")
+    parser.add_argument("--seconds", type=float, default=6.0, help="Time per speed row.")
+    parser.add_argument("--quality-seconds", type=float, default=60.0,
+                        help="Training seconds per family for time to quality.")
+    parser.add_argument("--quick", action="store_true", help="A CPU smoke run: tiny models.")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args(argv)
+    args.gpu = torch.cuda.is_available()
+    args.bf16 = args.gpu and torch.cuda.is_bf16_supported()
+    args.log_every, args.matmul_n, args.ceilings = 5, 8192 if args.gpu else 512, {}
+    if args.quick:
+        args.seconds, args.quality_seconds, args.log_every = 0.0, 0.0, 2
+    budget = Budget(args.budget)
+    precisions = ["no", "bf16"] if args.gpu or args.quick else ["no"]
+    # (what, estimated seconds, how): in priority order
+    plan = [(f"{p} {preset} {prec}", args.seconds + 10,
+             lambda p=p, preset=preset, prec=prec, tmp=None: ("speed", speed_row(
+                 p, preset, prec, False, args, tmp)))
+            for p in args.families for preset in ("default", "gpu") for prec in precisions]
+    if "transformer" in args.families and not args.quick:
+        for compile_ in (False, True):
+            plan.append((f"transformer GPT-2 small bf16{' + compile' if compile_ else ''}",
+                         args.seconds + (90 if compile_ else 20),
+                         lambda compile_=compile_, tmp=None: ("speed", speed_row(
+                             "transformer", "gpu", "bf16", compile_, args, tmp,
+                             config=GPT2_SMALL, trainer={"batch_size": 16}))))
+    if args.gpu:
+        plan += [(f"{p} gpu bf16 + compile", args.seconds + 90,
+                  lambda p=p, tmp=None: ("speed", speed_row(p, "gpu", "bf16", True, args, tmp)))
+                 for p in args.families]
+    plan += [(f"{p} time to quality", args.quality_seconds + 20,
+              lambda p=p, tmp=None: ("quality", quality_row(p, args, tmp)))
+             for p in args.families]
+    speed, quality, skipped = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for what, estimate, run in plan:
+            if budget.left() < estimate and not args.quick:
+                skipped.append(what)
+                continue
+            kind, row = run(tmp=Path(tmp))
+            (speed if kind == "speed" else quality).append(row)
+            print(json.dumps(row), flush=True)
+    machine = {"platform": platform.platform(), "torch": torch.__version__, "quick": args.quick,
+               "device_name": torch.cuda.get_device_name(0) if args.gpu else "CPU"}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"gpu_{'cuda' if args.gpu else 'cpu'}{'_quick' if args.quick else ''}"
+    (out / f"{stem}.json").write_text(json.dumps(
+        {"machine": machine, "speed": speed, "quality": quality, "skipped": skipped,
+         "matmul_ceiling_tflops": {k: round(v / 1e12, 1) for k, v in args.ceilings.items()}},
+        indent=2) + "\n")
+    text = table(speed, quality, skipped, machine)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Training presets (pipelines/presets.py): every trainable family declares a gpu preset that
+passes the same checks as the user's options, `studio train --preset` lands in run.json under
+the user's own --set and flags, and a wrong preset is one line and exit code 2. Nothing
+trains: runs are only created (--queue)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.config import to_dict
+from pipelines.errors import StudioError
+from pipelines.presets import PRESET_NAMES, family_presets, preset_overrides, preset_steps
+from pipelines.registry import list_pipelines, load_pipeline_class
+from pipelines.run_setup import make_configs
+from pipelines.runs import RunFolder
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINABLE = [e.name for e in list_pipelines() if e.kind != "classic"]
+CLASSIC = [e.name for e in list_pipelines() if e.kind == "classic"]
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_every_trainable_pipeline_has_a_valid_gpu_preset(name):
+    cls = load_pipeline_class(name)
+    presets = family_presets(cls)
+    assert list(presets) == list(PRESET_NAMES)
+    default_steps = cls.train_defaults.get("steps", 2000)
+    assert presets["quick look"]["trainer"] == {"steps": preset_steps(default_steps, "quick look")}
+    assert presets["long"]["trainer"] == {"steps": 3 * default_steps}
+
+    config, trainer = preset_overrides(cls, "gpu")
+    # A GPU preset sizes the model and the batch, not only the steps.
+    assert config and trainer["mixed_precision"] == "auto"
+    assert trainer["batch_size"] > cls.train_defaults.get("batch_size", 64)
+    built, trainer_config = make_configs(cls, config, trainer)   # the run start's checks
+    assert {k: to_dict(built)[k] for k in config} == config
+    assert {k: to_dict(trainer_config)[k] for k in trainer} == trainer
+
+
+def test_models_fit_in_one_go_have_no_presets():
+    cls = load_pipeline_class(CLASSIC[0])
+    assert family_presets(cls) == {}
+    with pytest.raises(StudioError, match="no presets"):
+        preset_overrides(cls, "gpu")
+
+
+def test_preset_names_are_forgiving_and_unknown_ones_list_the_valid():
+    cls = load_pipeline_class("dcgan")
+    assert preset_overrides(cls, "Quick-Look") == preset_overrides(cls, "quick look")
+    with pytest.raises(StudioError, match="valid presets are: quick look, default, long, gpu"):
+        preset_overrides(cls, "turbo")
+
+
+def test_presets_are_read_without_torch():
+    code = ("import sys, pipelines.presets; "
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'torch']")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _created_run(capsys) -> RunFolder:
+    out = capsys.readouterr().out
+    return RunFolder(out.splitlines()[0].removeprefix("run folder: "))
+
+
+def test_cli_preset_lands_in_run_json_and_the_users_options_win(runs_dir, capsys):
+    assert main(["train", "transformer", "--data", "shakespeare", "--preset", "gpu",
+                 "--set", "n_layer=2", "--batch-size", "8", "--queue", "--quiet"]) == 0
+    info = _created_run(capsys).info()
+    assert info["preset"] == "gpu" and info["status"] == "queued"
+    assert (info["config"]["n_embd"], info["config"]["context"]) == (384, 256)   # the preset
+    assert info["trainer"]["steps"] == info["total_steps"] == 5000
+    assert info["trainer"]["mixed_precision"] == "auto"
+    assert info["config"]["n_layer"] == 2 and info["trainer"]["batch_size"] == 8  # the user's
+
+    assert main(["train", "dcgan", "--data", "digits", "--preset", "quick-look", "--queue"]) == 0
+    info = _created_run(capsys).info()
+    assert info["preset"] == "quick look" and info["total_steps"] == 200
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "dcgan", "--data", "digits", "--preset", "turbo"],
+     "unknown preset 'turbo' for dcgan; valid presets are: quick look, default, long, gpu"),
+    (["train", CLASSIC[0], "--data", "digits", "--preset", "gpu"], "has no presets"),
+])
+def test_a_wrong_preset_is_one_line_and_exit_2(runs_dir, capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("studio: error:") and words in err, err
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
