@@ -27,8 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import TrainerConfig, apply_overrides, describe, parse_set_args
+from .config import TrainerConfig, apply_overrides, check_seed, describe, parse_set_args
 from .errors import StudioError
+from .liveness import TrainerLock
 from .presets import family_presets, normalise_name, preset_overrides
 from .registry import get_entry, list_pipelines, load_pipeline_class
 from .runs import RunFolder, list_runs, runs_dir_from_env
@@ -291,25 +292,36 @@ def _print_main(text: str) -> None:
 def cmd_resume(args) -> int:
     run = RunFolder.resolve(args.run, args.runs_dir)
     info = run.info()
-    pid = run.live_trainer_pid()
-    if pid is not None:
-        raise StudioError(f"run {run.id} is still training (process {pid}); stop it first "
-                          f"(Ctrl-C, the Stop button, or create {run.stop_path})")
-    if info.get("status") == "done" and (args.steps is None or args.steps <= info.get("step", 0)):
-        raise StudioError(f"run {run.id} is already done at step {info.get('step')}; pass "
-                          f"--steps with a larger total to train it further")
-    overrides = {s.name: getattr(args, s.name) for s in describe(TrainerConfig)
-                 if s.name != "steps" and getattr(args, s.name, None) is not None}
-    _print_main(f"run folder: {run.path}")
-    return _train(run, resume=True, steps=args.steps, quiet=args.quiet, overrides=overrides)
+    # The run's trainer lock, taken before torch is even imported, so a second trainer of
+    # the run is refused in a moment; train_run keeps holding it (pipelines/liveness.py).
+    lock = TrainerLock(run.path)
+    if os.environ.get("RANK", "0") == "0" and not lock.acquire():
+        raise StudioError(f"run {run.id} is already being trained by another process; stop "
+                          f"it first (Ctrl-C there, the Stop button, or create "
+                          f"{run.stop_path}) or wait for it")
+    try:
+        step = info.get("step", 0)
+        if info.get("status") == "done" and (args.steps is None or args.steps <= step):
+            raise StudioError(f"run {run.id} is already done at step {step}; pass --steps "
+                              f"with a larger total to train it further")
+        if args.steps is not None and args.steps < step:
+            raise StudioError(f"run {run.id} is at step {step}; --steps is the new total, "
+                              f"counted from the start: give at least {step}")
+        overrides = {s.name: getattr(args, s.name) for s in describe(TrainerConfig)
+                     if s.name != "steps" and getattr(args, s.name, None) is not None}
+        _print_main(f"run folder: {run.path}")
+        return _train(run, resume=True, steps=args.steps, quiet=args.quiet,
+                      overrides=overrides, lock=lock)
+    finally:
+        lock.release()
 
 
 def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
-           overrides: dict[str, Any] | None = None) -> int:
+           overrides: dict[str, Any] | None = None, lock: Any = None) -> int:
     from .trainer import TrainingFailed, train_run
     try:
         status = train_run(run, resume=resume, total_steps=steps, trainer_overrides=overrides,
-                           callbacks=(_Progress(quiet),))
+                           callbacks=(_Progress(quiet),), lock=lock)
     except TrainingFailed as e:
         print(f"studio: training failed: {e}", file=sys.stderr)
         return 1
@@ -320,7 +332,7 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
 def cmd_sample(args) -> int:
     from .loading import load_for_sampling
     from .sampling import parse_controls
-    out = Path(args.out) if args.out else None
+    out = _output_path(args.out)
     suffix = out.suffix.lower() if out else ""
     allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz", ".txt")
     if out is not None and suffix not in allowed:
@@ -330,6 +342,9 @@ def cmd_sample(args) -> int:
         raise StudioError("--n must be between 1 and 4096")
     if args.interpolate and not 2 <= args.frames <= 256:
         raise StudioError("--frames must be between 2 and 256")
+    check_seed(args.seed, "--seed")
+    for name, seed in zip(("SEED_A", "SEED_B"), args.interpolate or ()):
+        check_seed(seed, f"--interpolate {name}")
     pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
     values = parse_set_args(args.set)
     if args.prompt is not None:
@@ -348,6 +363,17 @@ def cmd_sample(args) -> int:
     _write_images(samples, out, walk=bool(args.interpolate))
     print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
     return 0
+
+
+def _output_path(out: str | None) -> Path | None:
+    """--out as a path whose folder exists: a typo must not create a tree of folders."""
+    if not out:
+        return None
+    path = Path(out).expanduser()
+    if not path.parent.is_dir():
+        raise StudioError(f"--out {out}: the folder {path.parent} does not exist; create it "
+                          f"first or write somewhere else")
+    return path
 
 
 def _write_texts(texts: list[str], out: Path | None) -> int:
@@ -398,7 +424,7 @@ def cmd_tool(args) -> int:
             options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
             print(f"{tool.name:<14} {tool.help}" + (f"\n{'':<14} options: {options}" if options else ""))
         return 0
-    out = Path(args.out) if args.out else None
+    out = _output_path(args.out)
     if out is not None and out.suffix.lower() not in (".png", ".json"):
         raise StudioError(f"--out must end in .png or .json, not {out.name!r}")
     result = run_tool(pipe, args.name, parse_set_args(args.set), input_paths=args.input,
@@ -450,6 +476,9 @@ def cmd_runs(args) -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    for r in rows:   # what is wrong with a damaged run, which the table cannot say
+        if r["status"] == "damaged":
+            print(f"{r['id']}: {r['message']}")
     return 0
 
 

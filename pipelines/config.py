@@ -1,8 +1,14 @@
 """Typed configs: a dataclass per pipeline (and one for the trainer) with defaults and help text.
 
-A field is declared with `option(default, "help", choices=..., low=..., high=...)`. The CLI's
-flags, the UI's forms and the validation of `--set key=value` overrides are all read from these
-declarations, so adding an option to a family needs no CLI or UI code.
+A field is declared with `option(default, "help", choices=..., low=..., high=...)` (with
+`high_exclusive=True` where the upper end is not allowed itself, e.g. Adam's betas in [0, 1)).
+The CLI's flags, the UI's forms and the validation of `--set key=value` overrides are all read
+from these declarations, so adding an option to a family needs no CLI or UI code.
+
+Every number is checked before a library sees it: floats must be finite (NaN passes every
+comparison, so it would pass any range), and whole numbers without a declared range stay
+within +-INT_LIMIT, so that no option can overflow a torch or numpy integer. Seeds are
+0..SEED_MAX, the range numpy's and torch's generators all take (`check_seed`).
 
 This module never imports torch: the UI reads configs too.
 """
@@ -12,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -20,11 +27,45 @@ from typing import Any
 from .errors import StudioError
 
 
+SEED_MAX = 2**32 - 1          # numpy's legacy seeding takes 0..2**32-1; torch takes it too
+INT_LIMIT = 2**31 - 1         # whole-number options without a declared range stay within +-this
+
+
 def option(default: Any, help: str, *, choices: tuple | None = None,
-           low: float | None = None, high: float | None = None) -> Any:
-    """A config field: its default, one line of help, and optional allowed values or range."""
+           low: float | None = None, high: float | None = None,
+           high_exclusive: bool = False) -> Any:
+    """A config field: its default, one line of help, and optional allowed values or range
+    (`high_exclusive`: values must stay below `high`, as a library's half-open domain wants)."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "choices": tuple(choices) if choices else None, "low": low, "high": high})
+        "help": help, "choices": tuple(choices) if choices else None, "low": low, "high": high,
+        "high_exclusive": bool(high_exclusive)})
+
+
+def seed_option(default: int, help: str) -> Any:
+    """A seed field: a whole number 0..SEED_MAX."""
+    return option(default, help, low=0, high=SEED_MAX)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """`value` as a seed (a whole number 0..SEED_MAX), or a StudioError naming `name`: how the
+    CLI, the sampling worker and the API check the seeds they are given."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            try:
+                as_float = float(value)            # "7.0", as a form may send it
+                number = int(as_float) if as_float.is_integer() else None
+            except (ValueError, OverflowError):
+                pass
+    if number is None or not 0 <= number <= SEED_MAX:
+        raise StudioError(f"{name} must be a whole number from 0 to {SEED_MAX}, not {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -38,6 +79,7 @@ class FieldSpec:
     choices: tuple | None
     low: float | None
     high: float | None
+    high_exclusive: bool = False  # high itself is not allowed
 
 
 def describe(config_cls: type) -> list[FieldSpec]:
@@ -48,7 +90,8 @@ def describe(config_cls: type) -> list[FieldSpec]:
         base, optional = _unwrap_optional(hints[f.name])
         specs.append(FieldSpec(f.name, base, optional, f.default, f.metadata.get("help", ""),
                                f.metadata.get("choices"), f.metadata.get("low"),
-                               f.metadata.get("high")))
+                               f.metadata.get("high"),
+                               bool(f.metadata.get("high_exclusive", False))))
     return specs
 
 
@@ -80,15 +123,18 @@ def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
             raise StudioError(f"{where}{spec.name} must be a whole number, not {value!r}")
         try:
             out = int(value) if not isinstance(value, str) else int(value.strip())
-        except ValueError:
+        except (TypeError, ValueError, OverflowError):
             raise StudioError(f"{where}{spec.name} must be a whole number, not {value!r}") from None
     elif spec.type is float:
         if isinstance(value, bool):
             raise StudioError(f"{where}{spec.name} must be a number, not {value!r}")
         try:
             out = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise StudioError(f"{where}{spec.name} must be a number, not {value!r}") from None
+        if not math.isfinite(out):
+            raise StudioError(f"{where}{spec.name} must be a finite number, not {value!r}; "
+                              f"give {_range_text(spec) or 'a number'} (default {spec.default})")
     elif spec.type is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise StudioError(f"{where}{spec.name} must be text, not {value!r}")
@@ -98,11 +144,31 @@ def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
     if spec.choices and out not in spec.choices:
         raise StudioError(f"{where}{spec.name} must be one of {', '.join(map(str, spec.choices))}, "
                           f"not {out!r}")
-    if spec.low is not None and out < spec.low:
-        raise StudioError(f"{where}{spec.name} must be at least {spec.low}, not {out}")
-    if spec.high is not None and out > spec.high:
-        raise StudioError(f"{where}{spec.name} must be at most {spec.high}, not {out}")
+    low, high = spec.low, spec.high
+    if spec.type is int:  # no whole number may overflow a library's integer
+        low = -INT_LIMIT if low is None else low
+        high = INT_LIMIT if high is None else high
+    if low is not None and out < low:
+        raise StudioError(f"{where}{spec.name} must be at least {low}, not {out}")
+    if high is not None and spec.high_exclusive and out >= high:
+        raise StudioError(f"{where}{spec.name} must be below {high}, not {out}; give "
+                          f"{_range_text(spec)}")
+    if high is not None and out > high:
+        raise StudioError(f"{where}{spec.name} must be at most {high}, not {out}")
     return out
+
+
+def _range_text(spec: FieldSpec) -> str:
+    """'a number from 0.0 to 1.0 (not included)', '' without a range."""
+    if spec.low is None and spec.high is None:
+        return ""
+    kind = "a whole number" if spec.type is int else "a number"
+    if spec.high is None:
+        return f"{kind} of at least {spec.low}"
+    top = f"{spec.high} (not included)" if spec.high_exclusive else f"{spec.high}"
+    if spec.low is None:
+        return f"{kind} up to {top}"
+    return f"{kind} from {spec.low} to {top}"
 
 
 def apply_overrides(config: Any, overrides: dict[str, Any], where: str = "") -> Any:
@@ -167,7 +233,8 @@ class TrainerConfig:
     count; the user's overrides come last."""
     steps: int = option(2000, "Total optimisation steps to train for.", low=1)
     batch_size: int = option(64, "Examples per step (per process under accelerate launch).", low=1)
-    seed: int = option(0, "Seed for weights, noise and data order; the same seed repeats a run.")
+    seed: int = seed_option(0, "Seed for weights, noise and data order; the same seed repeats "
+                            f"a run (0 to {SEED_MAX}).")
     mixed_precision: str = option("auto", "Autocast precision: auto (per device and model "
                                   "size: fp32 on a CPU and for small models, bf16 for large "
                                   "ones on a GPU with bf16; docs/scaling.md), no (fp32), bf16, "
@@ -183,8 +250,8 @@ class TrainerConfig:
                                    "end); 0 only at the end.", low=0)
     keep_checkpoints: int = option(3, "How many recent checkpoints to keep in state/.", low=1)
     sample_count: int = option(100, "Images in each periodic sample grid.", low=1, high=1024)
-    sample_seed: int = option(1234, "Seed of the periodic sample grids, fixed so that grids at "
-                              "different steps compare.")
+    sample_seed: int = seed_option(1234, "Seed of the periodic sample grids, fixed so that "
+                                   "grids at different steps compare.")
     final_eval: bool = option(True, "Judge the model at the end of training (e.g. Fréchet "
                               "distance against the real-vs-real floor); `studio eval` can do "
                               "it later.")

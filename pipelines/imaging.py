@@ -71,12 +71,13 @@ def read_images(paths: list[str | os.PathLike], channels: int, size: int) -> np.
     """Image files as one (N, channels, size, size) float array in [0, 1], the way a model
     trained on `channels` channels at `size` pixels expects them (centre-cropped, resized,
     grey or colour converted). Unreadable files raise StudioError naming the file."""
-    from .data.images import normalise_image
+    from .data.images import bomb_guard, check_image_pixels, normalise_image
     from .errors import StudioError
     out = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with bomb_guard(str(path)), Image.open(path) as image:
+                check_image_pixels(image, str(path))   # from the header, before decoding
                 pixels, _ = normalise_image(image, size)
         except (OSError, ValueError) as e:
             raise StudioError(f"cannot read image {path}: {e}") from None

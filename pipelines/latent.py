@@ -21,11 +21,15 @@ def requested_labels(n: int, labels: Any, count: int, *, what: str = "class",
         return None
     if labels is None:
         return torch.arange(n) % count
-    out = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    refused = StudioError(f"{what} must be between 0 and {count - 1}"
+                          + (f" ({', '.join(names)})" if names else ""))
+    try:
+        out = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    except (OverflowError, RuntimeError, TypeError, ValueError):  # e.g. 10**20, "seven"
+        raise refused from None
     out = out.expand(n) if out.numel() == 1 else out
     if out.numel() != n or out.min() < 0 or out.max() >= count:
-        raise StudioError(f"{what} must be between 0 and {count - 1}"
-                          + (f" ({', '.join(names)})" if names else ""))
+        raise refused
     return out
 
 

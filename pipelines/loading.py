@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from .checkpoints import FORMAT, load_module_tensors, load_weights
 from .config import from_dict
 from .errors import StudioError
 from .registry import load_pipeline_class
+from .run_schema import check_weights_metadata
 from .runs import RunFolder
 
 
@@ -45,16 +45,32 @@ def load_for_sampling(ref: str | os.PathLike, runs_dir=None, step: int | None = 
     if meta.get("studio_format") != FORMAT or "studio_pipeline" not in meta:
         raise StudioError(f"{path} was not written by this studio (its metadata names no "
                           f"pipeline); pass a run or a model.safetensors from one")
+    checked = check_weights_metadata(meta, path)   # every field, in one message
+    cls = load_pipeline_class(checked.pipeline)
     try:
-        config_values = json.loads(meta["studio_config"])
-        info = json.loads(meta["studio_data_info"])
-    except (KeyError, json.JSONDecodeError):
-        raise StudioError(f"{path} has damaged studio metadata; use the run's folder instead") from None
-    cls = load_pipeline_class(meta["studio_pipeline"])
-    pipe = cls(from_dict(cls.Config, config_values, where="config."), info)
+        config = from_dict(cls.Config, checked.config, where="studio_config.")
+    except StudioError as e:
+        raise StudioError(f"{path} has damaged studio metadata: {e}") from None
+    pipe = _build(cls, config, checked.data_info, path)
     load_module_tensors(pipe.modules, tensors, path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     for name, module in pipe.modules.items():
         pipe.modules[name] = module.to(device).eval()
-    pipe.step = int(meta.get("studio_step", 0))
+    pipe.step = checked.step
     return pipe
+
+
+def _build(cls: type, config, info: dict, path: Path) -> Pipeline:
+    """The pipeline `cls` built from a file's config and data facts. Facts of the right types
+    that still build no model (a tokenizer that is not one, a size its networks cannot take)
+    are the file's fault, and said in one line; the file's tensors are checked after."""
+    try:
+        return cls(config, info)
+    except StudioError as e:
+        raise StudioError(f"{path} has damaged studio metadata: {e}") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a foreign or edited file, said in one line
+        detail = (str(e).strip().splitlines() or [""])[0][:200]
+        raise StudioError(f"{path} has damaged studio metadata: its config and data info do "
+                          f"not build a {cls.name} model ({type(e).__name__}: {detail})") from None

@@ -68,6 +68,7 @@ def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | No
     }
     if preset:
         info["preset"] = preset
-    if getattr(dataset, "skipped_files", 0):
+    if getattr(dataset, "skipped_files", 0):   # said again by the trainer (its messages)
+        info["skipped_files"] = dataset.skipped_files
         info["message"] = f"{dataset.skipped_files} unreadable files were skipped"
     return RunFolder.create(runs_dir_from_env(runs_dir), name or f"{pipeline}-{data}", info)

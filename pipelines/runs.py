@@ -24,12 +24,18 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import StudioError
+from .liveness import heartbeat_fresh, trainer_lock_held
+from .run_schema import check_run_info
 
 STATUSES = ("queued", "running", "stopped", "done", "failed")
+# What readers show: a `running` run nobody trains any more is `interrupted` (never written).
+DISPLAY_STATUSES = (*STATUSES, "interrupted")
+_INFO_LOCK = threading.Lock()
 DEFAULT_RUNS_DIR = "checkpoints"
 
 
@@ -186,17 +192,23 @@ class RunFolder:
 
     # --- run.json ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        info = read_json(self.info_path)
+        """run.json, checked (pipelines/run_schema.py): a missing, unreadable or malformed one
+        is a StudioError naming this run and what is damaged, never a KeyError later."""
+        try:
+            info = read_json(self.info_path)
+        except OSError as e:   # a folder in its place, no permission, ...
+            raise StudioError(f"run {self.id}'s run.json cannot be read ({e})") from None
         if not isinstance(info, dict):
             raise StudioError(f"{self.info_path} does not describe a run; the file is damaged")
-        return info
+        return check_run_info(info, self.id)
 
     def update_info(self, **changes: Any) -> dict[str, Any]:
         if "status" in changes and changes["status"] not in STATUSES:
             raise ValueError(f"unknown status {changes['status']}")
-        info = self.info()
-        info.update(changes, updated=now_iso())
-        atomic_write_json(self.info_path, info)
+        with _INFO_LOCK:  # the trainer's heartbeat thread writes run.json too
+            info = self.info()
+            info.update(changes, updated=now_iso())
+            atomic_write_json(self.info_path, info)
         return info
 
     # --- metrics -------------------------------------------------------------------------
@@ -276,42 +288,72 @@ class RunFolder:
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
-    def live_trainer_pid(self) -> int | None:
-        """The pid of a trainer still working on this run on this machine, if any. A run
-        whose process died (killed, crashed) still says "running" but has none."""
-        info = self.info()
-        pid = info.get("pid")
-        if info.get("status") != "running" or not pid or info.get("host") != socket.gethostname():
-            return None
-        try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # it exists, under another user
-        return int(pid)
+    # --- liveness (pipelines/liveness.py) ------------------------------------------------
+    def trainer_alive(self, info: dict[str, Any] | None = None) -> bool:
+        """Whether a process is training (or starting to train) this run now: its trainer
+        lock is held, or, for a run trained on another machine, its heartbeat is fresh."""
+        if trainer_lock_held(self.path):
+            return True
+        if info is None:
+            try:
+                info = self.info()
+            except StudioError:   # damaged run.json: only the lock can tell, and it is free
+                return False
+        return info.get("host") not in (None, socket.gethostname()) and heartbeat_fresh(info)
+
+    def display_status(self, info: dict[str, Any] | None = None) -> str:
+        """run.json's status, except that a run that says `running` while nobody trains it
+        (killed, crashed, the machine went down) is `interrupted`: what every reader shows."""
+        info = self.info() if info is None else info
+        status = info.get("status", "?")
+        if status == "running" and not self.trainer_alive(info):
+            return "interrupted"
+        return status
+
+    def clean_partial_writes(self) -> list[Path]:
+        """Delete what interrupted writes left (atomic writes' `.NAME.*.tmp`, checkpoint
+        folders' `.tmp-step_*`): called by the next trainer of the run, which holds its lock,
+        so no write of a live process is touched. Returns what was deleted."""
+        gone = []
+        for folder in (self.path, self.samples_dir, self.state_dir, self.path / "export"):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                if p.name.startswith(".") and (p.name.endswith(".tmp")
+                                               or p.name.startswith(".tmp-")):
+                    shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+                    gone.append(p)
+        return gone
+
+    def trim_samples(self, last_step: int) -> None:
+        """Delete sample grids of steps after `last_step` (a resume repeats those steps)."""
+        for p in self.sample_files():
+            m = re.fullmatch(r"step_(\d+)\.\w+", p.name)
+            if m and int(m.group(1)) > last_step:
+                p.unlink(missing_ok=True)
 
     def summary(self) -> dict[str, Any]:
         """One row for `studio runs` and the UI's table."""
         info = self.info()
         losses: dict[str, float] = {}
         for record in self._iter_metrics():  # the last line may be evaluation, not losses
-            losses = {k: v for k, v in record.items() if k.startswith("loss")} or losses
+            losses = {k: v for k, v in record.items() if k.startswith("loss")
+                      and isinstance(v, (int, float)) and not isinstance(v, bool)} or losses
         return {
             "id": self.id,
             "pipeline": info.get("pipeline", "?"),
             "data": info.get("data", "?"),
-            "status": info.get("status", "?"),
+            "status": self.display_status(info),   # `interrupted`: nobody trains it
             "step": info.get("step", 0),
             "total_steps": info.get("total_steps"),
             "last_loss": losses,
             "created": info.get("created", ""),
-            "message": info.get("message", ""),
-            "warning": info.get("warning", ""),
-            "eval": info.get("eval", {}),
+            "message": info.get("message") or "",
+            "warning": info.get("warning") or "",
+            "eval": info.get("eval") or {},
             # where and how it trained (set when training starts; peak memory at each log)
-            "device": info.get("device", ""),
-            "precision": info.get("precision", ""),
+            "device": info.get("device") or "",
+            "precision": info.get("precision") or "",
             "processes": info.get("processes"),
             "peak_memory_mb": info.get("peak_memory_mb"),
         }
@@ -329,7 +371,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
             continue
         try:
             rows.append(RunFolder(path).summary())
-        except StudioError as e:
+        except (StudioError, OSError) as e:   # this run alone: every other one still lists
             rows.append({"id": path.name, "pipeline": "?", "data": "?", "status": "damaged",
                          "step": 0, "total_steps": None, "last_loss": {}, "created": "",
                          "message": str(e), "warning": "", "eval": {}, "device": "",
@@ -344,8 +386,7 @@ def remove_tree(path: Path) -> None:
 def delete_run(runs_dir: str | os.PathLike, run_id: str) -> str:
     """Delete a run's folder, unless a trainer is still working on it. Returns a message."""
     run = RunFolder.by_id(runs_dir, run_id)
-    if run.live_trainer_pid() is not None or (
-            run.info().get("status") == "running" and run.info().get("host") != socket.gethostname()):
+    if run.trainer_alive():
         raise StudioError(f"run {run_id} is training; stop it first (its folder is kept)")
     # Rename first, so a half-finished delete never leaves a run that looks whole.
     doomed = run.path.with_name(f".deleting-{run.id}")

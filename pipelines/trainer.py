@@ -13,6 +13,7 @@ without touching the last good checkpoint.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -38,7 +39,8 @@ from .imaging import save_grid
 from .model_card import write_model_card
 from .registry import load_pipeline_class
 from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
-from .runs import RunFolder, atomic_write_bytes, atomic_write_text
+from .liveness import HEARTBEAT_SECONDS, TrainerLock
+from .runs import RunFolder, atomic_write_bytes, atomic_write_text, now_iso
 
 Callback = Callable[[str, dict[str, Any]], None]
 
@@ -131,10 +133,13 @@ class _StopSignals:
 
 # --- the loop ----------------------------------------------------------------------------
 class Trainer:
-    def __init__(self, run: RunFolder, callbacks: tuple[Callback, ...] = ()):
+    def __init__(self, run: RunFolder, callbacks: tuple[Callback, ...] = (),
+                 info_changes: dict[str, Any] | None = None):
         self.run = run
         self.callbacks = callbacks
-        info = run.info()
+        # `info_changes`: what train_run's main process is writing into run.json (a new total
+        # step count...): every process applies it itself rather than racing to read it back
+        info = {**run.info(), **(info_changes or {})}
         self.info = info
         self.cls = load_pipeline_class(info["pipeline"])
         self.config = from_dict(self.cls.Config, info["config"], where="config.")
@@ -169,7 +174,7 @@ class Trainer:
         if world > 1:
             # The weights are built identically (and DDP syncs them from rank 0); the noise
             # each process draws from here on (GAN latents, diffusion timesteps) must differ.
-            set_seed(self.tc.seed + 1_000_003 * rank)
+            set_seed((self.tc.seed + 1_000_003 * rank) % 2**32)   # numpy's seed range
         # The whole training split lives on the device: batches are indexed there, so no
         # step copies data from the host (and pinned memory has nothing to speed up).
         self.tensors = {k: v.to(device) for k, v in self.pipeline.train_tensors(self.data).items()}
@@ -311,8 +316,6 @@ class Trainer:
             self.best.state = BestState(**state["best"])
         ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"],
                            rank=self.accelerator.process_index, seed=self.tc.seed + self.step)
-        if self.accelerator.is_main_process:
-            self.run.truncate_metrics(self.step)
 
     # --- sampling grids ---------------------------------------------------------------------
     @torch.no_grad()
@@ -433,17 +436,21 @@ class Trainer:
     # --- the loop ------------------------------------------------------------------------------
     def train(self, resume: bool) -> str:
         """Train until the total step count, a stop request, or a failure. Returns the status."""
+        main = self.accelerator.is_main_process
         if resume:
             self.load_checkpoint()
-        main = self.accelerator.is_main_process
-        self.accelerator.wait_for_everyone()  # nobody may see the old STOP file after this
-        if main:
-            self.run.clear_stop()
+            if main:  # what was logged or drawn after the checkpoint (or with none: all of
+                # it) is done again now, so it must not stay twice
+                self.run.truncate_metrics(self.step)
+                self.run.trim_samples(self.step)
+        # (train_run cleared an old STOP file before marking the run running: a stop asked
+        # for since then, even before this point, is honoured at the first step)
         self.accelerator.wait_for_everyone()
         device = hw.device_name(self.accelerator.device)
         hw.reset_peak_memory(self.accelerator.device)
         if main:
-            self.run.update_info(status="running", step=self.step, message="", device=device,
+            self.run.update_info(status="running", step=self.step, message=self.data_note(),
+                                 device=device,
                                  pid=os.getpid(), host=socket.gethostname(),
                                  precision=self.precision,
                                  precision_reason=self.precision_reason,
@@ -485,6 +492,11 @@ class Trainer:
                         self.sample_grid()
                     if due_ckpt:
                         self.save_checkpoint()
+                self.elapsed = time.perf_counter() - t0
+                if self.step != self.saved_step:   # the last grid and checkpoint
+                    self.sample_grid()
+                    self.save_checkpoint()
+                return self.finish(status, signals.received)
             except TrainingFailed as e:
                 if main:
                     self.run.update_info(status="failed", message=str(e))
@@ -492,13 +504,23 @@ class Trainer:
                 raise
             except BaseException as e:
                 if main and not isinstance(e, KeyboardInterrupt):
-                    self.run.update_info(status="failed", message=f"{type(e).__name__}: {e}")
+                    self.run.update_info(status="failed", message=self.failure_message(e))
                 raise
-            self.elapsed = time.perf_counter() - t0
-            if self.step != self.saved_step:
-                self.sample_grid()
-                self.save_checkpoint()
-        return self.finish(status, signals.received)
+
+    def data_note(self) -> str:
+        """What the run's messages keep saying about its data (e.g. files it could not read)."""
+        skipped = self.info.get("skipped_files") or 0
+        return f"{skipped} unreadable files were skipped" if skipped else ""
+
+    def failure_message(self, e: BaseException) -> str:
+        """What a run that failed says: the error, and what is kept and how to go on."""
+        kept = self.run.checkpoint_steps()
+        where = f"step {kept[-1]}" if kept else "none yet: a resume starts from step 0"
+        disk = (" (is the disk full, or a file size limit reached?)"
+                if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+                else "")
+        return (f"{type(e).__name__} at step {self.step}: {e}{disk}. The last complete "
+                f"checkpoint is kept ({where}); `studio resume {self.run.id}` continues")
 
     def finish(self, status: str, signal_name: str | None) -> str:
         message = ""
@@ -507,6 +529,7 @@ class Trainer:
             message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
         elif self.early_stopped:
             message = self.best.stop_message(self.step)
+        message = "; ".join(m for m in (message, self.data_note()) if m)
         if status == "done" and self.accelerator.is_main_process and self.tc.final_eval:
             with self._sampling_weights(), self._best_weights(), torch.no_grad():
                 results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
@@ -526,19 +549,94 @@ class Trainer:
 
 def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None = None,
               trainer_overrides: dict[str, Any] | None = None,
-              callbacks: tuple[Callback, ...] = ()) -> str:
+              callbacks: tuple[Callback, ...] = (), lock: TrainerLock | None = None) -> str:
     """Train (or resume) the run in `run`. Returns its final status. `trainer_overrides`
     change trainer options for the rest of the run (e.g. a smaller batch after running out
-    of memory); they are checked like any option and recorded in run.json."""
+    of memory); they are checked like any option and recorded in run.json.
+
+    The first thing it does is take the run's trainer lock (pipelines/liveness.py): a second
+    trainer of the same run, however started, is refused here before it touches anything.
+    `lock`: one the caller already took (the CLI does, before importing torch)."""
+    main = os.environ.get("RANK", "0") == "0"
+    lock = lock or TrainerLock(run.path)
+    if main and not lock.acquire():
+        raise RunBusy(busy_message(run))
+    heartbeat = _Heartbeat(run) if main else None
+    try:
+        changes = _checked_changes(run, resume, total_steps, trainer_overrides)
+        if main:
+            run.clean_partial_writes()   # what a killed trainer of this run left half-written
+            run.clear_stop()             # an old stop request, before anyone can ask anew
+            # `running` at once (with this process's pid): the run is no longer waiting
+            run.update_info(status="running", pid=os.getpid(), host=socket.gethostname(),
+                            heartbeat=now_iso(), **changes)
+            heartbeat.start()
+        return _train_locked(run, resume, callbacks, main, changes)
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        lock.release()
+
+
+def busy_message(run: RunFolder) -> str:
+    try:
+        pid = run.info().get("pid")
+    except StudioError:
+        pid = None
+    by = f" (process {pid})" if isinstance(pid, int) and pid != os.getpid() else ""
+    return (f"run {run.id} is already being trained by another process{by}; stop it first "
+            f"(Ctrl-C there, the Stop button, or create {run.stop_path}) or wait for it")
+
+
+class RunBusy(StudioError):
+    """Another process holds the run's trainer lock."""
+
+
+class _Heartbeat:
+    """Refreshes run.json's `heartbeat` every HEARTBEAT_SECONDS from a daemon thread, so a
+    reader on another machine (which may not see this one's lock) can tell a live run from a
+    dead one."""
+
+    def __init__(self, run: RunFolder):
+        self.run, self._stop = run, threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.run.update_info(heartbeat=now_iso())
+            except (OSError, StudioError):
+                pass   # a full disk or a deleted folder: the trainer itself reports it
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+def _checked_changes(run: RunFolder, resume: bool, total_steps: int | None,
+                     trainer_overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """run.json's new trainer options and total, checked before anything is written."""
     changes = dict(trainer_overrides or {})
     if total_steps is not None:
         changes["steps"] = int(total_steps)
-    if changes:
-        trainer = apply_overrides(from_dict(TrainerConfig, run.info()["trainer"]), changes)
-        run.update_info(trainer=to_dict(trainer), total_steps=trainer.steps)
-    main = os.environ.get("RANK", "0") == "0"
+    if not changes:
+        return {}
+    trainer = apply_overrides(from_dict(TrainerConfig, run.info()["trainer"]), changes)
+    at = (run.checkpoint_steps() or [0])[-1] if resume else 0
+    if trainer.steps < at:
+        raise StudioError(f"run {run.id} is at step {at}; the total step count must be at "
+                          f"least that, not {trainer.steps} (it counts from the start)")
+    return {"trainer": to_dict(trainer), "total_steps": trainer.steps}
+
+
+def _train_locked(run: RunFolder, resume: bool, callbacks: tuple[Callback, ...],
+                  main: bool, changes: dict[str, Any]) -> str:
     try:
-        trainer = Trainer(run, callbacks)
+        trainer = Trainer(run, callbacks, info_changes=changes)
     except BaseException as e:  # e.g. its data folder is gone: say so in the run, not "queued"
         if hw.is_out_of_memory(e):
             raise _out_of_memory(run, e, None, main) from e

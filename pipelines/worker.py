@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import describe
+from .config import check_seed, describe
 from .errors import StudioError
 
 KEEP_MODELS = 4
@@ -119,8 +119,9 @@ class Worker:
         from .imaging import save_grid
         if not 1 <= int(n) <= 1024:
             raise StudioError("the batch size must be between 1 and 1024")
+        seed = check_seed(seed)
         pipe = self.model(run, step)
-        samples = pipe.sample(int(n), seed=int(seed), labels=label,
+        samples = pipe.sample(int(n), seed=seed, labels=label,
                               **self._controls(pipe, controls))
         if samples.texts is not None:
             return {"texts": samples.texts, "step": pipe.step}
@@ -143,8 +144,9 @@ class Worker:
         from .imaging import save_gif, save_grid
         if not 2 <= int(frames) <= 256:
             raise StudioError("frames must be between 2 and 256")
+        seed_a, seed_b = check_seed(seed_a, "seed_a"), check_seed(seed_b, "seed_b")
         pipe = self.model(run, step)
-        samples = pipe.interpolate(int(seed_a), int(seed_b), int(frames), labels=label,
+        samples = pipe.interpolate(seed_a, seed_b, int(frames), labels=label,
                                    **self._controls(pipe, controls))
         out = self._out_dir()
         save_grid(samples.images, out / "walk.png", nrow=len(samples.images))
@@ -171,11 +173,12 @@ class Worker:
     def op_stream_text(self, run: str, seed: int = 0, step: int | None = None,
                        controls: dict | None = None) -> Iterator[str]:
         """The text so far, after every new piece the model writes."""
+        seed = check_seed(seed)
         pipe = self.model(run, step)
         if not callable(getattr(pipe, "stream", None)):
             raise StudioError(f"{pipe.name} does not write text")
         text = ""
-        for piece in pipe.stream(int(seed), **self._controls(pipe, controls)):
+        for piece in pipe.stream(seed, **self._controls(pipe, controls)):
             text += piece
             yield text
 

@@ -22,6 +22,7 @@ import numpy as np
 from gradio import FileData
 from PIL import Image
 
+from pipelines.config import check_seed
 from pipelines.errors import StudioError
 from pipelines.model_card import model_card_text
 from pipelines.runs import RunFolder, delete_run
@@ -66,6 +67,19 @@ def uploaded_path(file: Any) -> Path:
     return path
 
 
+def options_dict(value: Any, what: str = "options") -> dict[str, Any]:
+    """An endpoint's options or controls (a JSON object of names and values), or a
+    StudioError: a list, a number or a text is refused before anything is started."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        example = ' such as {"steps": 300}' if what == "options" else ""
+        raise StudioError(f"{what} must be a JSON object of names and values{example}, not "
+                          f"{type(value).__name__} {shown}")
+    return dict(value)
+
+
 def register(studio: Studio) -> None:
     """Add the endpoints to the gr.Blocks being built."""
     def run_folder(run: str) -> RunFolder:
@@ -100,9 +114,10 @@ def register(studio: Studio) -> None:
                label: str = "", controls: dict | None = None
                ) -> tuple[list[FileData], FileData | None, str]:
         """The Images tab's Generate: PNGs (image i from seed + i) and a zip of the batch.
-        `controls`: the family's sampling controls by name; `label`: a class index."""
-        pictures, batch_zip = sample_batch(studio, run, step, seed, batch, label or None,
-                                           controls or {})
+        `seed`: 0 to 2**32 - 1; `controls`: the family's sampling controls by name; `label`: a
+        class index."""
+        pictures, batch_zip = sample_batch(studio, run, step, check_seed(seed), batch,
+                                           label or None, options_dict(controls, "controls"))
         return ([FileData(path=path, orig_name=Path(path).name) for path, _ in pictures],
                 FileData(path=batch_zip, orig_name="batch.zip"),
                 f"{len(pictures)} images from {run}: " + ", ".join(c for _, c in pictures))
@@ -112,8 +127,8 @@ def register(studio: Studio) -> None:
               controls: dict | None = None) -> tuple[str, str]:
         """The Text tab's Write: `samples` texts (sample i from seed + i), separated by
         '---' lines; `controls` such as prompt, temperature, top_k."""
-        text = ""
-        for text in write_texts(studio, run, step, seed, samples, controls or {}):
+        text, controls = "", options_dict(controls, "controls")
+        for text in write_texts(studio, run, step, check_seed(seed), samples, controls):
             pass
         return text, f"wrote {text.count(chr(10) + '---' + chr(10)) + 1} samples with {run}"
 
@@ -139,7 +154,7 @@ def register(studio: Studio) -> None:
         """The Train tab's Start: queue a run (`options`: any pipeline or trainer option by
         name, e.g. {"steps": 300, "lr_g": 1e-4}). Returns the run id."""
         studio.require_editor("training")
-        run = studio.jobs.start(pipeline, data, 0, extra_set=dict(options or {}))
+        run = studio.jobs.start(pipeline, data, 0, extra_set=options_dict(options))
         return run, studio.jobs.queue_message(run, "queued run")
 
     @answers()
@@ -147,7 +162,7 @@ def register(studio: Studio) -> None:
         """The Train tab's Dry run: train a few steps in a scratch folder and report speed,
         memory, checkpoint size and the time the configured steps would take."""
         studio.require_editor("training")
-        return studio.jobs.dry_run(pipeline, data, 0, extra_set=dict(options or {}))
+        return studio.jobs.dry_run(pipeline, data, 0, extra_set=options_dict(options))
 
     @answers()
     def stop(run: str) -> str:

@@ -17,14 +17,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 
 import gradio as gr
 
+from pipelines import limits
 from pipelines.data import BUNDLED_DATASETS
 from pipelines.registry import list_pipelines
 from pipelines.runs import runs_dir_from_env
 
 from .common import Studio, markdown_table, run_choices
+from .guards import RequestLimits
 from .jobs import JobManager
 from .worker import SamplingWorker
 
@@ -63,17 +66,25 @@ def build_catalog() -> None:
 
 def build_app(runs_dir: str | os.PathLike | None = None,
               jobs: JobManager | None = None, *, viewer: bool = False,
-              worker: SamplingWorker | None = None, max_jobs: int = 1) -> gr.Blocks:
+              worker: SamplingWorker | None = None, max_jobs: int = 1,
+              data_dirs: list[str | os.PathLike] | tuple = ()) -> gr.Blocks:
     """The studio's page for the runs under `runs_dir` (default $STUDIO_RUNS_DIR or
     ./checkpoints). Jobs started from this page are kept by `jobs` (a new JobManager running
     `max_jobs` at once if none is given); sampling goes through `worker` (started on first
-    use). `viewer`: read-only."""
+    use). `viewer`: read-only. `data_dirs`: folders (besides the runs folder) whose files the
+    page may train on (launch.py --data-dir; studio/guards.py)."""
     from . import api
     from .tabs import classify, images, runs, text, timeline, train
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir), max_running=max_jobs,
                               dispatching=not viewer)
+    jobs.data_dirs = tuple(str(os.path.abspath(os.path.expanduser(d))) for d in data_dirs)
     studio = Studio(jobs.runs_dir, jobs, worker or SamplingWorker(jobs.runs_dir), viewer)
-    with gr.Blocks(title=TITLE) as app:
+    # The page's pictures are served from the runs folder's .ui/ itself, not copied into
+    # Gradio's cache, so studio/outputs.py bounds them all; Gradio's own copies of uploads
+    # are deleted once a day old (they were copied into the runs folder at once).
+    gr.set_static_paths([studio.outputs.root])
+    with gr.Blocks(title=TITLE, delete_cache=(limits.UPLOAD_SWEEP_SECONDS,
+                                              limits.UPLOAD_MAX_AGE_SECONDS)) as app:
         gr.Markdown(f"# {TITLE}\nTrain small generative models on bundled or your own data, "
                     f"and watch them learn. Runs live in `{jobs.runs_dir}`.")
         with gr.Tabs() as tabs:
@@ -100,6 +111,11 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text")), None,
                  [image_run, text_run])
+
+        def session_left(request: gr.Request):
+            """A tab closed (or a gradio_client closed): its pictures are no longer needed."""
+            studio.outputs.drop_session(str(request.session_hash or ""))
+        app.unload(session_left)
         # The page's events serve its components; scripts get the named endpoints of
         # studio/api.py instead (which call the same functions).
         for block_fn in app.fns.values():
@@ -111,23 +127,41 @@ def build_app(runs_dir: str | os.PathLike | None = None,
     return app
 
 
+def launch_options(runs_dir: str | os.PathLike, *, viewer: bool = False) -> dict:
+    """What `launch_studio` passes to Gradio's launch besides address, port and logins: files
+    under the runs folder may be served, nothing else; an upload over limits.MAX_UPLOAD_BYTES
+    is refused by Gradio while it arrives (never stored), and so is any request over
+    limits.MAX_REQUEST_BYTES; a read-only studio has no upload route at all and takes requests
+    of limits.MAX_VIEWER_REQUEST_BYTES (studio/guards.py). Python serves every route itself
+    (no Node proxy, no static-file workers, no MCP server), so these checks cover them all."""
+    from starlette.middleware import Middleware
+    guard = Middleware(RequestLimits, refuse_uploads=viewer,
+                       max_body=limits.MAX_VIEWER_REQUEST_BYTES if viewer
+                       else limits.MAX_REQUEST_BYTES)
+    return dict(allowed_paths=[str(Path(runs_dir).resolve())],
+                max_file_size=limits.MAX_UPLOAD_BYTES, ssr_mode=False, num_workers=0,
+                mcp_server=False, app_kwargs={"middleware": [guard]})
+
+
 def launch_studio(runs_dir: str | os.PathLike | None = None, *, host: str = "127.0.0.1",
                   port: int = 7860, inbrowser: bool = True, share: bool = False,
                   auth: list[tuple[str, str]] | None = None, viewer: bool = False,
-                  max_jobs: int = 1, prevent_thread_lock: bool = False) -> gr.Blocks:
-    """Build the page and serve it; files under the runs folder (sample grids, samples,
-    uploads) may be served to it, nothing else. `auth`: (user, password) logins required.
-    `max_jobs`: how many runs train at once; more wait in the queue, which moves on with no
-    page open (a read-only studio starts nothing)."""
+                  max_jobs: int = 1, prevent_thread_lock: bool = False,
+                  data_dirs: list[str | os.PathLike] | tuple = ()) -> gr.Blocks:
+    """Build the page and serve it (`launch_options`: what may be served and uploaded).
+    `auth`: (user, password) logins required. `max_jobs`: how many runs train at once; more
+    wait in the queue, which moves on with no page open (a read-only studio starts nothing).
+    `data_dirs`: folders the page may train on besides the runs folder."""
     runs = runs_dir_from_env(runs_dir).resolve()
-    app = build_app(runs, viewer=viewer, max_jobs=max_jobs)
+    app = build_app(runs, viewer=viewer, max_jobs=max_jobs, data_dirs=data_dirs)
     if not viewer:
         app.studio_jobs.run_queue_in_background()
+    app.studio.outputs.sweep()     # pictures a stopped studio left behind
     # Start the sampling worker now (it imports torch: seconds) so the first form is quick.
     threading.Thread(target=lambda: [app.studio.worker.describe(e.name)
                                      for e in list_pipelines()[:1]], daemon=True).start()
     app.launch(server_name=host, server_port=port, inbrowser=inbrowser, share=share,
                auth=auth, auth_message="Generative Media Studio: log in" if auth else None,
-               allowed_paths=[str(runs)], theme=gr.themes.Soft(), css=CSS,
-               prevent_thread_lock=prevent_thread_lock, footer_links=["gradio", "settings"])
+               theme=gr.themes.Soft(), css=CSS, prevent_thread_lock=prevent_thread_lock,
+               footer_links=["gradio", "settings"], **launch_options(runs, viewer=viewer))
     return app

@@ -8,7 +8,7 @@ import functools
 import html
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +18,7 @@ from pipelines.errors import StudioError
 from pipelines.runs import RunFolder, list_runs
 
 from .jobs import JobManager
+from .outputs import OUTPUT_FOLDER, OutputCache
 from .worker import SamplingWorker
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ class Studio:
     jobs: JobManager
     worker: SamplingWorker
     viewer: bool = False     # read-only: browse and sample, no training, deleting or uploading
+    outputs: OutputCache | None = field(default=None)   # the page's pictures, bounded
+
+    def __post_init__(self):
+        if self.outputs is None:
+            self.outputs = OutputCache(Path(self.runs_dir) / OUTPUT_FOLDER)
 
     def require_editor(self, what: str) -> None:
         if self.viewer:

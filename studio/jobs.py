@@ -39,6 +39,7 @@ from pipelines.registry import get_entry
 from pipelines.runs import RunFolder
 
 from . import run_queue
+from .guards import confine_data_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_FOLDER_PREFIX = "run folder: "
@@ -113,6 +114,7 @@ class JobManager:
         entry = get_entry(pipeline)  # an unknown pipeline is refused here, in words
         if not data:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
+        confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
         steps = _whole_steps(steps)
         # Classic models are fit in one go (seconds), not trained by steps: nothing to queue.
         queue = [] if entry.kind == "classic" else ["--queue"]
@@ -134,6 +136,7 @@ class JobManager:
                               f"there is nothing to dry-run; Start fits it")
         if not data:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
+        confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
         cmd = self.command(pipeline, data, _whole_steps(steps), extra_set, ["--dry-run"])
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -164,7 +167,7 @@ class JobManager:
         with self._dispatch_lock:
             info = run.info()
             status = info.get("status", "?")
-            if run.live_trainer_pid() is not None:
+            if run.trainer_alive(info):
                 raise StudioError(f"run {run.id} is still training; stop it first")
             if status == "queued":
                 raise StudioError(f"run {run.id} is already queued")
@@ -298,7 +301,9 @@ class JobManager:
             job.settled = True
             run = RunFolder(self.runs_dir / job.run_id)
             try:
-                if job.cancelled or run.info().get("status") != "queued":
+                # (a run another process trains, e.g. `studio resume` from a terminal that
+                # won the run's lock first, is not this process's failure)
+                if job.cancelled or run.info().get("status") != "queued" or run.trainer_alive():
                     continue
                 run.update_info(status="failed",
                                 message=failure_message(job.log_path, job.returncode))
@@ -385,6 +390,11 @@ class JobManager:
                               f"{job.returncode} (status {status})")
         if status not in ACTIVE_STATUSES:
             raise StudioError(f"run {run.id} is {status}, not running; there is nothing to stop")
+        if status == "running" and not run.trainer_alive():
+            kept = run.checkpoint_steps()
+            raise StudioError(f"run {run.id} is interrupted: its training process is gone, so "
+                              f"there is nothing to stop; Resume continues it from "
+                              f"{f'step {kept[-1]}' if kept else 'the start (no checkpoint yet)'}")
         run.request_stop()
         return f"asked run {run.id} to stop: it saves a checkpoint and stops at the next step"
 

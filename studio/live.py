@@ -101,7 +101,12 @@ def progress_text(run: RunFolder, exit_code: int | None = None, ahead: int | Non
         info = run.info()
     except StudioError as e:  # a damaged run.json: say so on every refresh, without a toast
         return f"**damaged** · {as_markdown_text(str(e))}"
-    status = info.get("status", "?")
+    status = run.display_status(info)   # `interrupted`: says running, nobody trains it
+    if status == "interrupted":
+        kept = run.checkpoint_steps()
+        info = {**info, "message": (f"its training process is gone; Resume continues from "
+                                    f"{f'step {kept[-1]}' if kept else 'the start'}"),
+                "eta_seconds": None}
     if exit_code is not None and status in ("queued", "running"):
         status = f"{status}? (process exited with code {exit_code})"
     parts = [f"**{status}**", f"step {format_step(info.get('step', 0), info.get('total_steps'))}",

@@ -39,11 +39,11 @@ def scan(runs_dir: Path) -> tuple[list[RunFolder], set[str]]:
         status = info.get("status")
         if status == "queued":
             found.append((str(info.get("created", "")), run.id, run))
-            if claim_alive(run):
+            if claim_alive(run) or run.trainer_alive(info):   # (a terminal may train it)
                 live.add(run.id)
         else:
             release(run)
-            if status == "running" and run.live_trainer_pid() is not None:
+            if status == "running" and run.trainer_alive(info):
                 live.add(run.id)
     return [run for _, _, run in sorted(found, key=lambda t: (t[0], t[1]))], live
 

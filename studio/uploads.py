@@ -2,7 +2,9 @@
 folder's `.data/`, the only place an upload is ever written. Returns the data spec to train on.
 
 A zip is read in place by the data loader later (never extracted), but one whose entries would
-escape a folder (absolute paths, `..`) is refused outright, as are oversized uploads.
+escape a folder (absolute paths, `..`) is refused outright, as are oversized uploads, entries and
+pictures (the limits of pipelines/limits.py; a picture's size is read from its header only).
+Gradio itself refuses a file over limits.MAX_UPLOAD_BYTES while it arrives (studio/app.py).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from PIL import Image
+
+from pipelines import limits
+from pipelines.data.folder import IMAGE_SUFFIXES
+from pipelines.data.images import bomb_guard, check_image_pixels
 from pipelines.data.text import read_text_file
 from pipelines.errors import StudioError
-
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024          # what a browser may send
-MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024   # what a zip may expand to (zip bombs)
-MAX_ZIP_ENTRIES = 200_000
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:
@@ -30,10 +32,10 @@ def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:
     size = source.stat().st_size
     if size == 0:
         raise StudioError(f"{source.name} is empty; upload a .zip of images or a UTF-8 .txt file")
-    if size > MAX_UPLOAD_BYTES:
-        raise StudioError(f"{source.name} is {size / 2**20:.0f} MB; uploads are limited to "
-                          f"{MAX_UPLOAD_BYTES // 2**20} MB (point folder:PATH at a folder on "
-                          f"this machine instead)")
+    if size > limits.MAX_UPLOAD_BYTES:
+        raise StudioError(f"{source.name} is {limits.size_text(size)}; uploads are limited to "
+                          f"{limits.size_text(limits.MAX_UPLOAD_BYTES)} (point folder:PATH at a "
+                          f"folder on this machine instead, allowed with launch.py --data-dir)")
     suffix = source.suffix.lower()
     if suffix == ".zip":
         images, skipped = check_zip(source)
@@ -56,16 +58,18 @@ def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:
 
 
 def check_zip(path: Path) -> tuple[int, int]:
-    """(image entries, other file entries) of a zip that is safe to read; else StudioError."""
+    """(image entries, other file entries) of a zip that is safe to read; else StudioError.
+    Sizes come from the zip's directory and each picture's header: nothing is decompressed
+    whole here (the loader streams entries within the same limits)."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise StudioError(f"{path.name} is not a readable .zip file ({e})") from None
     with archive:
         infos = archive.infolist()
-        if len(infos) > MAX_ZIP_ENTRIES:
+        if len(infos) > limits.MAX_DATA_FILES:
             raise StudioError(f"{path.name} holds {len(infos):,} entries; the limit is "
-                              f"{MAX_ZIP_ENTRIES:,}")
+                              f"{limits.MAX_DATA_FILES:,}: split it or pick a subset")
         total, images, others = 0, 0, 0
         for info in infos:
             name = PurePosixPath(info.filename.replace("\\", "/"))
@@ -74,15 +78,35 @@ def check_zip(path: Path) -> tuple[int, int]:
                                   f"({info.filename!r}); such zips are refused")
             if info.is_dir():
                 continue
-            total += info.file_size
             if name.suffix.lower() in IMAGE_SUFFIXES and not name.name.startswith("."):
                 images += 1
+                check_zip_picture(archive, info, path.name)
             else:
-                others += 1
-        if total > MAX_UNZIPPED_BYTES:
-            raise StudioError(f"{path.name} would expand to {total / 2**30:.1f} GB; the limit is "
-                              f"{MAX_UNZIPPED_BYTES // 2**30} GB")
+                others += 1     # skipped by the loader (read first if small: it may be one)
+            if info.file_size <= limits.MAX_IMAGE_FILE_BYTES:   # what the loader will read
+                total += info.file_size
+        if total > limits.MAX_UNZIPPED_BYTES:
+            raise StudioError(f"{path.name} would expand to {limits.size_text(total)}; the "
+                              f"limit is {limits.size_text(limits.MAX_UNZIPPED_BYTES)}: split it "
+                              f"into smaller zips")
         if images == 0:
             raise StudioError(f"{path.name} holds no images (.png, .jpg, ...); put one folder of "
                               f"images per class in the zip")
     return images, others
+
+
+def check_zip_picture(archive: zipfile.ZipFile, info: zipfile.ZipInfo, zip_name: str) -> None:
+    """Refuse an image entry over the byte limit (from the directory) or the pixel limit (from
+    its header, read from the start of the stream; nothing is decoded)."""
+    where = f"{zip_name}: {info.filename}"
+    if info.file_size > limits.MAX_IMAGE_FILE_BYTES:
+        raise StudioError(f"{where} is {limits.size_text(info.file_size)}; an image file may "
+                          f"be at most {limits.size_text(limits.MAX_IMAGE_FILE_BYTES)}: shrink "
+                          f"it or leave it out")
+    try:
+        with archive.open(info) as stream, bomb_guard(where), Image.open(stream) as image:
+            check_image_pixels(image, where)
+    except StudioError:
+        raise
+    except Exception:  # noqa: BLE001 - not a readable picture: the loader will skip it
+        return

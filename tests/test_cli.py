@@ -153,7 +153,7 @@ def test_sigint_stops_cleanly_and_resume_finishes(runs_dir):
         time.sleep(0.2)
     refused = subprocess.run([sys.executable, "-m", "pipelines", "resume", run.id],
                              capture_output=True, text=True, env=env, timeout=120)
-    assert refused.returncode == 2 and "still training" in refused.stderr  # no second trainer
+    assert refused.returncode == 2 and "already being trained" in refused.stderr  # no second trainer
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

@@ -15,6 +15,7 @@ import pytest
 
 from helpers import free_port, wait_for
 from pipelines.errors import StudioError
+from pipelines.liveness import TrainerLock
 from pipelines.runs import RunFolder, list_runs
 from studio import live
 from studio.app import build_app
@@ -43,6 +44,9 @@ def fake_run(runs_dir, **info):
                                            "status": "running", "step": 5, "total_steps": 10,
                                            **info})
     run.log_metrics({"step": 5, "loss_d": 0.5, "loss_g": 1.25, "time": 1.0})
+    # a live trainer holds the run's lock; without it a `running` run reads `interrupted`
+    run.trainer_lock = TrainerLock(run.path)
+    run.trainer_lock.acquire()
     return run
 
 
@@ -97,6 +101,8 @@ def test_runs_table_rows_come_from_the_run_folders(runs_dir):
     assert run_rows(runs_dir)[0][6:10] == ["fd=9.25", "cuda:0 · bf16", "2", "1.8 GB"]
     # a process this UI started that died while run.json still says running
     assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
+    run.trainer_lock.release()   # ... and once its lock is free, nobody trains it
+    assert run_rows(runs_dir)[0][3] == "interrupted"
 
 
 def test_live_view_shows_grids_progress_and_a_damaged_run_in_words(runs_dir):

@@ -12,6 +12,7 @@ from pipelines.errors import StudioError
 from pipelines.presets import preset_steps
 from pipelines.runs import RunFolder
 from studio import live
+from pipelines.liveness import TrainerLock
 from studio.jobs import JobManager
 from studio.tabs.train import preset_values
 from studio.uploads import store_upload
@@ -23,6 +24,9 @@ def make_run(runs_dir, **info):
                                            **info})
     for step, loss in ((25, 1.0), (50, 0.0)):
         run.log_metrics({"step": step, "time": step / 10, "loss_g": loss, "val/elbo": -step})
+    if run.info()["status"] == "running":   # as a live trainer: it holds the run's lock
+        run.trainer_lock = TrainerLock(run.path)
+        run.trainer_lock.acquire()
     return run
 
 

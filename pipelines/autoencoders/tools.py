@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import Tool, ToolResult
-from ..config import option
+from ..config import option, seed_option
 from ..errors import StudioError
 from .config import CORRUPTIONS
 from .losses import corrupt, pca_2d
@@ -57,7 +57,7 @@ class DenoiseOptions:
                              "they are already noisy.", choices=(*CORRUPTIONS, "none"))
     noise_level: float = option(0.3, "Gaussian: the noise's standard deviation; masking and "
                                 "salt-and-pepper: the fraction of pixels hit.", low=0.0, high=1.0)
-    seed: int = option(0, "Seed of the corruption.")
+    seed: int = seed_option(0, "Seed of the corruption.")
 
 
 COMMON_TOOLS = (

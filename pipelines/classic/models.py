@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import option
+from ..config import option, seed_option
 from ..data.tabular import TabularData
 from ..errors import StudioError
 from . import plots
@@ -35,8 +35,8 @@ class ClassicConfig:
     target: str = option("", "csv: data: the column to predict (the bundled tables know theirs).")
     standardize: bool = option(True, "Scale every feature to zero mean and unit variance "
                                "(fitted on the training split) before the model sees it.")
-    seed: int = option(0, "Seed of the randomised parts (forests, SVM probability calibration); "
-                       "the same seed refits the same model.")
+    seed: int = seed_option(0, "Seed of the randomised parts (forests, SVM probability "
+                            "calibration); the same seed refits the same model.")
     boundary_features: str = option("", "Two feature names, comma separated, for the 2-D "
                                     "decision-boundary view; empty: the first two principal "
                                     "components of the (standardised) features.")

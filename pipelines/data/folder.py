@@ -1,4 +1,11 @@
-"""A user's own images: a folder (subfolders = classes) or a .zip of one, read in place."""
+"""A user's own images: a folder (subfolders = classes) or a .zip of one, read in place.
+
+Sizes are checked before anything is decoded or read whole (pipelines/limits.py): a picture's
+pixels from its header, a file's or zip entry's bytes from the file system or the zip's
+directory, and zip entries are streamed with a running count, so neither a decompression bomb
+nor a zip that lies about its sizes costs more than the limits. A picture over a limit is
+refused by name; a file over the byte limit that is not named like a picture is skipped unread.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,14 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from .. import limits
 from ..errors import StudioError
-from .images import normalise_image
+from .images import bomb_guard, check_image_pixels, normalise_image
 
 EXPECTED_LAYOUT = ("expected one subfolder of images per class (e.g. cats/*.jpg, dogs/*.jpg), "
                    "or images directly in the folder for a single class")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+CHUNK = 1 << 20
 
 
 def load_image_folder(path_text: str, image_size: int
@@ -27,7 +37,11 @@ def load_image_folder(path_text: str, image_size: int
     if not path.exists():
         raise StudioError(f"The folder {path} does not exist; check the path ({EXPECTED_LAYOUT}).")
     if path.is_dir():
-        return _load_entries(_folder_entries(path), path.name, image_size, read=_open_file)
+        entries = _folder_entries(path)
+        _check_count(len(entries), path.name, "files")
+        return _load_entries(entries, path.name, image_size, read=_open_file,
+                             size_of=_file_size,
+                             name_of=lambda file: f"{path.name}/{file.relative_to(path)}")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -35,8 +49,60 @@ def load_image_folder(path_text: str, image_size: int
                           "give a folder of images or a .zip of one (for text use text:<path>).")
     with archive:
         entries, root_name = _zip_entries(archive, default_root=path.stem)
-        return _load_entries(entries, root_name, image_size,
-                             read=lambda info: Image.open(io.BytesIO(archive.read(info))))
+        _check_count(len(entries), path.name, "entries")
+        declared = sum(info.file_size for _, info in entries
+                       if info.file_size <= limits.MAX_IMAGE_FILE_BYTES)
+        if declared > limits.MAX_UNZIPPED_BYTES:
+            raise StudioError(_too_much(path.name, declared))
+        budget = _ZipBudget(archive, path.name)
+        return _load_entries(entries, root_name, image_size, read=budget.open,
+                             size_of=lambda info: info.file_size,
+                             name_of=lambda info: f"{path.name}: {info.filename}")
+
+
+def _check_count(count: int, name: str, what: str) -> None:
+    if count > limits.MAX_DATA_FILES:
+        raise StudioError(f"{name} holds {count:,} {what}; an image set may have at most "
+                          f"{limits.MAX_DATA_FILES:,}: split it or pick a subset")
+
+
+class _ZipBudget:
+    """Reads zip entries by streaming, never more than limits.MAX_IMAGE_FILE_BYTES of one
+    entry nor limits.MAX_UNZIPPED_BYTES in all, whatever the zip's directory claims."""
+
+    def __init__(self, archive: zipfile.ZipFile, zip_name: str):
+        self.archive, self.zip_name, self.total = archive, zip_name, 0
+
+    def open(self, info: zipfile.ZipInfo) -> Image.Image:
+        data = bytearray()
+        with self.archive.open(info) as stream:
+            while chunk := stream.read(CHUNK):
+                data += chunk
+                self.total += len(chunk)
+                if len(data) > limits.MAX_IMAGE_FILE_BYTES:
+                    raise StudioError(_too_big(f"{self.zip_name}: {info.filename}", len(data),
+                                               "expands to more than"))
+                if self.total > limits.MAX_UNZIPPED_BYTES:
+                    raise StudioError(_too_much(self.zip_name, self.total))
+        return Image.open(io.BytesIO(data))
+
+
+def _too_much(zip_name: str, size: int) -> str:
+    return (f"{zip_name} expands to {limits.size_text(size)}; a zip of images may expand to at "
+            f"most {limits.size_text(limits.MAX_UNZIPPED_BYTES)}: split it into smaller zips or "
+            f"use a folder on the server")
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:      # a dangling link: not readable, skipped like any unreadable file
+        return 0
+
+
+def _too_big(name: str, size: int, verb: str = "is") -> str:
+    return (f"{name} {verb} {limits.size_text(size)}; an image file may be at most "
+            f"{limits.size_text(limits.MAX_IMAGE_FILE_BYTES)}: shrink it or leave it out")
 
 
 def _is_hidden(part: str) -> bool:
@@ -79,12 +145,12 @@ def _open_file(path: Path) -> Image.Image:
     return Image.open(path)
 
 
-def _load_entries(entries, root_name: str, image_size: int, read
+def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_of
                   ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Read every entry; class = first subfolder, or root_name when there are no subfolders.
 
     Files that are not readable images are skipped and counted, as are loose files next to
-    class subfolders (they belong to no class).
+    class subfolders (they belong to no class). A picture over a size limit is refused.
     """
     has_subfolders = any(len(parts) > 1 for parts, _ in entries)
     pictures: list[np.ndarray] = []
@@ -95,7 +161,12 @@ def _load_entries(entries, root_name: str, image_size: int, read
         if has_subfolders and len(parts) == 1:
             skipped += 1
             continue
-        picture = _read_picture(read, source, image_size)
+        if size_of(source) > limits.MAX_IMAGE_FILE_BYTES:
+            if PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
+                raise StudioError(_too_big(name_of(source), size_of(source)))
+            skipped += 1     # a big file that is not named like a picture: skipped unread
+            continue
+        picture = _read_picture(read, source, image_size, name_of(source))
         if picture is None:
             skipped += 1
             continue
@@ -113,16 +184,21 @@ def _load_entries(entries, root_name: str, image_size: int, read
     return _stack(pictures, all(grays)), labels, class_names, skipped
 
 
-def _read_picture(read, source, image_size: int) -> tuple[np.ndarray, bool] | None:
-    """One normalised picture, or None when the file is not a readable image."""
-    # PIL warns on huge or oddly-encoded images; the loader prints nothing and counts skips.
+def _read_picture(read, source, image_size: int, name: str) -> tuple[np.ndarray, bool] | None:
+    """One normalised picture, or None when the file is not a readable image; StudioError for
+    one over a limit (checked from its header, before it is decoded)."""
+    # PIL warns on oddly-encoded images; the loader prints nothing and counts skips. Its
+    # decompression-bomb warning, though, is an error (bomb_guard).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            with read(source) as image:
+            with bomb_guard(name), read(source) as image:
+                check_image_pixels(image, name)
                 image.draft(image.mode, (image_size, image_size))  # JPEG: decode at reduced scale
                 image.load()  # a truncated file fails here, not later
                 return normalise_image(image, image_size)
+        except StudioError:
+            raise
         except Exception:  # noqa: BLE001 - any decoder failure means "not a readable image"
             return None
 

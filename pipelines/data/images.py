@@ -2,13 +2,59 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import numpy as np
 from PIL import Image
+
+from .. import limits
+from ..errors import StudioError
 
 # Modes that hold one grey channel; everything else becomes RGB.
 HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 GRAY_MODES = frozenset({"1", "L", "LA", "La"}) | HIGH_DEPTH_MODES
+PIL_DEFAULT_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)   # PIL.Image's own value
+
+
+def pixel_limit() -> int:
+    """The most pixels a picture may have: limits.MAX_IMAGE_PIXELS, or PIL's own bomb limit
+    when that is lower."""
+    return min(limits.MAX_IMAGE_PIXELS, Image.MAX_IMAGE_PIXELS or PIL_DEFAULT_MAX_PIXELS)
+
+
+def _too_many_pixels(name: str, what: str) -> StudioError:
+    return StudioError(f"{name} is {what}; pictures may have at most "
+                       f"{pixel_limit() / 1e6:.0f} million: shrink it (the studio trains at "
+                       f"1024x1024 at most) or leave it out")
+
+
+def check_image_pixels(image: Image.Image, name: str) -> None:
+    """Refuse a picture with more than pixel_limit() pixels, from its header alone (before a
+    single pixel is decoded): a PNG of 13000x13000 is a few KB on disk and 14 s of CPU to
+    decode."""
+    width, height = image.size
+    if width * height > pixel_limit():
+        raise _too_many_pixels(name, f"{width}x{height} pixels "
+                                     f"({width * height / 1e6:.0f} million)")
+
+
+@contextmanager
+def bomb_guard(name: str):
+    """Around opening a picture and `check_image_pixels`: PIL's decompression-bomb check on
+    (back at PIL's own default if a library switched it off). Its warning, which Image.open
+    gives before the size can be checked, is left to check_image_pixels (same limit, and a
+    message with the picture's size); its error (twice the limit) becomes the same refusal."""
+    if Image.MAX_IMAGE_PIXELS is None:
+        Image.MAX_IMAGE_PIXELS = PIL_DEFAULT_MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(name, f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} million "
+                                     f"pixels") from None
 
 
 def load_digits(image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import limits
 from ..errors import StudioError
 from . import SPLIT_SEED, VALIDATION_FRACTION, split_indices
 
@@ -122,6 +123,11 @@ def _load_csv(path_text: str, *, task: str, target: str, name: str) -> TabularDa
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise StudioError(f"CSV file {path} does not exist")
+    size = path.stat().st_size
+    if size > limits.MAX_TABLE_BYTES:   # pandas needs several times this in memory
+        raise StudioError(f"CSV file {path} is {limits.size_text(size)}; a table may be at most "
+                          f"{limits.size_text(limits.MAX_TABLE_BYTES)}: train on a sample of "
+                          f"its rows")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from .. import limits
 from ..errors import StudioError
 
 MIN_CHARACTERS = 100  # below this, a 10% validation split holds almost nothing
@@ -20,6 +21,10 @@ def read_text_file(path_text: str) -> str:
     if not path.is_file():
         raise StudioError(f"{path} is not a file; text:<path> needs a single UTF-8 text file "
                           "(for a folder of images use folder:<path>).")
+    size = path.stat().st_size
+    if size > limits.MAX_TEXT_BYTES:   # checked before a byte of it is read
+        raise StudioError(f"{path} is {limits.size_text(size)}; a text data set may be at most "
+                          f"{limits.size_text(limits.MAX_TEXT_BYTES)}: train on a part of it")
     try:
         # utf-8-sig drops the byte-order mark some Windows editors write at the start.
         text = path.read_bytes().decode("utf-8-sig")

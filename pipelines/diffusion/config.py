@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import option
+from ..config import option, seed_option
 
 SCHEDULERS = ("ddpm", "ddim", "dpm++", "euler", "euler-ancestral", "heun", "unipc")
 # Samplers that draw fresh noise at every step (DDIM only when eta > 0).
@@ -126,13 +126,13 @@ class Img2ImgOptions(DiffusionSampleControls):
                              "(0 keeps it, 1 ignores it).", low=0.0, high=1.0)
     label: int = option(-1, "Class models: the class to steer towards; -1 cycles through "
                         "the classes.", low=-1)
-    seed: int = option(0, "Seed of the noise (image i uses seed + i).")
+    seed: int = seed_option(0, "Seed of the noise (image i uses seed + i).")
 
 
 @dataclass
 class InpaintOptions(DiffusionSampleControls):
     label: int = option(-1, "Class models: the class to fill in with; -1 cycles.", low=-1)
-    seed: int = option(0, "Seed of the noise.")
+    seed: int = seed_option(0, "Seed of the noise.")
     count: int = option(4, "Fillings to draw (seeds seed, seed + 1, ...).", low=1, high=64)
 
 
@@ -141,5 +141,5 @@ class PreviewOptions(DiffusionSampleControls):
     every: int = option(5, "Show x_t (and the predicted clean image) every k steps.",
                         low=1, high=1000)
     label: int = option(-1, "Class models: the class to draw; -1 cycles.", low=-1)
-    seed: int = option(0, "Seed (row i uses seed + i).")
+    seed: int = seed_option(0, "Seed (row i uses seed + i).")
     count: int = option(4, "Rows, one image each.", low=1, high=16)

@@ -71,8 +71,10 @@ class GANConfig:
     lr_g: float = option(2e-4, "Generator learning rate. TTUR (Heusel et al., 2017): a higher "
                          "lr_d than lr_g.", low=0.0, high=1.0)
     lr_d: float = option(2e-4, "Discriminator learning rate.", low=0.0, high=1.0)
-    beta1: float = option(0.5, "Adam beta1; DCGAN's 0.5 damps oscillation.", low=0.0, high=1.0)
-    beta2: float = option(0.999, "Adam beta2.", low=0.0, high=1.0)
+    beta1: float = option(0.5, "Adam beta1, in [0, 1); DCGAN's 0.5 damps oscillation.",
+                          low=0.0, high=1.0, high_exclusive=True)
+    beta2: float = option(0.999, "Adam beta2, in [0, 1).", low=0.0, high=1.0,
+                          high_exclusive=True)
     info_categories: int = option(0, "InfoGAN: size of the categorical latent code (0 = none).",
                                   low=0, high=100)
     info_continuous: int = option(0, "InfoGAN: number of continuous codes, each ~ U(-1, 1).",

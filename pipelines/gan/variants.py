@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..base import Tool, ToolResult
-from ..config import option, variant_config
+from ..config import option, seed_option, variant_config
 from ..errors import StudioError
 from ..presets import extend
 from .pipeline import GAN, GANConfig, InfoGANSampleControls
@@ -86,7 +86,7 @@ class CodeSweepOptions:
     code: int = option(1, "Which code to sweep across the columns: 1..M a continuous code, "
                        "0 the categorical one.", low=0, high=10)
     rows: int = option(10, "Rows, one seed each (seed, seed + 1, ...).", low=1, high=64)
-    seed: int = option(0, "The first row's seed.")
+    seed: int = seed_option(0, "The first row's seed.")
     columns: int = option(9, "Values of a continuous code from -span to span.", low=2, high=32)
     span: float = option(2.0, "How far to push a continuous code (training saw [-1, 1]).",
                          low=0.1, high=5.0)

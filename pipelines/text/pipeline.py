@@ -52,7 +52,8 @@ class TextConfig:
                               low=0)
     weight_decay: float = option(0.1, "AdamW weight decay on matrices (not on biases and norms).",
                                  low=0.0, high=1.0)
-    beta2: float = option(0.99, "AdamW beta2 (0.99 suits small batches).", low=0.0, high=1.0)
+    beta2: float = option(0.99, "AdamW beta2, in [0, 1) (0.99 suits small batches).",
+                          low=0.0, high=1.0, high_exclusive=True)
     grad_accum: int = option(1, "Gradient accumulation: split each batch into this many "
                              "micro-batches (same update, less memory).", low=1, high=256)
     val_tokens: int = option(8192, "Validation tokens scored at every log step (windows spread "

@@ -3,6 +3,7 @@ prediction and probabilities side by side — CNNs, MLPs, row readers and classi
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
@@ -49,11 +50,14 @@ def answers_table(answers: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def classify_picture(studio: Studio, picture: np.ndarray) -> list[dict]:
     """Every finished digits classifier's answer for `picture` (saved under the runs folder
-    for the worker to read)."""
+    for the worker to read, and deleted once it has)."""
     folder = studio.runs_dir / ".ui" / time.strftime("%Y%m%d") / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(folder / "drawing.png")
-    answers = studio.worker.call("classify", image=str(folder / "drawing.png"))
+    try:
+        Image.fromarray(picture).save(folder / "drawing.png")
+        answers = studio.worker.call("classify", image=str(folder / "drawing.png"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if not answers:
         raise StudioError("no finished classifier trained on digits yet: train one in the "
                           "Train tab (e.g. resnet or svm-rbf on digits)")
@@ -68,7 +72,8 @@ def build(studio: Studio) -> None:
                            brush=gr.Brush(default_size=18, colors=["#000000"]),
                            elem_id="classify-pad")
         with gr.Column():
-            answer = gr.Button("Classify", variant="primary", elem_id="classify-go")
+            answer = gr.Button("Classify", variant="primary", elem_id="classify-go",
+                               visible=not studio.viewer)
             table = gr.Dataframe(headers=["run", "pipeline", "prediction", "probability"],
                                  interactive=False, label="Predictions")
     bars = gr.BarPlot(x="class", y="probability", color="model", label="Probabilities",
@@ -78,4 +83,10 @@ def build(studio: Studio) -> None:
     def classify(editor):
         return answers_table(classify_picture(studio, picture_from(editor)))
 
-    answer.click(classify, pad, [table, bars], concurrency_limit=2)
+    if studio.viewer:
+        # A read-only studio has no upload route (studio/guards.py), which the pad's value
+        # would travel through on a click. With a change listener Gradio's editor sends its
+        # strokes as they are drawn instead (in memory, no file), so each stroke answers.
+        pad.change(classify, pad, [table, bars], concurrency_limit=2, show_progress="hidden")
+    else:
+        answer.click(classify, pad, [table, bars], concurrency_limit=2)

@@ -75,7 +75,9 @@ def sample_batch(studio: Studio, run_id: str, step: Any, seed: Any, batch: Any, 
     labels = result.get("labels") or [None] * len(result["files"])
     captions = [f"seed {seed + i}" + (f" · {names[c]}" if c is not None and c < len(names)
                                       else "") for i, c in enumerate(labels)]
-    return list(zip(result["files"], captions)), zip_batch(result["files"])
+    batch_zip = zip_batch(result["files"])
+    studio.outputs.keep(Path(batch_zip).parent)   # bounded per session (studio/outputs.py)
+    return list(zip(result["files"], captions)), batch_zip
 
 
 def build(studio: Studio) -> None:
@@ -125,6 +127,7 @@ def build(studio: Studio) -> None:
                 seed_a=whole_number(seed_a, "seed A", 0), seed_b=whole_number(seed_b, "seed B", 0),
                 frames=whole_number(frames, "frames", 2, 64), label=parse_label(label),
                 controls=changed_values(specs, list(values)))
+            studio.outputs.keep(Path(result["strip"]).parent)
             return result["strip"], result["gif"]
 
         walk.click(interpolate, [run, step, seed_a, seed_b, frames, label, *inputs],
@@ -188,6 +191,8 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
         result = studio.worker.call("tool", run=run_id, step=parse_step(step), name=tool["name"],
                                     options=changed_values(tool["options"], list(values)),
                                     inputs=paths or None)
+        if result.get("image"):
+            studio.outputs.keep(Path(result["image"]).parent)
         return result.get("image"), result.get("values") or ({"text": result["text"]}
                                                              if result.get("text") else None)
     return run_tool
