@@ -21,6 +21,7 @@ needs no CLI code. Errors the user can fix print one line and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -325,6 +326,9 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
     except TrainingFailed as e:
         print(f"studio: training failed: {e}", file=sys.stderr)
         return 1
+    except OSError:   # the run says why, what is kept and how to go on (training_run.py)
+        print(f"studio: training failed: {run.info().get('message')}", file=sys.stderr)
+        return 1
     _print_main(f"{status}: {run.path} at step {run.info().get('step')}")
     return 0
 
@@ -542,4 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except StudioError as e:
         print(f"studio: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:   # a full disk, a file size limit, a folder that cannot be written
+        full = e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+        print(f"studio: error: {e}" + (" (is the disk full, or a file size limit reached?)"
+                                        if full else ""), file=sys.stderr)
         return 2

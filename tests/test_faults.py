@@ -242,3 +242,21 @@ def test_sample_out_into_a_missing_folder_is_refused_without_creating_it(runs_di
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
     assert not (tmp_path / "no").exists()
+
+
+def test_a_full_disk_from_the_cli_is_one_line_and_a_failed_run(runs_dir):
+    """The issue's reproduction: `(ulimit -f 25; studio train dcgan ... --checkpoint-every 0)`."""
+    def small_files():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (25 * 512, 25 * 512))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", "--runs-dir", str(runs_dir), "train", "dcgan",
+         "--data", "digits", "--steps", "20", "--checkpoint-every", "0", "--sample-every", "0",
+         "--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--quiet"],
+        env=env, capture_output=True, text=True, timeout=300, preexec_fn=small_files)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "File too large" in lines[0] and "studio resume" in lines[0]
+    (run,) = [RunFolder(p) for p in runs_dir.iterdir()]
+    assert run.info()["status"] == "failed" and run.display_status() == "failed"
