@@ -92,3 +92,13 @@ def test_a_wrong_preset_is_one_line_and_exit_2(runs_dir, capsys, argv, words):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("studio: error:") and words in err, err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_every_registry_name_is_its_implementations_name():
+    # Each name is written twice, in the registry and as `name =` on the class; the page and
+    # the CLI list the first, run folders and weights files record the second.
+    from pipelines.registry import list_pipelines, load_pipeline_class
+    mismatched = [(e.name, getattr(load_pipeline_class(e.name), "name", None))
+                  for e in list_pipelines()
+                  if getattr(load_pipeline_class(e.name), "name", None) != e.name]
+    assert mismatched == []
