@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import StudioError
+
 LOCK_FILE = ".trainer.lock"
 HEARTBEAT_SECONDS = 30.0
 HEARTBEAT_STALE = 4 * HEARTBEAT_SECONDS   # a heartbeat older than this is a dead trainer's
@@ -93,6 +95,9 @@ class TrainerLock:
             self._fd = None
 
     def __enter__(self) -> "TrainerLock":
+        if not self.acquire():
+            raise StudioError(f"{self.path.parent.name} is already being trained by another "
+                              f"process")
         return self
 
     def __exit__(self, *exc: Any) -> None:

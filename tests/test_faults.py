@@ -260,3 +260,13 @@ def test_a_full_disk_from_the_cli_is_one_line_and_a_failed_run(runs_dir):
     assert len(lines) == 1 and "File too large" in lines[0] and "studio resume" in lines[0]
     (run,) = [RunFolder(p) for p in runs_dir.iterdir()]
     assert run.info()["status"] == "failed" and run.display_status() == "failed"
+
+
+def test_the_page_refuses_to_resume_a_run_another_process_trains(runs_dir):
+    run = queued(runs_dir, "busy", steps=2)
+    run.update_info(status="stopped")
+    jobs = JobManager(runs_dir, dispatching=False)
+    with TrainerLock(run.path):           # e.g. `studio resume` in a terminal has it
+        with pytest.raises(StudioError, match="still training"):
+            jobs.resume(run.id)
+        assert run.info()["status"] == "stopped"
