@@ -326,9 +326,10 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
     except TrainingFailed as e:
         print(f"studio: training failed: {e}", file=sys.stderr)
         return 1
-    except OSError:   # the run says why, what is kept and how to go on (training_run.py)
-        print(f"studio: training failed: {run.info().get('message')}", file=sys.stderr)
-        return 1
+    except OSError:   # (a full disk: fixable, so 2 like every error you can fix) the run
+        # says why, what is kept and how to go on (training_run.py)
+        print(f"studio: error: {run.info().get('message')}", file=sys.stderr)
+        return 2
     _print_main(f"{status}: {run.path} at step {run.info().get('step')}")
     return 0
 

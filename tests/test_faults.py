@@ -255,7 +255,7 @@ def test_a_full_disk_from_the_cli_is_one_line_and_a_failed_run(runs_dir):
          "--data", "digits", "--steps", "20", "--checkpoint-every", "0", "--sample-every", "0",
          "--set", "width=8", "--set", "z_dim=8", "--batch-size", "16", "--quiet"],
         env=env, capture_output=True, text=True, timeout=300, preexec_fn=small_files)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "File too large" in lines[0] and "studio resume" in lines[0]
     (run,) = [RunFolder(p) for p in runs_dir.iterdir()]
