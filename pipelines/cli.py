@@ -252,8 +252,10 @@ def cmd_classify(args) -> int:
     from PIL import Image
 
     from .classifiers.classify import classify_image, format_table
+    from .data.images import bomb_guard, check_image_pixels
     try:
-        with Image.open(args.input) as image:
+        with bomb_guard(args.input), Image.open(args.input) as image:
+            check_image_pixels(image, args.input)   # from the header, before decoding
             pixels = np.asarray(image.convert("RGBA"))
     except (OSError, ValueError) as e:
         raise StudioError(f"cannot read image {args.input}: {e}") from None

@@ -10,7 +10,7 @@ The page's own events stay off the API (they are wired to its components); these
 call the same functions they do. Every endpoint ends its answer with a message: what happened,
 or "error: ..." with the one sentence the page would show (never a traceback), and empty
 results. In a read-only studio (--viewer) the endpoints that train, stop, resume, delete,
-upload, export or keep checkpoints do not exist.
+upload, classify (a picture is an upload), export or keep checkpoints do not exist.
 """
 
 import functools  # no `from __future__ import annotations`: gr.api reads the hints at runtime
@@ -23,6 +23,7 @@ from gradio import FileData
 from PIL import Image
 
 from pipelines.config import check_seed
+from pipelines.data.images import bomb_guard, check_image_pixels
 from pipelines.errors import StudioError
 from pipelines.model_card import model_card_text
 from pipelines.runs import RunFolder, delete_run
@@ -135,18 +136,21 @@ def register(studio: Studio) -> None:
     @answers([])
     def classify(image: FileData) -> tuple[list[dict], str]:
         """The Classify tab: every finished digits classifier's answer for a picture."""
+        path = uploaded_path(image)
         try:
-            with Image.open(uploaded_path(image)) as picture:
+            with bomb_guard(path.name), Image.open(path) as picture:
+                check_image_pixels(picture, path.name)   # from the header, before decoding
                 pixels = np.asarray(picture.convert("RGBA"))
         except OSError as e:
             raise StudioError(f"that file is not a picture ({e}); send a PNG or JPEG") from None
         found = classify_picture(studio, pixels)
         return found, f"{len(found)} classifiers answered"
 
-    for fn in (runs, compare, progress, sample, write, classify):
+    for fn in (runs, compare, progress, sample, write):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
     if studio.viewer:
-        return
+        return   # (/classify takes a picture, an upload: a read-only studio takes none)
+    gr.api(classify, api_name="classify", concurrency_limit=4)
 
     # --- editors: train, change, delete -----------------------------------------------------
     @answers("")

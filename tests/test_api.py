@@ -233,7 +233,9 @@ def test_a_read_only_studio_has_no_training_deleting_or_uploading(tmp_path):
                         ["named_endpoints"])
         assert {"/runs", "/sample", "/write", "/progress"} <= endpoints
         assert not endpoints & {"/train", "/dry_run", "/stop", "/resume", "/upload", "/delete",
-                                "/export", "/keep_checkpoint"}
+                                "/export", "/keep_checkpoint", "/classify"}
+        # no drawing pad either (a drawing is an upload), but a note that says why
+        assert "classify-pad" not in ids and "classify-viewer-note" in ids
         for endpoint in ("/train", "/delete", "/upload", "/stop"):
             with pytest.raises(ValueError, match="Cannot find"):
                 client.predict("x", api_name=endpoint)

@@ -64,7 +64,19 @@ def classify_picture(studio: Studio, picture: np.ndarray) -> list[dict]:
     return answers
 
 
+VIEWER_NOTE = ("This studio is read-only (`--viewer`): it takes no uploads, and a drawing "
+               "reaches the classifiers as an upload, so there is nothing to draw on here. "
+               "Whoever runs the studio can classify from their own page, or with `studio "
+               "classify --input digit.png`.")
+
+
 def build(studio: Studio) -> None:
+    if studio.viewer:
+        # Checked in a browser: Gradio's sketchpad sends its picture through the upload
+        # route, on a click and on a change alike, and a read-only studio has none
+        # (studio/guards.py). A pad that draws but never answers would be a broken control.
+        gr.Markdown(VIEWER_NOTE, elem_id="classify-viewer-note")
+        return
     gr.Markdown("Draw a digit (light or dark strokes both work) or upload a picture; every "
                 "finished classifier trained on `digits` answers.")
     with gr.Row():
@@ -72,8 +84,7 @@ def build(studio: Studio) -> None:
                            brush=gr.Brush(default_size=18, colors=["#000000"]),
                            elem_id="classify-pad")
         with gr.Column():
-            answer = gr.Button("Classify", variant="primary", elem_id="classify-go",
-                               visible=not studio.viewer)
+            answer = gr.Button("Classify", variant="primary", elem_id="classify-go")
             table = gr.Dataframe(headers=["run", "pipeline", "prediction", "probability"],
                                  interactive=False, label="Predictions")
     bars = gr.BarPlot(x="class", y="probability", color="model", label="Probabilities",
@@ -83,10 +94,4 @@ def build(studio: Studio) -> None:
     def classify(editor):
         return answers_table(classify_picture(studio, picture_from(editor)))
 
-    if studio.viewer:
-        # A read-only studio has no upload route (studio/guards.py), which the pad's value
-        # would travel through on a click. With a change listener Gradio's editor sends its
-        # strokes as they are drawn instead (in memory, no file), so each stroke answers.
-        pad.change(classify, pad, [table, bars], concurrency_limit=2, show_progress="hidden")
-    else:
-        answer.click(classify, pad, [table, bars], concurrency_limit=2)
+    answer.click(classify, pad, [table, bars], concurrency_limit=2)
