@@ -4,6 +4,7 @@ A pipeline is one class with a config dataclass and five methods:
 
     build()            -> {"generator": nn.Module, ...}    the networks, freshly initialised
     make_optimizers()  -> {"g": Optimizer, ...}             over self.modules' parameters
+    schedules()        -> {"g": Schedule, ...}              learning rates over the run (optional)
     train_step(batch, ctx) -> {"loss_g": float, ...}       one optimisation step, via ctx.step
     sample(n, seed, labels, **controls) -> Samples         deterministic for a seed
     evaluate(data, cache_dir) -> {"metric": float, ...}    at the end of training
@@ -172,6 +173,12 @@ class Pipeline:
         unless a family says otherwise (a latent diffusion model trains its autoencoder
         first)."""
         return [("training", steps, {})]
+
+    def schedules(self) -> dict[str, Any]:
+        """{optimiser name: pipelines.schedules.Schedule}: how each optimiser's learning rate
+        moves over the run; the trainer applies them before every step. None listed: each
+        keeps the learning rate it was made with."""
+        return {}
 
     def ema_decay(self) -> float:
         return float(getattr(self.config, "ema_decay", 0.0))

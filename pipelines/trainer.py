@@ -170,6 +170,10 @@ class Trainer:
         self.pipeline.modules = dict(zip(names, prepared[:len(names)]))
         self.optimizers = dict(zip(opt_names, prepared[len(names):]))
         self.ema = self._make_ema()
+        self.schedules = self.pipeline.schedules()
+        for name in self.schedules:   # each group's peak: its lr now (checkpointed with it)
+            for group in self.optimizers[name].param_groups:
+                group.setdefault("initial_lr", group["lr"])
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         if world > 1:
             # The weights are built identically (and DDP syncs them from rank 0); the noise
@@ -416,6 +420,19 @@ class Trainer:
                                  peak_memory_mb=round(peak, 1))
         self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
 
+    def apply_schedules(self) -> dict[str, float]:
+        """Set each scheduled optimiser's learning rate for this step (pipelines/schedules.py):
+        its groups' peaks times the schedule's factor. Returns what to log: `lr`, or
+        `lr_<optimiser>` when there are several."""
+        logged = {}
+        for name, schedule in self.schedules.items():
+            factor = schedule.factor(self.step)
+            groups = self.optimizers[name].param_groups
+            for group in groups:
+                group["lr"] = group["initial_lr"] * factor
+            logged["lr" if len(self.schedules) == 1 else f"lr_{name}"] = groups[0]["lr"]
+        return logged
+
     def track_best(self, means: dict[str, float]) -> None:
         """Main process, after validation: keep this step's sampling weights if they are the
         best so far, and note when the early-stopping patience is used up."""
@@ -468,8 +485,9 @@ class Trainer:
                         break
                     batch = self.next_batch()
                     self.ctx.step, self.ctx.skipped = self.step, False
+                    rates = self.apply_schedules()
                     with self.accelerator.autocast():
-                        logs = self.pipeline.train_step(batch, self.ctx)
+                        logs = {**rates, **self.pipeline.train_step(batch, self.ctx)}
                     if self.ctx.skipped:  # fp16's scaler skipped it: not a divergence
                         self.skipped_steps += 1
                         logs = _without_overflow(logs)

@@ -29,6 +29,7 @@ from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
 from ..optim import adam
+from ..schedules import Schedule
 from .tools import ClassifierTools
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
@@ -184,14 +185,14 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
                 value.copy_(src.to(value.device, value.dtype))
 
     # --- training ------------------------------------------------------------------------------
-    def learning_rate(self, step: int) -> float:
+    def schedules(self) -> dict[str, Schedule]:
+        """cosine: linear warm-up, then a cosine decay to 2% of lr at schedule_steps (held
+        there); constant: lr throughout, no warm-up."""
         c = self.config
         if c.lr_schedule == "constant":
-            return c.lr
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        progress = min(1.0, (step - c.warmup_steps) / max(1, c.schedule_steps - c.warmup_steps))
-        return c.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+            return {}
+        return {"opt": Schedule(warmup_steps=c.warmup_steps, decay="cosine",
+                                decay_steps=c.schedule_steps, floor=0.02)}
 
     def l1_penalty(self, net: nn.Module) -> torch.Tensor:
         weights = [p.abs().sum() for n, p in net.named_parameters()
@@ -208,13 +209,10 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
         logits = net(x * 2 - 1).float()          # (B, K)
         loss = F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)
         total = loss + c.l1 * self.l1_penalty(net) if c.l1 > 0 else loss
-        lr = self.learning_rate(ctx.step)
-        for group in ctx.optimizers["opt"].param_groups:
-            group["lr"] = lr
         logs = {"grad_norm": ctx.backward_step(total, "opt", "net")}
         logs.update(self.gradient_logs(net))
         logs.update(loss=loss.detach(), accuracy=(logits.argmax(1) == y).float().mean().detach(),
-                    lr=torch.tensor(lr))
+                    lr=ctx.optimizers["opt"].param_groups[0]["lr"])
         return logs
 
     def gradient_logs(self, net: nn.Module) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ from ..base import Pipeline, data_info
 from ..data import ImageData
 from ..errors import StudioError
 from ..optim import adamw
+from ..schedules import Schedule
 from . import text as T
 from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss
 from .config import DiffusionConfig, DiffusionSampleControls
@@ -248,16 +249,28 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         return F.pixel_shuffle(out, p) if p > 1 else out
 
     # --- training ----------------------------------------------------------------------------
+    def schedules(self) -> dict[str, Schedule]:
+        """The UNet: linear warm-up over lr_warmup_steps, then constant, from the first step of
+        its phase (after the autoencoder's, in a latent model). The autoencoder: warm-up, then
+        a cosine down to 1/10 by the end of its phase (the phase is short, and the decay is
+        what sharpens the last details)."""
+        c = self.config
+        schedules = {"opt": Schedule(warmup_steps=c.lr_warmup_steps,
+                                     start=c.autoencoder_steps if self.autoencoder is not None
+                                     else 0)}
+        if self.autoencoder is not None:
+            schedules["autoencoder"] = Schedule(warmup_steps=c.lr_warmup_steps, decay="cosine",
+                                                decay_steps=c.autoencoder_steps, floor=0.1)
+        return schedules
+
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         c, sched = self.config, self.noise_scheduler
         x0 = batch["images"] * 2 - 1                              # (B, C, H, W) in [-1, 1]
-        diffusion_step = ctx.step
         if self.autoencoder is not None:
             # Two phases by step number alone (so resuming needs no state): the autoencoder,
             # then, frozen, its latents (B, L, H / 4, W / 4) are what the UNet diffuses.
             if ctx.step < c.autoencoder_steps:
                 return self.autoencoder_step(x0[:c.autoencoder_batch], ctx)
-            diffusion_step = ctx.step - c.autoencoder_steps
             with torch.no_grad():
                 if not self.autoencoder.ready:
                     self.autoencoder.measure_scale(x0, ctx.accelerator)
@@ -288,9 +301,6 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
             loss = (per_image * weight).mean()
         else:
             loss = per_image.mean()
-        # Linear warm-up from the step number alone, so resuming needs no scheduler state.
-        for group in ctx.optimizers["opt"].param_groups:
-            group["lr"] = c.lr * min(1.0, (diffusion_step + 1) / max(1, c.lr_warmup_steps))
         grad_norm = ctx.backward_step(loss, "opt", self.diffusion_modules)
         return {"loss": loss.detach(), "grad_norm": grad_norm}
 
@@ -298,12 +308,6 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         """One step of the latent model's first phase: the autoencoder alone."""
         c = self.config
         loss, logs = autoencoder_loss(self.modules["vae"], x0, c.kl_weight, c.foreground_weight)
-        # warm-up, then a cosine decay to 1/10 by the end of the phase (the phase is short,
-        # and the decay is what sharpens the last details)
-        decay = 0.1 + 0.45 * (1 + math.cos(math.pi * ctx.step / c.autoencoder_steps))
-        for group in ctx.optimizers["autoencoder"].param_groups:
-            group["lr"] = (c.autoencoder_lr * decay
-                           * min(1.0, (ctx.step + 1) / max(1, c.lr_warmup_steps)))
         logs["autoencoder_grad_norm"] = ctx.backward_step(loss, "autoencoder", "vae")
         return logs
 

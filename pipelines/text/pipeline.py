@@ -23,6 +23,7 @@ from ..config import option
 from ..data import TextData
 from ..errors import StudioError
 from ..optim import adamw
+from ..schedules import Schedule
 from . import generation as G
 from . import tokenizer as T
 from .models import context_limit
@@ -172,23 +173,15 @@ class TextLM(Pipeline):
         # One example = the start of a (context + 1)-token window: the trainer shuffles these.
         return {"starts": torch.arange(len(ids) - context)}
 
-    def lr_at(self, step: int) -> float:
-        """Linear warm-up, then cosine from lr to min_lr by decay_steps: a function of the step
-        alone, so a resumed run follows the same curve."""
+    def schedules(self) -> dict[str, Schedule]:
+        """Linear warm-up, then a cosine from lr down to min_lr at decay_steps (held there;
+        decay_steps 0: constant after the warm-up)."""
         c = self.config
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        if c.decay_steps <= 0:
-            return c.lr
-        if step >= c.decay_steps:
-            return c.min_lr
-        progress = (step - c.warmup_steps) / max(1, c.decay_steps - c.warmup_steps)
-        return c.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (c.lr - c.min_lr)
+        return {"model": Schedule(warmup_steps=c.warmup_steps, decay="cosine",
+                                  decay_steps=c.decay_steps,
+                                  floor=c.min_lr / c.lr if c.lr > 0 else 0.0)}
 
     def train_step(self, batch: dict[str, torch.Tensor], ctx: Any) -> dict[str, Any]:
-        lr = self.lr_at(ctx.step)
-        for group in ctx.optimizers["model"].param_groups:
-            group["lr"] = lr
         starts = batch["starts"]                                            # (B,)
         if self.train_ids.device != starts.device:
             self.train_ids = self.train_ids.to(starts.device)
@@ -207,7 +200,7 @@ class TextLM(Pipeline):
                 yield loss * len(part) / total
 
         norm = ctx.accumulate_step(micro_losses(), "model", "model")
-        return {"loss": torch.stack(losses).sum(), "grad_norm": norm, "lr": lr}
+        return {"loss": torch.stack(losses).sum(), "grad_norm": norm}
 
     # --- metrics ----------------------------------------------------------------------------
     def _encoded(self, text: str) -> tuple[torch.Tensor, list[int]]:
