@@ -6,6 +6,8 @@ A pipeline is one class with a config dataclass and five methods:
     make_optimizers()  -> {"g": Optimizer, ...}             over self.modules' parameters
     schedules()        -> {"g": Schedule, ...}              learning rates over the run (optional)
     train_step(batch, ctx) -> {"loss_g": float, ...}       one optimisation step, via ctx.step
+    phases(config)     -> [Phase("autoencoder", 1500, "autoencoder_step"), Phase("diffusion")]
+                            (optional: one "training" phase of train_step by default)
     sample(n, seed, labels, **controls) -> Samples         deterministic for a seed
     evaluate(data, cache_dir) -> {"metric": float, ...}    at the end of training
     validate(data)     -> {"elbo": float, ...}              cheap; at every log step
@@ -33,6 +35,7 @@ import torch
 
 from .data import ImageData, TextData
 from .errors import StudioError
+from .phases import Phase
 
 
 @dataclass
@@ -167,12 +170,11 @@ class Pipeline:
         return ""
 
     @classmethod
-    def training_phases(cls, config: Any, steps: int) -> list[tuple[str, int, dict[str, Any]]]:
-        """The parts of a run whose steps cost differently, for the dry run's ETA: (name,
-        steps, config overrides under which a run's first steps are that part's). One part
-        unless a family says otherwise (a latent diffusion model trains its autoencoder
-        first)."""
-        return [("training", steps, {})]
+    def phases(cls, config: Any) -> list[Phase]:
+        """The parts of a run that train different things, in order (pipelines/phases.py):
+        each names the method its steps call. One phase, "training" (train_step), unless a
+        family says otherwise (a latent diffusion model trains its autoencoder first)."""
+        return [Phase("training")]
 
     def schedules(self) -> dict[str, Any]:
         """{optimiser name: pipelines.schedules.Schedule}: how each optimiser's learning rate

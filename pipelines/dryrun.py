@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import TrainerConfig
+from .phases import spans as phase_spans
 from .registry import load_pipeline_class
 from .run_setup import make_configs, start_run
 from .runs import RunFolder
@@ -75,21 +76,24 @@ def dry_run(pipeline: str, data: str, config_overrides: dict[str, Any],
     cls = load_pipeline_class(pipeline)
     config, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as configured
     trials = []
-    for name, phase_steps, overrides in cls.training_phases(config, tc.steps):
-        trial = _trial(pipeline, data, {**config_overrides, **overrides}, trainer_overrides,
-                       steps, create_on_main)
+    for span in phase_spans(cls.phases(config), tc.steps):
+        trial = _trial(pipeline, data, config_overrides, trainer_overrides, steps,
+                       create_on_main, start=span.start)
         if trial is None:                       # not the main process
             return ""
-        trials.append((name, phase_steps, trial))
+        trials.append((span.phase.name, span.steps, trial))
     return report(tc, steps, trials)
 
 
 def _trial(pipeline: str, data: str, config_overrides: dict[str, Any],
-           trainer_overrides: dict[str, Any], steps: int, create_on_main) -> dict | None:
-    """WARMUP_STEPS + steps real steps in a temporary folder: their times and sizes."""
+           trainer_overrides: dict[str, Any], steps: int, create_on_main,
+           start: int = 0) -> dict | None:
+    """WARMUP_STEPS + steps real steps in a temporary folder, from step `start` (the first
+    step of the phase being timed: the trainer picks each step's phase by its number):
+    their times and sizes."""
     from .trainer import Trainer  # torch and accelerate: only when it runs
 
-    total = WARMUP_STEPS + steps
+    total = start + WARMUP_STEPS + steps
     trial = {**trainer_overrides, "steps": total, "log_every": total, "sample_every": 0,
              "checkpoint_every": 0, "final_eval": False}
     tmp: list[Path] = []
@@ -101,8 +105,9 @@ def _trial(pipeline: str, data: str, config_overrides: dict[str, Any],
 
     run = create_on_main(create) if create_on_main else create()
     try:
-        clock = _Clock(WARMUP_STEPS)
+        clock = _Clock(start + WARMUP_STEPS)
         trainer = Trainer(run, callbacks=(clock,))
+        trainer.step = start
         main = trainer.accelerator.is_main_process
         trainer.train(resume=False)
         peak = trainer._peak_memory_mb()
@@ -122,8 +127,8 @@ def _trial(pipeline: str, data: str, config_overrides: dict[str, Any],
     costs = {"log": t["log"] - t["last_step"], "sample": t.get("sample", t["log"]) - t["log"],
              "checkpoint": t["checkpoint"] - t.get("sample", t["log"])}
     return {**measured, "costs": costs,
-            "step_time": (t["last_step"] - t[f"step{WARMUP_STEPS}"]) / steps,
-            "warmup_s": t[f"step{WARMUP_STEPS}"] - clock.first}
+            "step_time": (t["last_step"] - t[f"step{start + WARMUP_STEPS}"]) / steps,
+            "warmup_s": t[f"step{start + WARMUP_STEPS}"] - clock.first}
 
 
 def report(tc: TrainerConfig, steps: int, trials: list[tuple[str, int, dict]]) -> str:

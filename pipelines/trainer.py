@@ -37,6 +37,8 @@ from .best import BestState, BestTracker
 from .config import TrainerConfig, from_dict
 from .errors import StudioError
 from .imaging import save_grid
+from .phases import span_at
+from .phases import spans as phase_spans
 from .model_card import write_model_card
 from .registry import load_pipeline_class
 from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
@@ -171,6 +173,7 @@ class Trainer:
         self.optimizers = dict(zip(opt_names, prepared[len(names):]))
         self.ema = self._make_ema()
         self.schedules = self.pipeline.schedules()
+        self.spans = phase_spans(self.cls.phases(self.config), self.tc.steps)
         for name in self.schedules:   # each group's peak: its lr now (checkpointed with it)
             for group in self.optimizers[name].param_groups:
                 group.setdefault("initial_lr", group["lr"])
@@ -402,7 +405,11 @@ class Trainer:
                 f"checkpoint ({f'step {kept[-1]}' if kept else 'none yet'}) is kept. Try a "
                 f"lower learning rate, grad_clip, or fp32")
         speed = steps / max(seconds, 1e-9)
-        eta = (self.tc.steps - self.step) / speed
+        # The ETA of the phase under way, at its own speed; later phases' steps cost
+        # differently (a latent model's UNet steps are slower than its autoencoder's), so they
+        # are named in run.json's `phase`, not guessed at this speed.
+        span = span_at(self.spans, max(self.step - 1, 0))
+        eta = (span.end - self.step) / speed
         # The family's own alarms (mode collapse, posterior collapse): in the metrics line and
         # the run's status line while they last.
         if self.accelerator.is_main_process:
@@ -417,8 +424,15 @@ class Trainer:
             self.run.log_metrics({**record, "warning": warning} if warning else record)
             self.run.update_info(step=self.step, steps_per_sec=round(speed, 3), warning=warning,
                                  eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1),
-                                 peak_memory_mb=round(peak, 1))
+                                 peak_memory_mb=round(peak, 1), phase=self.phase_info(span))
         self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
+
+    def phase_info(self, span) -> dict[str, Any]:
+        """run.json's `phase`: the phase under way and the ones after it (the live view)."""
+        return {"name": span.phase.name, "number": span.index + 1, "of": len(self.spans),
+                "start": span.start, "end": span.end,
+                "after": [{"name": s.phase.name, "steps": s.steps}
+                          for s in self.spans if s.start >= span.end]}
 
     def apply_schedules(self) -> dict[str, float]:
         """Set each scheduled optimiser's learning rate for this step (pipelines/schedules.py):
@@ -486,8 +500,10 @@ class Trainer:
                     batch = self.next_batch()
                     self.ctx.step, self.ctx.skipped = self.step, False
                     rates = self.apply_schedules()
+                    span = span_at(self.spans, self.step)   # which phase, by step alone
+                    step_fn = getattr(self.pipeline, span.phase.step)
                     with self.accelerator.autocast():
-                        logs = {**rates, **self.pipeline.train_step(batch, self.ctx)}
+                        logs = {**rates, **step_fn(batch, self.ctx)}
                     if self.ctx.skipped:  # fp16's scaler skipped it: not a divergence
                         self.skipped_steps += 1
                         logs = _without_overflow(logs)

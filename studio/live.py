@@ -115,8 +115,19 @@ def progress_text(run: RunFolder, exit_code: int | None = None, ahead: int | Non
         parts.append("starting" if ahead is None else f"waiting for a free slot: {ahead} ahead")
     if info.get("elapsed_seconds") is not None:
         parts.append(f"elapsed {format_seconds(info['elapsed_seconds'])}")
+    phase = info.get("phase") if isinstance(info.get("phase"), dict) else {}
+    several = phase.get("of", 1) > 1
+    if several:   # a run in phases (pipelines/phases.py): which one, and what comes after
+        parts.append(f"phase {phase.get('number')}/{phase.get('of')}: {phase.get('name')}")
     if status == "running" and info.get("eta_seconds") is not None:
-        parts.append(f"ETA {format_seconds(info['eta_seconds'])}")
+        if several:
+            later = ", ".join(f"{p.get('steps')} {p.get('name')} steps"
+                              for p in phase.get("after", []))
+            parts.append(f"ETA of this phase {format_seconds(info['eta_seconds'])}"
+                         + (f", then {later} (their speed shows once they start)"
+                            if later else ""))
+        else:
+            parts.append(f"ETA {format_seconds(info['eta_seconds'])}")
     if info.get("steps_per_sec"):
         parts.append(f"{info['steps_per_sec']:.3g} steps/s")
     if info.get("device"):

@@ -22,6 +22,7 @@ from ..base import Pipeline, data_info
 from ..data import ImageData
 from ..errors import StudioError
 from ..optim import adamw
+from ..phases import Phase
 from ..schedules import Schedule
 from . import text as T
 from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss
@@ -112,13 +113,13 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
             T.parse_pairs(c.held_out)            # a malformed list is refused before training
 
     @classmethod
-    def training_phases(cls, config, steps: int) -> list[tuple[str, int, dict]]:
+    def phases(cls, config) -> list[Phase]:
+        """A latent model trains its autoencoder alone for autoencoder_steps, then (frozen)
+        the UNet on its latents; a pixel model is one phase."""
         if not config.latent_channels:
-            return super().training_phases(config, steps)
-        first = min(steps, config.autoencoder_steps)
-        phases = [("autoencoder", first, {"autoencoder_steps": 10**9}),
-                  ("diffusion", steps - first, {"autoencoder_steps": 1})]
-        return [phase for phase in phases if phase[1] > 0]
+            return super().phases(config)
+        return [Phase("autoencoder", config.autoencoder_steps, step="autoencoder_step"),
+                Phase("diffusion")]
 
     def build(self) -> dict[str, nn.Module]:
         from diffusers import DDPMScheduler, UNet2DConditionModel, UNet2DModel
@@ -267,10 +268,8 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         c, sched = self.config, self.noise_scheduler
         x0 = batch["images"] * 2 - 1                              # (B, C, H, W) in [-1, 1]
         if self.autoencoder is not None:
-            # Two phases by step number alone (so resuming needs no state): the autoencoder,
-            # then, frozen, its latents (B, L, H / 4, W / 4) are what the UNet diffuses.
-            if ctx.step < c.autoencoder_steps:
-                return self.autoencoder_step(x0[:c.autoencoder_batch], ctx)
+            # The second phase (phases()): the autoencoder is frozen, and its latents
+            # (B, L, H / 4, W / 4) are what the UNet diffuses.
             with torch.no_grad():
                 if not self.autoencoder.ready:
                     self.autoencoder.measure_scale(x0, ctx.accelerator)
@@ -304,9 +303,11 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         grad_norm = ctx.backward_step(loss, "opt", self.diffusion_modules)
         return {"loss": loss.detach(), "grad_norm": grad_norm}
 
-    def autoencoder_step(self, x0: torch.Tensor, ctx) -> dict[str, torch.Tensor]:
-        """One step of the latent model's first phase: the autoencoder alone."""
+    def autoencoder_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        """One step of the latent model's first phase: the autoencoder alone, on the first
+        autoencoder_batch images of the batch."""
         c = self.config
+        x0 = batch["images"][:c.autoencoder_batch] * 2 - 1        # (b, C, H, W) in [-1, 1]
         loss, logs = autoencoder_loss(self.modules["vae"], x0, c.kl_weight, c.foreground_weight)
         logs["autoencoder_grad_norm"] = ctx.backward_step(loss, "autoencoder", "vae")
         return logs
