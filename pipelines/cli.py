@@ -25,14 +25,14 @@ import errno
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from .config import TrainerConfig, apply_overrides, check_seed, describe, parse_set_args
+from .config import TrainerConfig, apply_overrides, describe, parse_set_args
 from .errors import StudioError
 from .liveness import TrainerLock
 from .presets import family_presets, normalise_name, preset_overrides
 from .registry import get_entry, list_pipelines, load_pipeline_class
+from .cli_models import cmd_classify, cmd_sample, cmd_tool
 from .runs import RunFolder, list_runs, runs_dir_from_env
 
 
@@ -247,23 +247,6 @@ def _fit_classic(args, config: dict, trainer: dict) -> int:
     return 0
 
 
-def cmd_classify(args) -> int:
-    import numpy as np
-    from PIL import Image
-
-    from .classifiers.classify import classify_image, format_table
-    from .data.images import bomb_guard, check_image_pixels
-    try:
-        with bomb_guard(args.input), Image.open(args.input) as image:
-            check_image_pixels(image, args.input)   # from the header, before decoding
-            pixels = np.asarray(image.convert("RGBA"))
-    except (OSError, ValueError) as e:
-        raise StudioError(f"cannot read image {args.input}: {e}") from None
-    answers = classify_image(pixels, args.runs_dir, data=None if args.data == "all" else args.data)
-    print(json.dumps(answers, indent=2) if args.json else format_table(answers))
-    return 0
-
-
 def _on_main_process(create_run, trainer: dict[str, Any]) -> RunFolder:
     """Under `accelerate launch` every process runs this CLI: the main one creates the run
     folder and the others are told its path (or the error, so that no process hangs)."""
@@ -333,125 +316,6 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
         print(f"studio: error: {run.info().get('message')}", file=sys.stderr)
         return 2
     _print_main(f"{status}: {run.path} at step {run.info().get('step')}")
-    return 0
-
-
-def cmd_sample(args) -> int:
-    from .loading import load_for_sampling
-    from .sampling import parse_controls
-    out = _output_path(args.out)
-    suffix = out.suffix.lower() if out else ""
-    allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz", ".txt")
-    if out is not None and suffix not in allowed:
-        raise StudioError(f"--out must end in {' or '.join(allowed)}, not {out.name!r}"
-                          + ("" if args.interpolate else " (.gif goes with --interpolate)"))
-    if not 1 <= args.n <= 4096:
-        raise StudioError("--n must be between 1 and 4096")
-    if args.interpolate and not 2 <= args.frames <= 256:
-        raise StudioError("--frames must be between 2 and 256")
-    check_seed(args.seed, "--seed")
-    for name, seed in zip(("SEED_A", "SEED_B"), args.interpolate or ()):
-        check_seed(seed, f"--interpolate {name}")
-    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
-    values = parse_set_args(args.set)
-    if args.prompt is not None:
-        values["prompt"] = args.prompt
-    controls = parse_controls(pipe, values)
-    if args.interpolate:
-        seed_a, seed_b = args.interpolate
-        samples = pipe.interpolate(seed_a, seed_b, args.frames, labels=args.label, **controls)
-    else:
-        samples = pipe.sample(args.n, seed=args.seed, labels=args.label, **controls)
-    if samples.texts is not None:
-        return _write_texts(samples.texts, out)
-    if out is None or suffix == ".txt":
-        raise StudioError("this model draws images: pass --out grid.png (or samples.npz, or "
-                          "walk.gif with --interpolate)")
-    _write_images(samples, out, walk=bool(args.interpolate))
-    print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
-    return 0
-
-
-def _output_path(out: str | None) -> Path | None:
-    """--out as a path whose folder exists: a typo must not create a tree of folders."""
-    if not out:
-        return None
-    path = Path(out).expanduser()
-    if not path.parent.is_dir():
-        raise StudioError(f"--out {out}: the folder {path.parent} does not exist; create it "
-                          f"first or write somewhere else")
-    return path
-
-
-def _write_texts(texts: list[str], out: Path | None) -> int:
-    """Print the texts, or write them to a .txt file separated by `---` lines."""
-    joined = "\n\n---\n\n".join(texts)
-    if out is None:
-        print(joined)
-        return 0
-    if out.suffix.lower() != ".txt":
-        raise StudioError(f"this model writes text: --out must end in .txt, not {out.name!r}")
-    from .runs import atomic_write_text
-    atomic_write_text(out, joined + "\n")
-    print(f"wrote {len(texts)} samples to {out}")
-    return 0
-
-
-def _write_images(samples, out: Path, walk: bool = False) -> None:
-    import io
-
-    import numpy as np
-    from .imaging import save_gif, save_grid
-    from .runs import atomic_write_bytes
-    suffix = out.suffix.lower()
-    if suffix == ".gif":
-        save_gif(samples.images, out)
-    elif suffix == ".png":
-        # A walk is one row per walk, in order; a batch is a square-ish grid.
-        save_grid(samples.images, out, labels=None if walk else samples.labels,
-                  nrow=len(samples.images) if walk else None)
-    else:
-        buf = io.BytesIO()
-        arrays = {"images": samples.images.astype(np.float32)}
-        if samples.labels is not None:
-            arrays["labels"] = samples.labels.astype(np.int64)
-        np.savez(buf, **arrays)
-        atomic_write_bytes(out, buf.getvalue())
-
-
-def cmd_tool(args) -> int:
-    from .loading import load_for_sampling
-    from .runs import atomic_write_bytes, atomic_write_text
-    from .sampling import run_tool
-    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
-    if not args.name:
-        if not pipe.tools:
-            print(f"{pipe.name} has no tools")
-        for tool in pipe.tools:
-            options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
-            print(f"{tool.name:<14} {tool.help}" + (f"\n{'':<14} options: {options}" if options else ""))
-        return 0
-    out = _output_path(args.out)
-    if out is not None and out.suffix.lower() not in (".png", ".json"):
-        raise StudioError(f"--out must end in .png or .json, not {out.name!r}")
-    result = run_tool(pipe, args.name, parse_set_args(args.set), input_paths=args.input,
-                      cache_dir=runs_dir_from_env(args.runs_dir) / ".judges")
-    if out is not None and out.suffix.lower() == ".json":
-        atomic_write_text(out, json.dumps(result.values or {}, indent=2))
-    elif out is not None:
-        if result.figure_png is not None:
-            atomic_write_bytes(out, result.figure_png)
-        elif result.images is not None:
-            from .imaging import save_grid
-            save_grid(result.images, out, nrow=result.columns)
-        else:
-            raise StudioError(f"tool {args.name} draws no picture; use --out result.json")
-    if result.text:
-        print(result.text)
-    for key, value in (result.values or {}).items():
-        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
-    if out is not None:
-        print(f"wrote {out}")
     return 0
 
 
