@@ -270,3 +270,15 @@ def test_the_page_refuses_to_resume_a_run_another_process_trains(runs_dir):
         with pytest.raises(StudioError, match="still training"):
             jobs.resume(run.id)
         assert run.info()["status"] == "stopped"
+
+
+def test_the_pages_resume_continues_an_interrupted_run_without_duplicates(runs_dir):
+    whole = queued(runs_dir, "whole", steps=8, checkpoint_every=4, sample_every=0)
+    assert child(whole).returncode == 0
+    run = queued(runs_dir, "killed", steps=8, checkpoint_every=4, sample_every=0)
+    assert child(run, kill_at=40).returncode == -9        # past its first checkpoint
+    assert run.display_status() == "interrupted" and run.checkpoint_steps() == [4]
+    jobs = JobManager(runs_dir, start_timeout=120)
+    assert "resuming run" in jobs.resume(run.id)          # the Resume button's call
+    assert jobs.wait(run.id, 180) == 0
+    assert run.info()["status"] == "done" and records(run) == records(whole)
