@@ -11,8 +11,8 @@ Jobs queue. `start` runs `studio train ... --queue`: the CLI checks everything a
 run folder with status `queued`, without training. `dispatch` (run by `start`, `resume` and
 every `poll`, so by the page's timers and a background thread of launch.py) then starts
 `studio resume RUN` for the oldest queued runs while fewer than `max_running` runs under
-runs_dir train: live trainer pids are read from the run folders, so runs started by another
-studio or from a terminal count too, and a queued run left by a closed studio is started by the
+runs_dir train: whether a run trains is read from its folder (the trainer's lock,
+pipelines/liveness.py), so runs started by another studio or from a terminal count too, and a queued run left by a closed studio is started by the
 next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
 never start one run twice.
 
