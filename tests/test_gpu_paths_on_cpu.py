@@ -14,6 +14,7 @@ so the trainer's own code runs them.
 """
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -271,3 +272,42 @@ def test_the_gpu_bench_runs_every_path_quickly(tmp_path):
     (quality,) = result["quality"]
     assert quality["metric"] == "val/loss" and quality["best"] > 0
     assert "QUICK SMOKE RUN" in (tmp_path / "gpu_cpu_quick.md").read_text()
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+                    reason="`compile` is refused without a C++ compiler (hardware.check_compile)")
+def test_compile_traces_the_training_forward_once_not_validation_or_sampling(runs_dir,
+                                                                             monkeypatch):
+    """`--compile` wraps the training modules only: validation, sample grids and the final
+    evaluation run on the unwrapped ones, and training batches keep one shape, so nothing is
+    compiled again mid-run. Dynamo's "eager" backend stands in for inductor (same tracing and
+    guards, no code generation), so the count is exact and takes seconds on the CPU."""
+    import torch._dynamo
+    import torch._dynamo.utils as dynamo_utils
+
+    class EagerAccelerator(Accelerator):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("dynamo_backend") == "inductor":
+                kwargs["dynamo_backend"] = "eager"
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(trainer_module, "Accelerator", EagerAccelerator)
+    torch._dynamo.reset()
+    dynamo_utils.counters.clear()
+    graphs = []
+
+    def count(kind, event):
+        if kind in ("log", "sample"):
+            graphs.append(dynamo_utils.counters["stats"]["unique_graphs"])
+    run = start_run("transformer", "shakespeare", runs_dir=runs_dir,
+                    config_overrides={"n_layer": 1, "n_head": 2, "n_embd": 16, "context": 16,
+                                      "val_tokens": 256},
+                    trainer_overrides={"steps": 8, "batch_size": 8, "log_every": 2,
+                                       "sample_every": 4, "checkpoint_every": 4,
+                                       "final_eval": True, "compile": True,
+                                       "sample_count": 1})
+    assert train_run(run, callbacks=(count,)) == "done"
+    assert graphs and set(graphs) == {1}           # one graph, traced at the first step
+    assert dynamo_utils.counters["stats"]["unique_graphs"] == 1   # evaluation added none
+    names = ckpt.load_weights(run.weights_path)[0]
+    assert not any("_orig_mod" in k for k in names)   # plain parameter names
+    torch._dynamo.reset()
