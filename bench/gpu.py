@@ -12,8 +12,9 @@ run out, so the whole stays under `--budget` seconds plus one row:
    in bf16 and bf16 + compile: MFU against a bf16 matmul ceiling measured in this run;
 3. bf16 + compile at the gpu preset, per family;
 4. time to quality at the gpu preset (auto precision): the transformer's best validation loss
-   against nanoGPT's shakespeare_char figure (1.4697 nats after 5,000 iterations), and each
-   other family's validation number after the same wall time.
+   against nanoGPT's shakespeare_char figure (1.4697 nats after 5,000 iterations), each
+   other family's validation number after the same wall time, and the DCGAN's Fréchet
+   distance on the studio's judge at the end (GANs validate nothing).
 
 Writes bench/results/gpu_<device>.json and .md (the table for the README and
 docs/scaling.md). Speed rows read steps/s from metrics.jsonl after a warm-up log window
@@ -128,6 +129,14 @@ def quality_row(pipeline: str, args, tmp: Path) -> dict:
     row = {"pipeline": pipeline, "precision": info.get("precision"), "metric": metric,
            "best": best.get("value"), "best_step": best.get("step"), "steps": info["step"],
            "seconds": info.get("elapsed_seconds")}
+    if metric is None:   # a GAN validates nothing: the judge's Fréchet distance at the end,
+        # next to its real-vs-real floor (two halves of the real data at the same n)
+        from pipelines.metrics import judge_samples
+        with tr._sampling_weights(), torch.no_grad():
+            images = tr.pipeline.sample(args.fd_samples, seed=0).images
+        judged = judge_samples(tr.data, images, cache_dir=args.judges)
+        row.update(metric=f"fd (floor {judged['fd_floor']:.3g})", best=round(judged["fd"], 3),
+                   best_step=info["step"])
     if pipeline == "transformer":
         reached = [r for r in run.metrics() if r.get(metric, 99) <= NANOGPT_SHAKESPEARE_CHAR]
         row["nanogpt_reference"] = NANOGPT_SHAKESPEARE_CHAR
@@ -172,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     args.gpu = torch.cuda.is_available()
     args.bf16 = args.gpu and torch.cuda.is_bf16_supported()
     args.log_every, args.matmul_n, args.ceilings = 5, 8192 if args.gpu else 512, {}
+    args.fd_samples = 64 if args.quick else 1000
     if args.quick:
         args.seconds, args.quality_seconds, args.log_every = 0.0, 0.0, 2
     budget = Budget(args.budget)
@@ -197,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
              for p in args.families]
     speed, quality, skipped = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
+        args.judges = Path(tmp) / ".judges"   # the FD judge, trained once per data set
         for what, estimate, run in plan:
             if budget.left() < estimate and not args.quick:
                 skipped.append(what)
