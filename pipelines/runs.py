@@ -356,6 +356,7 @@ class RunFolder:
             "precision": info.get("precision") or "",
             "processes": info.get("processes"),
             "peak_memory_mb": info.get("peak_memory_mb"),
+            "checkpoint_step": info.get("checkpoint_step"),   # where a resume continues
         }
 
 

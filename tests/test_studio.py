@@ -102,7 +102,9 @@ def test_runs_table_rows_come_from_the_run_folders(runs_dir):
     # a process this UI started that died while run.json still says running
     assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
     run.trainer_lock.release()   # ... and once its lock is free, nobody trains it
-    assert run_rows(runs_dir)[0][3] == "interrupted"
+    assert run_rows(runs_dir)[0][3] == "interrupted (Resume: from step 0)"
+    run.update_info(checkpoint_step=4)
+    assert run_rows(runs_dir)[0][3] == "interrupted (Resume: from step 4)"
 
 
 def test_live_view_shows_grids_progress_and_a_damaged_run_in_words(runs_dir):

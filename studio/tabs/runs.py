@@ -27,6 +27,8 @@ def status_text(summary: dict[str, Any], exit_code: int | None) -> str:
     status = summary["status"]
     if exit_code is not None and status in ("queued", "running"):
         return f"{status}? (process exited with code {exit_code})"
+    if status == "interrupted":   # its process is gone; Resume continues from here
+        return f"interrupted (Resume: from step {summary.get('checkpoint_step') or 0})"
     return status
 
 
