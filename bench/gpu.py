@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/gpu.py`
 
-from bench.run_all import matmul_ceiling, train, transformer_flops_per_step  # noqa: E402
+from bench.run_all import judged, matmul_ceiling, train, transformer_flops_per_step  # noqa: E402
 from bench.train_speed import steps_per_second  # noqa: E402
 from pipelines import hardware as hw  # noqa: E402
 from pipelines.presets import preset_overrides  # noqa: E402
@@ -131,11 +131,8 @@ def quality_row(pipeline: str, args, tmp: Path) -> dict:
            "seconds": info.get("elapsed_seconds")}
     if metric is None:   # a GAN validates nothing: the judge's Fréchet distance at the end,
         # next to its real-vs-real floor (two halves of the real data at the same n)
-        from pipelines.metrics import judge_samples
-        with tr._sampling_weights(), torch.no_grad():
-            images = tr.pipeline.sample(args.fd_samples, seed=0).images
-        judged = judge_samples(tr.data, images, cache_dir=args.judges)
-        row.update(metric=f"fd (floor {judged['fd_floor']:.3g})", best=round(judged["fd"], 3),
+        judge = judged(tr, args)
+        row.update(metric=f"fd (floor {judge['fd_floor']:.3g})", best=round(judge["fd"], 3),
                    best_step=info["step"])
     if pipeline == "transformer":
         reached = [r for r in run.metrics() if r.get(metric, 99) <= NANOGPT_SHAKESPEARE_CHAR]

@@ -158,13 +158,18 @@ def measure_quality(family: str, precision: str, args, runs_dir: Path) -> dict:
 
 
 @torch.no_grad()
-def fd(trainer, args) -> float:
-    """Fréchet distance of `args.fd_samples` samples (sampling weights, fixed seed) on the
-    judge's features; the judge is trained once per data set and cached."""
+def judged(trainer, args) -> dict:
+    """The judge's numbers (fd, fd_floor, ...) for `args.fd_samples` samples (sampling
+    weights, fixed seed); the judge is trained once per data set and cached."""
     from pipelines.metrics import judge_samples
     with trainer._sampling_weights():
         samples = trainer.pipeline.sample(args.fd_samples, seed=0)
-    return judge_samples(trainer.data, samples.images, cache_dir=args.judges)["fd"]
+    return judge_samples(trainer.data, samples.images, cache_dir=args.judges)
+
+
+def fd(trainer, args) -> float:
+    """Fréchet distance of `args.fd_samples` samples on the judge's features."""
+    return judged(trainer, args)["fd"]
 
 
 def table(rows: list[dict], quality: list[dict], machine: dict) -> str:

@@ -282,17 +282,12 @@ def cmd_resume(args) -> int:
     # the run is refused in a moment; train_run keeps holding it (pipelines/liveness.py).
     lock = TrainerLock(run.path)
     if os.environ.get("RANK", "0") == "0" and not lock.acquire():
-        raise StudioError(f"run {run.id} is already being trained by another process; stop "
-                          f"it first (Ctrl-C there, the Stop button, or create "
-                          f"{run.stop_path}) or wait for it")
+        raise StudioError(run.busy_message())
     try:
         step = info.get("step", 0)
         if info.get("status") == "done" and (args.steps is None or args.steps <= step):
             raise StudioError(f"run {run.id} is already done at step {step}; pass --steps "
                               f"with a larger total to train it further")
-        if args.steps is not None and args.steps < step:
-            raise StudioError(f"run {run.id} is at step {step}; --steps is the new total, "
-                              f"counted from the start: give at least {step}")
         overrides = {s.name: getattr(args, s.name) for s in describe(TrainerConfig)
                      if s.name != "steps" and getattr(args, s.name, None) is not None}
         _print_main(f"run folder: {run.path}")

@@ -301,6 +301,17 @@ class RunFolder:
                 return False
         return info.get("host") not in (None, socket.gethostname()) and heartbeat_fresh(info)
 
+    def busy_message(self) -> str:
+        """What a second trainer of this run is told (its lock is held by another process)."""
+        try:
+            pid = self.info().get("pid")
+        except StudioError:
+            pid = None
+        by = f" (process {pid})" if isinstance(pid, int) and pid != os.getpid() else ""
+        return (f"run {self.id} is already being trained by another process{by}; stop it "
+                f"first (Ctrl-C there, the Stop button, or create {self.stop_path}) or wait "
+                f"for it")
+
     def display_status(self, info: dict[str, Any] | None = None) -> str:
         """run.json's status, except that a run that says `running` while nobody trains it
         (killed, crashed, the machine went down) is `interrupted`: what every reader shows."""

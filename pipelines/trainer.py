@@ -22,7 +22,6 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -43,67 +42,13 @@ from .model_card import write_model_card
 from .registry import load_pipeline_class
 from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
 from .runs import RunFolder, atomic_write_bytes, atomic_write_text
+from .step import StepContext, without_overflow
 
 Callback = Callable[[str, dict[str, Any]], None]
 
 
 class TrainingFailed(Exception):
     """The run could not go on (e.g. a non-finite loss); its message says why and what to try."""
-
-
-@dataclass
-class StepContext:
-    """Handed to `train_step`: the one way a family takes an optimiser step."""
-    accelerator: Accelerator
-    modules: dict[str, torch.nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-    grad_clip: float
-    step: int = 0
-    # Set when fp16's gradient scaler skipped an optimizer step of this training step (its
-    # gradients overflowed: by design at the first steps, while the scale settles).
-    skipped: bool = False
-
-    def backward_step(self, loss: torch.Tensor, optimizer: str,
-                      module: str | tuple[str, ...]) -> torch.Tensor:
-        """zero_grad, backward, clip (or just measure) the gradient norm of `module` (one name
-        or several, e.g. a generator and InfoGAN's Q head), step. Returns the norm.
-
-        Gradients are zeroed first so that, e.g., a generator loss that flowed through the
-        discriminator leaves nothing behind for the discriminator's own step."""
-        return self.accumulate_step((loss,), optimizer, module)
-
-    def accumulate_step(self, losses: Any, optimizer: str,
-                        module: str | tuple[str, ...]) -> torch.Tensor:
-        """Gradient accumulation: like `backward_step`, but backward runs on each loss of the
-        iterable `losses` as it comes (a generator keeps one micro-batch's graph in memory at a
-        time; scale each loss, e.g. by its share of the batch), then one clip and step."""
-        opt = self.optimizers[optimizer]
-        opt.zero_grad(set_to_none=True)
-        for loss in losses:
-            self.accelerator.backward(loss)
-        max_norm = self.grad_clip if self.grad_clip > 0 else math.inf
-        names = (module,) if isinstance(module, str) else module
-        params = [p for name in names for p in self.modules[name].parameters()]
-        norm = self.accelerator.clip_grad_norm_(params, max_norm)
-        scaler = self.accelerator.scaler
-        scale = scaler.get_scale() if scaler is not None else None
-        opt.step()
-        # The scaler backs off exactly when it found an overflow and skipped the step.
-        # (Accelerate's `step_was_skipped` misses it for fused Adam, which skips inside its
-        # kernel.)
-        if scaler is not None and scaler.get_scale() < scale:
-            self.skipped = True
-        return norm.detach() if torch.is_tensor(norm) else torch.tensor(float(norm))
-
-
-def _without_overflow(logs: dict[str, Any]) -> dict[str, Any]:
-    """The logs of a step fp16's gradient scaler skipped, less the overflowed numbers it
-    produced (an infinite gradient norm): those are the scaler at work, not a divergence.
-    Losses stay, so the NaN guard still stops a run whose losses go non-finite."""
-    def overflowed(key: str, value: Any) -> bool:
-        v = float(value) if not torch.is_tensor(value) else float(value.detach().float())
-        return "loss" not in key and not math.isfinite(v)
-    return {k: v for k, v in logs.items() if not overflowed(k, v)}
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -506,7 +451,7 @@ class Trainer:
                         logs = {**rates, **step_fn(batch, self.ctx)}
                     if self.ctx.skipped:  # fp16's scaler skipped it: not a divergence
                         self.skipped_steps += 1
-                        logs = _without_overflow(logs)
+                        logs = without_overflow(logs)
                     self.step += 1
                     for name, ema in self.ema.items():
                         ema.step(self._unwrapped(name).parameters())

@@ -38,7 +38,7 @@ def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None =
     main = os.environ.get("RANK", "0") == "0"
     lock = lock or TrainerLock(run.path)
     if main and not lock.acquire():
-        raise RunBusy(busy_message(run))
+        raise RunBusy(run.busy_message())
     heartbeat = _Heartbeat(run) if main else None
     try:
         changes = _checked_changes(run, resume, total_steps, trainer_overrides)
@@ -54,16 +54,6 @@ def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None =
         if heartbeat is not None:
             heartbeat.stop()
         lock.release()
-
-
-def busy_message(run: RunFolder) -> str:
-    try:
-        pid = run.info().get("pid")
-    except StudioError:
-        pid = None
-    by = f" (process {pid})" if isinstance(pid, int) and pid != os.getpid() else ""
-    return (f"run {run.id} is already being trained by another process{by}; stop it first "
-            f"(Ctrl-C there, the Stop button, or create {run.stop_path}) or wait for it")
 
 
 class RunBusy(StudioError):

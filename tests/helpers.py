@@ -3,6 +3,7 @@
 import socket
 import time
 
+from pipelines.runs import RunFolder
 from pipelines.trainer import start_run, train_run
 
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
@@ -20,6 +21,19 @@ def losses(run, start=0):
     """{step: (loss_d, loss_g)} of the logged steps after `start`."""
     return {r["step"]: (r["loss_d"], r["loss_g"]) for r in run.metrics()
             if "loss_d" in r and r["step"] > start}
+
+
+def records(run):
+    """Every logged line but its wall time: what an exact resume must repeat."""
+    return [{k: v for k, v in r.items() if k != "time"} for r in run.metrics()]
+
+
+def stop_at(runs_dir, step):
+    """A trainer callback that asks the run to stop (it saves a checkpoint) at `step`."""
+    def callback(kind, event):
+        if kind == "log" and event["step"] == step:
+            RunFolder(runs_dir / event["run"]).request_stop()
+    return callback
 
 
 def free_port() -> int:

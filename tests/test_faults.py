@@ -7,7 +7,6 @@ test kills a trainer at 20 points of one run, checkpoint writes included, and ch
 run ends exactly where an uninterrupted one does.
 """
 
-import json
 import os
 import random
 import subprocess
@@ -26,7 +25,7 @@ from pipelines.trainer import start_run, train_run
 from studio.jobs import JobManager
 from studio.live import progress_text
 
-from helpers import TINY, wait_for
+from helpers import TINY, records
 
 REPO = Path(__file__).resolve().parents[1]
 DCGAN = {"width": 8, "z_dim": 8}
@@ -60,10 +59,6 @@ def child(run, kill_at=0, mode="resume", **kwargs):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", CHILD, str(run.path), str(kill_at), mode],
                           env=env, capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def records(run):
-    return [{k: v for k, v in r.items() if k != "time"} for r in run.metrics()]
 
 
 def queued(runs_dir, name, **trainer):

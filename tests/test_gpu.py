@@ -22,8 +22,9 @@ import torch
 from pipelines import hardware as hw
 from pipelines import checkpoints as ckpt
 from pipelines.registry import list_pipelines
-from pipelines.runs import RunFolder
 from pipelines.trainer import Trainer, start_run, train_run
+
+from helpers import records, stop_at
 
 pytestmark = pytest.mark.gpu
 
@@ -63,24 +64,12 @@ def deterministic():
     torch.use_deterministic_algorithms(False)
 
 
-def records(run):
-    """Every logged number but wall time: what an exact resume must repeat."""
-    return [{k: v for k, v in r.items() if k != "time"} for r in run.metrics()]
-
-
 def run_of(entry, runs_dir, name, callbacks=(), **trainer):
     config = config_for(entry)
     run = start_run(entry.name, DATA.get(entry.name, DATA.get(entry.family, "digits")),
                     config_overrides=config, trainer_overrides={**TRAINER, **trainer},
                     runs_dir=runs_dir, name=name)
     return run, train_run(run, callbacks=callbacks)
-
-
-def stop_at(runs_dir, step):
-    def callback(kind, event):
-        if kind == "log" and event["step"] == step:
-            RunFolder(runs_dir / event["run"]).request_stop()
-    return callback
 
 
 @pytest.mark.parametrize("precision", ["no", "bf16"])

@@ -28,18 +28,9 @@ from pipelines.classifiers.common import ClassifierPipeline
 from pipelines.export import export_run
 from pipelines.gan import DCGAN
 from pipelines.loading import load_for_sampling, weights_file
-from pipelines.runs import RunFolder
 from pipelines.trainer import Trainer, TrainingFailed, start_run, train_run
 
-from helpers import losses, tiny_run
-
-
-def stop_at(runs_dir, step):
-    """A callback that asks the run to stop (it saves a checkpoint) at `step`."""
-    def callback(kind, event):
-        if kind == "log" and event["step"] == step:
-            RunFolder(runs_dir / event["run"]).request_stop()
-    return callback
+from helpers import losses, stop_at, tiny_run
 
 
 # --- resume lands on the parameters' device, dtype and layout ---------------------------------
