@@ -81,7 +81,11 @@ def transformer_flops_per_step(info: dict, n_params: int) -> float:
 
 
 def train(pipeline: str, data: str, config: dict, trainer: dict, runs_dir: Path,
-          on_log=None) -> tuple[Trainer, object]:
+          on_log=None, validate: bool = True) -> tuple[Trainer, object]:
+    """A fresh run of `pipeline` through the real trainer; `on_log(trainer, kind, event)` sees
+    every event. `validate=False` leaves out the validation that each log line does, for
+    rows that time the training steps alone (it runs outside autocast, so it would blur an
+    fp32-vs-bf16 comparison, and at a short log interval it would dominate)."""
     run = start_run(pipeline, data, config_overrides=config, runs_dir=runs_dir,
                     trainer_overrides={"steps": 1_000_000, "sample_every": 0,
                                        "checkpoint_every": 0, "final_eval": False, **trainer})
@@ -89,6 +93,8 @@ def train(pipeline: str, data: str, config: dict, trainer: dict, runs_dir: Path,
     t = Trainer(run, callbacks=(lambda kind, event: on_log(holder[0], kind, event),)
                 if on_log else ())
     holder.append(t)
+    if not validate:
+        t.validate = dict   # an empty dict of validation numbers
     t.train(resume=False)
     return t, run
 
