@@ -1,25 +1,28 @@
 """The GPU benchmark: one command, under 8 minutes on one GPU.
 
-    python bench/gpu.py [--budget 450] [--families dcgan vae ddpm ddpm-text transformer lenet5]
-                        [--quick] [--out bench/results]
+    python bench/gpu.py [--budget 450] [--parts gpu-speed nanogpt gpt2 ...] [--seconds 6]
+                        [--families dcgan vae ddpm ddpm-text transformer lenet5]
+                        [--quick] [--tag NAME] [--out bench/results]
 
-In priority order, each part skipped (and marked so in the table) once the time budget would
-run out, so the whole stays under `--budget` seconds plus one row:
+Parts, run in the order `--parts` names them (a device call can take a few; bench/gpu_check.sh
+splits them over two calls), each row skipped (and marked so in the table) once the time
+budget would run out, a failing row reported and the rest run on:
 
-1. speed: steps/s per family at the `default` and `gpu` presets, fp32 (TF32) vs bf16, and what
-   `--mixed-precision auto` picks there (hardware.resolve_precision) next to which was faster;
-2. the transformer at GPT-2-small shape (12 layers, 12 heads, 768 wide, context 1024, batch 16)
-   in bf16 and bf16 + compile: MFU against a bf16 matmul ceiling measured in this run;
-3. bf16 + compile at the gpu preset, per family;
-4. time to quality at the gpu preset (auto precision): the transformer's best validation loss
-   against nanoGPT's shakespeare_char figure (1.4697 nats after 5,000 iterations), each
-   other family's validation number after the same wall time, and the DCGAN's Fréchet
-   distance on the studio's judge at the end (GANs validate nothing).
+- gpu-speed / default-speed: steps/s per family at that preset, fp32 (TF32) vs bf16, and what
+  `--mixed-precision auto` picks there (hardware.resolve_precision) next to which was faster;
+- gpt2: the transformer at GPT-2-small shape (12 layers, 12 heads, 768 wide, context 1024,
+  batch 16) in bf16 and bf16 + compile: MFU against a bf16 matmul ceiling measured in this run;
+- nanogpt: the transformer's gpu preset with nanoGPT's 2,000-step schedule, stopped at the wall
+  time nanoGPT took on an H200, against nanoGPT's validation loss there;
+- compile: bf16 + compile at the gpu preset, per family;
+- quality: the gpu preset in auto precision for `--quality-seconds`: each family's best
+  validation number, and the DCGAN's Fréchet distance on the studio's judge (with its floor).
 
-Writes bench/results/gpu_<device>.json and .md (the table for the README and
-docs/scaling.md). Speed rows read steps/s from metrics.jsonl after a warm-up log window
-(bench/train_speed.py), so start-up and compilation are not counted. `--quick` is a CPU smoke
-test of every code path with tiny models: its numbers mean nothing.
+Speed rows read steps/s from metrics.jsonl after a warm-up log window (bench/train_speed.py),
+with validation left out, so start-up, compilation and validation are not counted. Writes
+bench/results/gpu_<device><tag>.json and .md after every row (the table for the README and
+docs/scaling.md). `--quick` is a CPU smoke test of every code path with tiny models: its
+numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -81,10 +84,17 @@ def options(pipeline: str, preset: str, args) -> tuple[dict, dict]:
     return config, trainer
 
 
+# A speed row times the phase where a run spends its time: a latent model's autoencoder
+# phase is cut to two log windows, which the warm-up window then covers.
+SPEED_CONFIG = {"ddpm-text": lambda log_every: {"autoencoder_steps": 2 * log_every}}
+
+
 def speed_row(pipeline: str, preset: str, precision: str, compile_: bool, args, tmp: Path,
               config: dict | None = None, trainer: dict | None = None) -> dict:
     base_config, base_trainer = options(pipeline, preset, args)
-    config = {**base_config, **(config or {})}
+    first_phase = SPEED_CONFIG.get(pipeline, lambda _: {})(args.log_every)
+    config = {**base_config, **first_phase, **(config or {})}
+    warm = first_phase.get("autoencoder_steps", 0)
     # the preset's model and batch; no grids or checkpoints in a speed row
     trainer = {k: v for k, v in {**base_trainer, **(trainer or {})}.items()
                if k not in ("steps", "sample_every", "checkpoint_every", "log_every")}
@@ -92,7 +102,7 @@ def speed_row(pipeline: str, preset: str, precision: str, compile_: bool, args, 
 
     def stop_after(tr, kind, event):
         # the warm-up window (compilation happens there) and at least two measured ones
-        if kind == "log" and event["step"] >= 3 * args.log_every and \
+        if kind == "log" and event["step"] >= warm + 3 * args.log_every and \
                 time.perf_counter() - t0 > args.seconds:
             tr.run.request_stop()
 
@@ -104,7 +114,8 @@ def speed_row(pipeline: str, preset: str, precision: str, compile_: bool, args, 
     row = {"pipeline": pipeline, "preset": preset, "precision": precision,
            "compile": compile_, "batch": info["trainer"]["batch_size"], "parameters": params,
            "steps_per_sec": round(speed, 3), "peak_memory_mb": info.get("peak_memory_mb"),
-           "auto": hw.resolve_precision("auto", args.gpu, args.bf16, params)[0]}
+           "auto": hw.resolve_precision("auto", args.gpu, args.bf16, params,
+                                        info["trainer"]["batch_size"])[0]}
     if pipeline == "transformer":
         flops = transformer_flops_per_step(info, params) * speed
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32

@@ -74,35 +74,35 @@ def peak_memory_over_processes(accelerator: Any) -> float:
     return float(peak.item())
 
 
-# --- precision -----------------------------------------------------------------------------
-# `--mixed-precision auto` picks bf16 only for models at least this big (trainable parameters,
-# tied weights once). Why a size: on an H200 every default-size family (all under 2M
-# parameters) ran *slower* in bf16 than in fp32 (dcgan 92 vs 98 steps/s, transformer 28.4 vs
-# 46.8, ddpm 20.2 vs 22.4; lenet5, the one exception, 142 vs 131): at that size kernel
-# launches set the pace and autocast only adds cast kernels, while a GPT-2-small transformer
-# (124M) gains. The 5M line sits between those measurements; bench/gpu.py measures both
-# precisions at the default and gpu presets, and docs/scaling.md records where it lands.
-AUTO_BF16_MIN_PARAMETERS = 5_000_000
+# `auto` on a GPU: bf16 where it was measured faster, fp32 (TF32) below. The measure of work
+# is trainable parameters x batch (per process), a rough stand-in for FLOPs per step: on one
+# H200 (bench/gpu.py, bench/results/gpu_h200*.md; fp32 -> bf16 steps/s) every default preset
+# (8-60M parameter-samples: 0.13-0.86M parameters at batch 16-64) ran slower in bf16
+# (0.82-0.86x: kernel launches set the pace, autocast only adds cast kernels), and so did
+# lenet5's gpu preset (0.51M x 256 = 129M: 0.87x); the vae's gpu preset (2.04M x 256 = 522M)
+# gained 1.62x, ddpm's (10.9M x 64 = 699M) 1.26x, the transformer's (10.7M x 64 = 682M)
+# 1.05x, dcgan's (23.4M x 128 = 2,990M) 1.15x. Parameters alone did not separate them (the
+# 2M-parameter vae gains, the 0.5M lenet5 and the 0.9M default transformer lose).
+AUTO_BF16_MIN_WORK = 300_000_000
 
 
 def resolve_precision(requested: str, on_gpu: bool, bf16_supported: bool,
-                      parameters: int) -> tuple[str, str]:
+                      parameters: int, batch_size: int) -> tuple[str, str]:
     """The precision a run trains in ("no", "bf16" or "fp16") and why, in a few words (the
     run and the live view show it). Anything but "auto" is taken as asked."""
     if requested != "auto":
         return requested, "as asked"
-    size = f"{parameters / 1e6:.1f}M parameters"
+    size = f"{parameters / 1e6:.1f}M parameters x batch {batch_size}"
     if not on_gpu:
         # Measured on 2 CPU cores (docs/scaling.md): bf16 autocast is slower there for the
         # conv nets and the transformer alike; the CPU has no bf16 matmul units to pay for it.
         return "no", "auto: fp32 on the CPU"
     if not bf16_supported:
         return "no", "auto: fp32, this GPU has no bf16 (fp16 with a scaler is yours to ask)"
-    if parameters >= AUTO_BF16_MIN_PARAMETERS:
+    if parameters * batch_size >= AUTO_BF16_MIN_WORK:
         return "bf16", f"auto: bf16 for {size} on a GPU"
     return "no", (f"auto: fp32 (TF32) for {size}, below the "
-                  f"{AUTO_BF16_MIN_PARAMETERS // 1_000_000}M where bf16 pays on a GPU")
-
+                  f"{AUTO_BF16_MIN_WORK // 1_000_000}M where bf16 paid on a GPU")
 
 def precision_label(precision: str) -> str:
     return "fp32" if precision in ("no", "", None) else precision

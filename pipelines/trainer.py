@@ -103,8 +103,15 @@ class Trainer:
         on_gpu = torch.cuda.is_available() and not hw.use_cpu(self.tc.cpu)
         self.precision, self.precision_reason = hw.resolve_precision(
             self.tc.mixed_precision, on_gpu, on_gpu and torch.cuda.is_bf16_supported(),
-            hw.trainable_parameters(self.pipeline.modules))
+            hw.trainable_parameters(self.pipeline.modules), self.tc.batch_size)
         # compile: Accelerate's prepare wraps each module in torch.compile (after DDP).
+        # Dynamo's caches are per process and bounded (recompile_limit, 8 by default): the
+        # modules of earlier runs in this process (the UI's worker, tests) would fill them
+        # and later runs fall back to eager without a word (seen on an H200), so each
+        # compiled run starts from empty caches.
+        if self.tc.compile:
+            import torch._dynamo as dynamo
+            dynamo.reset()
         self.accelerator = Accelerator(mixed_precision=self.precision,
                                        cpu=hw.use_cpu(self.tc.cpu),
                                        dynamo_backend="inductor" if self.tc.compile else "no")

@@ -119,5 +119,6 @@ def test_auto_precision_follows_the_model_size_on_a_gpu(runs_dir):
     small, _ = run_of(entry, runs_dir, "small", steps=1)
     trainer = Trainer(small)
     params = hw.trainable_parameters(trainer.pipeline.modules)
-    expected = hw.resolve_precision("auto", True, torch.cuda.is_bf16_supported(), params)[0]
+    expected = hw.resolve_precision("auto", True, torch.cuda.is_bf16_supported(), params,
+                                    trainer.tc.batch_size)[0]
     assert small.info()["precision"] == expected == "no"

@@ -45,8 +45,8 @@ class Transformer(TextLM):
     Config = TransformerConfig
     is_transformer = True
     train_defaults = TEXT_TRAIN_DEFAULTS
-    # `--preset gpu` (pipelines/presets.py). Not yet measured on a GPU (bench/gpu.py will).
-    # nanoGPT's shakespeare_char shape and schedule (6 layers, 6 heads, 384 wide, context 256,
+    # `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 48.5 steps/s in
+    # bf16 (5,000 steps in under 2 minutes plus validation). nanoGPT's shakespeare_char shape and schedule (6 layers, 6 heads, 384 wide, context 256,
     # batch 64, dropout 0.2, lr 1e-3 decaying to 1e-4 over 5,000 steps), here in the Llama
     # style: 10.7M parameters, ~1.2 TFLOP a step, a few ms of bf16 arithmetic on an H200;
     # the default shape ran at 46.8 steps/s in fp32 there (~21 ms a step of launches for 4
