@@ -36,6 +36,7 @@ import torch
 from .data import ImageData, TextData
 from .errors import StudioError
 from .phases import Phase
+from .spec import PipelineSpec, Tool, adopt  # noqa: F401 - Tool: families import it from here
 
 
 @dataclass
@@ -44,19 +45,6 @@ class Samples:
     images: np.ndarray | None = None
     labels: np.ndarray | None = None      # (N,) class per image, for conditional models
     texts: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A family-specific action, offered by the CLI (`studio tool RUN NAME --set k=v`) and
-    the UI. The pipeline method named `method` is called as `method(ctx, **options)` with a
-    ToolContext and the fields of `Options` (a config dataclass), and returns a ToolResult."""
-    name: str
-    method: str
-    Options: type
-    help: str
-    needs_images: bool = False      # requires input images (`--input a.png b.png`)
-    accepts_images: bool = False    # may take input images, works without them too
 
 
 @dataclass
@@ -88,6 +76,9 @@ def data_info(data: ImageData | TextData) -> dict[str, Any]:
 
 
 class Pipeline:
+    # The pipeline's torch-free declaration (pipelines/spec.py): a class that names one takes
+    # its name, Config, SampleControls, tools, train_defaults, presets and data_kind from it.
+    spec: ClassVar[PipelineSpec | None] = None
     name: ClassVar[str]
     Config: ClassVar[type]
     data_kind: ClassVar[str] = "image"
@@ -107,6 +98,11 @@ class Pipeline:
     # The validation number that says which weights are best, and whether lower or higher is
     # better, e.g. ("loss", "min"); None keeps only the latest weights (pipelines/best.py).
     best_metric: ClassVar[tuple[str, str] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("spec") is not None:
+            adopt(cls, cls.spec)
 
     def __init__(self, config: Any, info: dict[str, Any]):
         self.config = config

@@ -1,10 +1,11 @@
 """GANs: every classic variant on one pipeline (pipeline.py), its networks (networks.py), its
-losses (losses.py), and the named variants with their papers' defaults (variants.py)."""
+losses (losses.py), the named variants (variants.py) and their torch-free declarations
+(spec.py: configs, defaults, presets, tools)."""
 
-from ..latent import slerp
-from .pipeline import GAN, GANConfig, truncated_normal
-from .variants import (DCGAN, LSGAN, SNGAN, VARIANTS, WGAN, WGANGP, ConditionalGAN, InfoGAN,
-                       VanillaGAN)
+from ..spec import lazy_exports
 
-__all__ = ["GAN", "GANConfig", "slerp", "truncated_normal", "VARIANTS", "VanillaGAN", "DCGAN",
-           "ConditionalGAN", "WGAN", "WGANGP", "LSGAN", "SNGAN", "InfoGAN"]
+__getattr__ = lazy_exports(__name__, {
+    "GAN": ".pipeline", "truncated_normal": ".pipeline", "GANConfig": ".spec",
+    "slerp": "..latent", "VARIANTS": ".variants", "VanillaGAN": ".variants",
+    "DCGAN": ".variants", "ConditionalGAN": ".variants", "WGAN": ".variants",
+    "WGANGP": ".variants", "LSGAN": ".variants", "SNGAN": ".variants", "InfoGAN": ".variants"})

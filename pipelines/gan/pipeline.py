@@ -10,93 +10,20 @@ One trainer step is one discriminator (critic) update; the generator is updated 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..base import Pipeline, Samples
-from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
 from ..latent import requested_labels, slerp
 from ..optim import adam
 from . import losses as L
+from .spec import GAN_SPEC, GANConfig, GANSampleControls, InfoGANSampleControls  # noqa: F401 - imported from here
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
                        dcgan_init)
-
-
-@dataclass
-class GANConfig:
-    architecture: str = option("conv", "conv: DCGAN's transposed-conv generator and strided-conv "
-                               "discriminator; mlp: the original GAN's fully connected nets.",
-                               choices=("conv", "mlp"))
-    loss: str = option("non-saturating", "Adversarial loss: minimax (the original, saturates), "
-                       "non-saturating, wasserstein (a critic), least-squares (LSGAN), hinge.",
-                       choices=L.LOSSES)
-    z_dim: int = option(64, "Size of the noise vector z.", low=1, high=1024)
-    width: int = option(0, "conv: channels of the highest-resolution feature map, doubled at each "
-                        "step down to 4x4. 0 picks by image size: 32 up to 16 px, 16 from 32 px "
-                        "(2-core CPU budgets).", low=0, high=512)
-    hidden: int = option(256, "mlp: width of the hidden layers.", low=8, high=4096)
-    conditioning: str = option("none", "Class conditioning (when the data has 2+ classes): the "
-                               "generator reads a label embedding next to z; the discriminator "
-                               "gets one-hot labels concatenated to its input (concat, Mirza & "
-                               "Osindero 2014) or a projection term (projection, Miyato & Koyama "
-                               "2018).", choices=("none", "concat", "projection"))
-    d_norm: str = option("none", "Normalisation in the discriminator: none or batch (DCGAN's). "
-                         "Not with a gradient penalty, which is defined per sample.",
-                         choices=("none", "batch"))
-    spectral_norm: bool = option(False, "Spectral normalisation on every discriminator layer "
-                                 "(SNGAN): each layer's largest singular value is held at 1.")
-    minibatch_std: bool = option(False, "Give the discriminator a minibatch standard-deviation "
-                                 "feature so it can see when every fake looks alike.")
-    n_critic: int = option(1, "Discriminator updates per generator update (WGAN's n_critic).",
-                           low=1, high=20)
-    gradient_penalty: float = option(0.0, "Weight of WGAN-GP's gradient penalty; 0 turns it "
-                                     "off.", low=0.0)
-    weight_clip: float = option(0.0, "Clamp critic weights to [-c, c] after each update (the "
-                                "original WGAN); 0 turns it off.", low=0.0)
-    label_smoothing: float = option(0.0, "One-sided label smoothing: real targets become 1 - s "
-                                    "(minimax, non-saturating, least-squares losses).",
-                                    low=0.0, high=0.5)
-    instance_noise: float = option(0.0, "Std of Gaussian noise added to the discriminator's "
-                                   "inputs (real and fake, in [-1, 1] units), annealed linearly "
-                                   "to 0 over instance_noise_steps.", low=0.0, high=2.0)
-    instance_noise_steps: int = option(1000, "Steps over which instance noise fades out.", low=1)
-    optimizer: str = option("adam", "Optimiser for both nets: adam, or rmsprop (the WGAN paper's).",
-                            choices=("adam", "rmsprop"))
-    lr_g: float = option(2e-4, "Generator learning rate. TTUR (Heusel et al., 2017): a higher "
-                         "lr_d than lr_g.", low=0.0, high=1.0)
-    lr_d: float = option(2e-4, "Discriminator learning rate.", low=0.0, high=1.0)
-    beta1: float = option(0.5, "Adam beta1, in [0, 1); DCGAN's 0.5 damps oscillation.",
-                          low=0.0, high=1.0, high_exclusive=True)
-    beta2: float = option(0.999, "Adam beta2, in [0, 1).", low=0.0, high=1.0,
-                          high_exclusive=True)
-    info_categories: int = option(0, "InfoGAN: size of the categorical latent code (0 = none).",
-                                  low=0, high=100)
-    info_continuous: int = option(0, "InfoGAN: number of continuous codes, each ~ U(-1, 1).",
-                                  low=0, high=10)
-    info_weight: float = option(1.0, "InfoGAN: weight of the mutual-information term.", low=0.0)
-    ema_decay: float = option(0.999, "EMA of the generator weights used for sampling; 0 turns "
-                              "it off.", low=0.0, high=1.0)
-    image_size: int = option(0, "Resize the data to this size (a power of two, 8 to 128 for "
-                             "conv); 0 keeps the data set's size.", low=0, high=128)
-
-
-@dataclass
-class GANSampleControls:
-    truncation: float = option(0.0, "Truncation trick: redraw every z entry whose size exceeds "
-                               "this (e.g. 0.7: less variety, more typical images); 0 is off.",
-                               low=0.0, high=4.0)
-
-
-@dataclass
-class InfoGANSampleControls(GANSampleControls):
-    codes: str = option("", "Continuous code values, comma separated in [-2, 2] (e.g. 0.5,-1); "
-                        "empty draws them from each image's seed.")
 
 
 # --- the latent space ------------------------------------------------------------------------
@@ -113,22 +40,8 @@ def truncated_normal(shape: tuple[int, ...], generator: torch.Generator,
 
 
 class GAN(Pipeline):
-    """Every GAN variant; variants.py names them and sets their defaults."""
-    Config = GANConfig
-    SampleControls = GANSampleControls
-    train_defaults = {"steps": 2000, "batch_size": 64, "sample_every": 250,
-                      "checkpoint_every": 500}
-    # `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s
-    # in bf16, ~15 ms a step, 8,000 steps in ~2 minutes. Planned from: at the defaults an H200 ran the DCGAN at 98 steps/s in fp32,
-    # ~10 ms a step of kernel launches for almost no arithmetic. Width 64 at 64 px is the DCGAN
-    # paper's generator (1024 channels at 4x4 down to 64 at 64x64) and its batch of 128:
-    # ~2 TFLOP a step (G and D forward and backward), ~10-20 ms in bf16, plus the launches of
-    # five resolution levels: ~35 ms a step, 8,000 steps in about 5 minutes. 64 px: shapes
-    # are drawn at that size, folder: images read at it; digits (8x8) are only upscaled.
-    presets = {"gpu": {
-        "config": {"image_size": 64, "width": 64},
-        "trainer": {"steps": 8000, "batch_size": 128, "mixed_precision": "auto",
-                    "sample_every": 1000, "checkpoint_every": 2000}}}
+    """Every GAN variant; variants.py names them, spec.py declares their defaults."""
+    spec = GAN_SPEC
     ema_modules = ("generator",)
 
     # --- networks ------------------------------------------------------------------------

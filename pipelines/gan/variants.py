@@ -5,103 +5,59 @@ is judged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from ..base import Tool, ToolResult
-from ..config import option, seed_option, variant_config
+from ..base import ToolResult
 from ..errors import StudioError
-from ..presets import extend
-from .pipeline import GAN, GANConfig, InfoGANSampleControls
+from . import spec as S
+from .pipeline import GAN
 
 
 class VanillaGAN(GAN):
     """Goodfellow et al. (2014): MLP generator and discriminator."""
-    name = "gan"
-    Config = variant_config("VanillaGANConfig", GANConfig, architecture="mlp")
-    # gpu preset (not yet measured on a GPU): fully connected nets have no spatial prior, so
-    # 32 px (the paper's CIFAR size) with 4x wider layers: tens of GFLOP a step, launch-bound.
-    presets = {"gpu": {"config": {"image_size": 32, "hidden": 1024},
-                       "trainer": GAN.presets["gpu"]["trainer"]}}
+    spec = S.VANILLA
 
 
 class DCGAN(GAN):
     """Radford et al. (2015): transposed convs, strided convs, batch norm in both nets."""
-    name = "dcgan"
-    Config = variant_config("DCGANConfig", GANConfig, d_norm="batch")
+    spec = S.DCGAN
 
 
 class ConditionalGAN(GAN):
     """A class-conditional DCGAN: label embedding in G, projection discriminator (concat via
     --set conditioning=concat); minibatch-std lets D see when all fakes of a class agree."""
-    name = "cgan"
-    Config = variant_config("ConditionalGANConfig", GANConfig, conditioning="projection",
-                            minibatch_std=True)
+    spec = S.CGAN
 
 
 class WGAN(GAN):
     """Arjovsky et al. (2017): a critic instead of a classifier, weight clipping, n_critic = 5,
     RMSProp (momentum destabilises it, the paper found). The paper's learning rate is 5e-5; at
     this budget (1,000 generator updates) 2e-4 measured FD 18 against 35 (docs/gans.md)."""
-    name = "wgan"
-    Config = variant_config("WGANConfig", GANConfig, loss="wasserstein", weight_clip=0.01,
-                            n_critic=5, optimizer="rmsprop", lr_g=2e-4, lr_d=2e-4)
-    train_defaults = {**GAN.train_defaults, "steps": 5000, "checkpoint_every": 1000,
-                      "sample_every": 500}
-    # gpu preset (not yet measured on a GPU): 4 of 5 steps train the critic alone, about 0.55
-    # of a full step's work, so 12,000 steps cost about the DCGAN's 8,000.
-    presets = {"gpu": extend(GAN.presets["gpu"], trainer={"steps": 12000})}
+    spec = S.WGAN
 
 
 class WGANGP(GAN):
     """Gulrajani et al. (2017): the Lipschitz constraint as a gradient penalty (weight 10),
     Adam(1e-4, 0, 0.9), n_critic = 5, no batch norm in the critic."""
-    name = "wgan-gp"
-    Config = variant_config("WGANGPConfig", GANConfig, loss="wasserstein", gradient_penalty=10.0,
-                            n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9)
-    train_defaults = {**GAN.train_defaults, "steps": 5000, "checkpoint_every": 1000,
-                      "sample_every": 500}
-    # gpu preset: the family's 8,000 steps (not yet measured on a GPU): the penalty's double
-    # backward makes a critic step cost about as much as a full DCGAN step.
+    spec = S.WGANGP
 
 
 class LSGAN(GAN):
     """Mao et al. (2017): least-squares losses on a DCGAN."""
-    name = "lsgan"
-    Config = variant_config("LSGANConfig", GANConfig, loss="least-squares", d_norm="batch")
+    spec = S.LSGAN
 
 
 class SNGAN(GAN):
     """Miyato et al. (2018): hinge loss, spectral norm on every discriminator layer, and
     TTUR learning rates with Adam(0, 0.9)."""
-    name = "sngan"
-    Config = variant_config("SNGANConfig", GANConfig, loss="hinge", spectral_norm=True,
-                            lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9)
-
-
-@dataclass
-class CodeSweepOptions:
-    code: int = option(1, "Which code to sweep across the columns: 1..M a continuous code, "
-                       "0 the categorical one.", low=0, high=10)
-    rows: int = option(10, "Rows, one seed each (seed, seed + 1, ...).", low=1, high=64)
-    seed: int = seed_option(0, "The first row's seed.")
-    columns: int = option(9, "Values of a continuous code from -span to span.", low=2, high=32)
-    span: float = option(2.0, "How far to push a continuous code (training saw [-1, 1]).",
-                         low=0.1, high=5.0)
-    category: int = option(0, "The category held while a continuous code sweeps.", low=0)
+    spec = S.SNGAN
 
 
 class InfoGAN(GAN):
     """Chen et al. (2016): a categorical and continuous codes that Q must recover from the
     image, so that they come to mean something (digit identity, slant, width) unsupervised."""
-    name = "infogan"
-    Config = variant_config("InfoGANConfig", GANConfig, d_norm="batch", info_categories=10,
-                            info_continuous=2)
-    SampleControls = InfoGANSampleControls
-    tools = (Tool("code-sweep", "code_sweep", CodeSweepOptions,
-                  "Vary one latent code across the columns and hold the rest; one seed per row."),)
+    spec = S.INFOGAN
 
     def code_sweep(self, ctx, code: int, rows: int, seed: int, columns: int, span: float,
                    category: int) -> ToolResult:

@@ -1,0 +1,180 @@
+"""The GAN family's declarations, without torch (pipelines/spec.py): the config every variant
+shares, the sampling controls, and one spec per named variant with its paper's defaults (the
+papers are cited on the classes in variants.py). The page and the CLI read these; training,
+sampling and tools import pipeline.py and variants.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..config import option, seed_option, variant_config
+from ..presets import extend
+from ..spec import PipelineSpec, Tool
+
+# The GAN objectives (losses.py implements each)
+LOSSES = ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge")
+
+
+@dataclass
+class GANConfig:
+    architecture: str = option("conv", "conv: DCGAN's transposed-conv generator and strided-conv "
+                               "discriminator; mlp: the original GAN's fully connected nets.",
+                               choices=("conv", "mlp"))
+    loss: str = option("non-saturating", "Adversarial loss: minimax (the original, saturates), "
+                       "non-saturating, wasserstein (a critic), least-squares (LSGAN), hinge.",
+                       choices=LOSSES)
+    z_dim: int = option(64, "Size of the noise vector z.", low=1, high=1024)
+    width: int = option(0, "conv: channels of the highest-resolution feature map, doubled at each "
+                        "step down to 4x4. 0 picks by image size: 32 up to 16 px, 16 from 32 px "
+                        "(2-core CPU budgets).", low=0, high=512)
+    hidden: int = option(256, "mlp: width of the hidden layers.", low=8, high=4096)
+    conditioning: str = option("none", "Class conditioning (when the data has 2+ classes): the "
+                               "generator reads a label embedding next to z; the discriminator "
+                               "gets one-hot labels concatenated to its input (concat, Mirza & "
+                               "Osindero 2014) or a projection term (projection, Miyato & Koyama "
+                               "2018).", choices=("none", "concat", "projection"))
+    d_norm: str = option("none", "Normalisation in the discriminator: none or batch (DCGAN's). "
+                         "Not with a gradient penalty, which is defined per sample.",
+                         choices=("none", "batch"))
+    spectral_norm: bool = option(False, "Spectral normalisation on every discriminator layer "
+                                 "(SNGAN): each layer's largest singular value is held at 1.")
+    minibatch_std: bool = option(False, "Give the discriminator a minibatch standard-deviation "
+                                 "feature so it can see when every fake looks alike.")
+    n_critic: int = option(1, "Discriminator updates per generator update (WGAN's n_critic).",
+                           low=1, high=20)
+    gradient_penalty: float = option(0.0, "Weight of WGAN-GP's gradient penalty; 0 turns it "
+                                     "off.", low=0.0)
+    weight_clip: float = option(0.0, "Clamp critic weights to [-c, c] after each update (the "
+                                "original WGAN); 0 turns it off.", low=0.0)
+    label_smoothing: float = option(0.0, "One-sided label smoothing: real targets become 1 - s "
+                                    "(minimax, non-saturating, least-squares losses).",
+                                    low=0.0, high=0.5)
+    instance_noise: float = option(0.0, "Std of Gaussian noise added to the discriminator's "
+                                   "inputs (real and fake, in [-1, 1] units), annealed linearly "
+                                   "to 0 over instance_noise_steps.", low=0.0, high=2.0)
+    instance_noise_steps: int = option(1000, "Steps over which instance noise fades out.", low=1)
+    optimizer: str = option("adam", "Optimiser for both nets: adam, or rmsprop (the WGAN paper's).",
+                            choices=("adam", "rmsprop"))
+    lr_g: float = option(2e-4, "Generator learning rate. TTUR (Heusel et al., 2017): a higher "
+                         "lr_d than lr_g.", low=0.0, high=1.0)
+    lr_d: float = option(2e-4, "Discriminator learning rate.", low=0.0, high=1.0)
+    beta1: float = option(0.5, "Adam beta1, in [0, 1); DCGAN's 0.5 damps oscillation.",
+                          low=0.0, high=1.0, high_exclusive=True)
+    beta2: float = option(0.999, "Adam beta2, in [0, 1).", low=0.0, high=1.0,
+                          high_exclusive=True)
+    info_categories: int = option(0, "InfoGAN: size of the categorical latent code (0 = none).",
+                                  low=0, high=100)
+    info_continuous: int = option(0, "InfoGAN: number of continuous codes, each ~ U(-1, 1).",
+                                  low=0, high=10)
+    info_weight: float = option(1.0, "InfoGAN: weight of the mutual-information term.", low=0.0)
+    ema_decay: float = option(0.999, "EMA of the generator weights used for sampling; 0 turns "
+                              "it off.", low=0.0, high=1.0)
+    image_size: int = option(0, "Resize the data to this size (a power of two, 8 to 128 for "
+                             "conv); 0 keeps the data set's size.", low=0, high=128)
+
+
+
+
+@dataclass
+class GANSampleControls:
+    truncation: float = option(0.0, "Truncation trick: redraw every z entry whose size exceeds "
+                               "this (e.g. 0.7: less variety, more typical images); 0 is off.",
+                               low=0.0, high=4.0)
+
+
+@dataclass
+class InfoGANSampleControls(GANSampleControls):
+    codes: str = option("", "Continuous code values, comma separated in [-2, 2] (e.g. 0.5,-1); "
+                        "empty draws them from each image's seed.")
+
+
+@dataclass
+class CodeSweepOptions:
+    code: int = option(1, "Which code to sweep across the columns: 1..M a continuous code, "
+                       "0 the categorical one.", low=0, high=10)
+    rows: int = option(10, "Rows, one seed each (seed, seed + 1, ...).", low=1, high=64)
+    seed: int = seed_option(0, "The first row's seed.")
+    columns: int = option(9, "Values of a continuous code from -span to span.", low=2, high=32)
+    span: float = option(2.0, "How far to push a continuous code (training saw [-1, 1]).",
+                         low=0.1, high=5.0)
+    category: int = option(0, "The category held while a continuous code sweeps.", low=0)
+
+
+TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 64, "sample_every": 250,
+                                  "checkpoint_every": 500}
+# `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s in
+# bf16, ~15 ms a step, 8,000 steps in ~2 minutes. Planned from: at the defaults an H200 ran
+# the DCGAN at 98 steps/s in fp32, ~10 ms a step of kernel launches for almost no arithmetic.
+# Width 64 at 64 px is the DCGAN paper's generator (1024 channels at 4x4 down to 64 at 64x64)
+# and its batch of 128: ~2 TFLOP a step (G and D forward and backward), ~10-20 ms in bf16,
+# plus the launches of five resolution levels. 64 px: shapes are drawn at that size, folder:
+# images read at it; digits (8x8) are only upscaled.
+GPU_PRESET: dict[str, dict[str, Any]] = {
+    "config": {"image_size": 64, "width": 64},
+    "trainer": {"steps": 8000, "batch_size": 128, "mixed_precision": "auto",
+                "sample_every": 1000, "checkpoint_every": 2000}}
+GAN_SPEC = PipelineSpec(
+    name="gan-base", family="gan", kind="image", summary="every GAN variant's shared pipeline",
+    impl="pipelines.gan.pipeline:GAN", Config=GANConfig, SampleControls=GANSampleControls,
+    train_defaults=TRAIN_DEFAULTS, presets={"gpu": GPU_PRESET}, can_interpolate=True)
+
+
+def variant(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:
+    """A named variant: the shared spec with its name, class, summary and what it changes."""
+    return replace(GAN_SPEC, name=name, impl=f"pipelines.gan.variants:{cls}", summary=summary,
+                   **changes)
+
+
+VANILLA = variant(
+    "gan", "VanillaGAN", "Vanilla GAN (Goodfellow 2014): MLP generator and discriminator, "
+    "non-saturating loss (minimax with --set loss=minimax)",
+    Config=variant_config("VanillaGANConfig", GANConfig, architecture="mlp"),
+    # gpu preset (not yet measured on a GPU): fully connected nets have no spatial prior, so
+    # 32 px (the paper's CIFAR size) with 4x wider layers: tens of GFLOP a step, launch-bound.
+    presets={"gpu": {"config": {"image_size": 32, "hidden": 1024},
+                     "trainer": GPU_PRESET["trainer"]}})
+DCGAN = variant(
+    "dcgan", "DCGAN", "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm",
+    Config=variant_config("DCGANConfig", GANConfig, d_norm="batch"))
+CGAN = variant(
+    "cgan", "ConditionalGAN", "Conditional GAN: label embedding in G, projection (or concat) "
+    "discriminator; draws the class you ask for",
+    Config=variant_config("ConditionalGANConfig", GANConfig, conditioning="projection",
+                          minibatch_std=True))
+# WGAN's paper learning rate is 5e-5; at this budget (1,000 generator updates) 2e-4 measured
+# FD 18 against 35 (docs/gans.md).
+WGAN = variant(
+    "wgan", "WGAN", "WGAN: a critic with weight clipping, n_critic 5, RMSProp",
+    Config=variant_config("WGANConfig", GANConfig, loss="wasserstein", weight_clip=0.01,
+                          n_critic=5, optimizer="rmsprop", lr_g=2e-4, lr_d=2e-4),
+    train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "checkpoint_every": 1000,
+                    "sample_every": 500},
+    # gpu preset (not yet measured on a GPU): 4 of 5 steps train the critic alone, about 0.55
+    # of a full step's work, so 12,000 steps cost about the DCGAN's 8,000.
+    presets={"gpu": extend(GPU_PRESET, trainer={"steps": 12000})})
+WGANGP = variant(
+    "wgan-gp", "WGANGP", "WGAN-GP: a critic with a gradient penalty, n_critic 5",
+    Config=variant_config("WGANGPConfig", GANConfig, loss="wasserstein", gradient_penalty=10.0,
+                          n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9),
+    train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "checkpoint_every": 1000,
+                    "sample_every": 500})
+    # gpu preset: the family's 8,000 steps (not yet measured on a GPU): the penalty's double
+    # backward makes a critic step cost about as much as a full DCGAN step.
+LSGAN = variant(
+    "lsgan", "LSGAN", "LSGAN: least-squares losses on a DCGAN",
+    Config=variant_config("LSGANConfig", GANConfig, loss="least-squares", d_norm="batch"))
+SNGAN = variant(
+    "sngan", "SNGAN", "SNGAN: hinge loss, spectral norm in the discriminator, TTUR learning rates",
+    Config=variant_config("SNGANConfig", GANConfig, loss="hinge", spectral_norm=True,
+                          lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9))
+INFOGAN = variant(
+    "infogan", "InfoGAN", "InfoGAN: categorical and continuous latent codes learned without "
+    "labels (mutual-information term); code sweeps",
+    Config=variant_config("InfoGANConfig", GANConfig, d_norm="batch", info_categories=10,
+                          info_continuous=2),
+    SampleControls=InfoGANSampleControls,
+    tools=(Tool("code-sweep", "code_sweep", CodeSweepOptions,
+                "Vary one latent code across the columns and hold the rest; one seed per row."),))
+
+SPECS = (VANILLA, DCGAN, CGAN, WGAN, WGANGP, LSGAN, SNGAN, INFOGAN)
