@@ -31,7 +31,7 @@ from .config import TrainerConfig, apply_overrides, describe, parse_set_args
 from .errors import StudioError
 from .liveness import TrainerLock
 from .presets import family_presets, normalise_name, preset_overrides
-from .registry import get_entry, list_pipelines, load_pipeline_class
+from .registry import get_entry, list_pipelines
 from .cli_models import cmd_classify, cmd_sample, cmd_tool
 from .runs import RunFolder, list_runs, runs_dir_from_env
 
@@ -153,8 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dict]:
     """--set pairs go to the pipeline config, or to the trainer if it has that key."""
-    cls = load_pipeline_class(pipeline)
-    pipeline_keys = {s.name for s in describe(cls.Config)}
+    pipeline_keys = {s.name for s in describe(get_entry(pipeline).Config)}
     trainer_keys = {s.name for s in describe(TrainerConfig)}
     config, trainer = {}, {}
     for key, value in parse_set_args(args.set).items():
@@ -207,7 +206,7 @@ def _with_preset(pipeline: str, preset: str | None, config: dict,
     """The preset's options under the user's own: --set and the flags win."""
     if preset is None:
         return config, trainer
-    preset_config, preset_trainer = preset_overrides(load_pipeline_class(pipeline), preset)
+    preset_config, preset_trainer = preset_overrides(get_entry(pipeline), preset)
     return {**preset_config, **config}, {**preset_trainer, **trainer}
 
 
@@ -216,7 +215,7 @@ def cmd_train(args) -> int:
     entry = get_entry(args.pipeline)
     config, trainer = _with_preset(args.pipeline, args.preset,
                                    *_split_overrides(args.pipeline, args))
-    if entry.kind == "classic":  # scikit-learn models are fit in one go, not trained by steps
+    if entry.trains == "fit":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
     if args.dry_run:
         from .dryrun import dry_run
@@ -371,9 +370,8 @@ def cmd_list(args) -> int:
 
 
 def _show_pipeline(name: str) -> int:
-    entry = get_entry(name)
-    cls = load_pipeline_class(name)
-    print(f"{entry.name}: {entry.summary}")
+    cls = get_entry(name)   # the spec: no torch to list options
+    print(f"{cls.name}: {cls.summary}")
     print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
                                           for k, v in cls.train_defaults.items()))
     presets = family_presets(cls)

@@ -159,7 +159,7 @@ def data_info_problems(pipeline: str, info: dict[str, Any], config: dict[str, An
     pipeline has nothing to check here (loading it says it is unknown)."""
     from .registry import PIPELINES
     entry = next((e for e in PIPELINES if e.name == pipeline), None)
-    if entry is None or entry.kind == "classic":   # classic runs store a table's facts
+    if entry is None or entry.trains == "fit":   # classic runs store a table's facts
         return []
     kind = "text" if entry.kind == "text" else "image"
     fields = dict(TEXT_INFO if kind == "text" else IMAGE_INFO)
@@ -197,7 +197,7 @@ def weights_metadata_problems(meta: dict[str, Any]) -> tuple[list[str], WeightsM
     if not isinstance(pipeline, str) or entry is None:
         problems.append(f"studio_pipeline must name a pipeline of this studio (`studio list`), "
                         f"not {_show(pipeline)}")
-    elif entry.kind == "classic":
+    elif entry.trains == "fit":
         problems.append(f"studio_pipeline {pipeline!r} is fit in one go and has no weights file")
     raw_step = meta.get("studio_step", "0")
     step = None

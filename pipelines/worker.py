@@ -26,50 +26,14 @@ import time
 import traceback
 import uuid
 from collections import OrderedDict
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import check_seed, describe
+from .config import check_seed
 from .errors import StudioError
 
 KEEP_MODELS = 4
 OUTPUT_FOLDER = ".ui"
-
-
-def field_dicts(config_cls: type | None) -> list[dict[str, Any]]:
-    """A config dataclass's fields as JSON: what the UI builds a form from."""
-    if config_cls is None:
-        return []
-    return [{**asdict(spec), "type": spec.type.__name__} for spec in describe(config_cls)]
-
-
-def describe_pipeline(name: str) -> dict[str, Any]:
-    """Everything a form needs about pipeline `name`: its options, the trainer's options with
-    this family's defaults, its presets, the sampling controls and the tools."""
-    from .base import Pipeline
-    from .presets import family_presets
-    from .registry import get_entry, load_pipeline_class
-    from .trainer import TrainerConfig
-    entry = get_entry(name)
-    cls = load_pipeline_class(name)
-    trainer = field_dicts(TrainerConfig)
-    for spec in trainer:
-        spec["default"] = cls.train_defaults.get(spec["name"], spec["default"])
-    return {
-        "name": entry.name, "family": entry.family, "kind": entry.kind,
-        "summary": entry.summary, "data_kind": getattr(cls, "data_kind", "image"),
-        "options": field_dicts(getattr(cls, "Config", None)), "trainer": trainer,
-        "presets": family_presets(cls),   # {} for models fit in one go
-        "controls": field_dicts(getattr(cls, "SampleControls", None)),
-        "tools": [{"name": t.name, "help": t.help, "needs_images": t.needs_images,
-                   "accepts_images": t.accepts_images, "options": field_dicts(t.Options)}
-                  for t in getattr(cls, "tools", ())],
-        # (classic models have no interpolate at all)
-        "can_interpolate": getattr(cls, "interpolate", Pipeline.interpolate)
-        is not Pipeline.interpolate,
-        "streams": callable(getattr(cls, "stream", None)),
-    }
 
 
 class Worker:
@@ -109,9 +73,6 @@ class Worker:
         return parse_controls(pipe, values or {})
 
     # --- operations ------------------------------------------------------------------------
-    def op_describe(self, pipeline: str) -> dict[str, Any]:
-        return describe_pipeline(pipeline)
-
     def op_sample(self, run: str, n: int = 16, seed: int = 0, label: int | None = None,
                   step: int | None = None, controls: dict | None = None) -> dict[str, Any]:
         """A batch: one PNG per image (its seed in the name), the grid, and the texts of a
@@ -260,3 +221,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

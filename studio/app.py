@@ -157,9 +157,9 @@ def launch_studio(runs_dir: str | os.PathLike | None = None, *, host: str = "127
     if not viewer:
         app.studio_jobs.run_queue_in_background()
     app.studio.outputs.sweep()     # pictures a stopped studio left behind
-    # Start the sampling worker now (it imports torch: seconds) so the first form is quick.
-    threading.Thread(target=lambda: [app.studio.worker.describe(e.name)
-                                     for e in list_pipelines()[:1]], daemon=True).start()
+    # The forms come from the specs in this process; the sampling worker (torch: seconds)
+    # starts now, in the background, so that the first sample is quick too.
+    threading.Thread(target=app.studio.worker.warm_up, daemon=True).start()
     app.launch(server_name=host, server_port=port, inbrowser=inbrowser, share=share,
                auth=auth, auth_message="Generative Media Studio: log in" if auth else None,
                theme=gr.themes.Soft(), css=CSS, prevent_thread_lock=prevent_thread_lock,

@@ -7,7 +7,6 @@ import datetime as _dt
 import functools
 import html
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -53,6 +52,16 @@ class Studio:
                 continue
             ids.append(summary["id"])
         return ids
+
+
+@functools.cache
+def describe(pipeline: str) -> dict[str, Any]:
+    """A pipeline's options, trainer options, presets, sampling controls and tools: from its
+    torch-free spec (pipelines/spec.py), in this process, so no form waits for the sampling
+    worker. Cached: they change only with the code."""
+    from pipelines.registry import get_entry
+    from pipelines.spec import describe as describe_spec
+    return describe_spec(get_entry(pipeline))
 
 
 def run_kind(run: RunFolder) -> str:

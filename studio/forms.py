@@ -1,4 +1,4 @@
-"""Forms built from a config's field descriptions (`pipelines.worker.field_dicts`): one input
+"""Forms built from a config's field descriptions (`pipelines.spec.field_dicts`): one input
 per field, with its type, default, help text, choices and range. The UI never names a family's
 options: a new option, or a new family, appears in the forms with no UI code.
 """

@@ -117,7 +117,7 @@ class JobManager:
         confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
         steps = _whole_steps(steps)
         # Classic models are fit in one go (seconds), not trained by steps: nothing to queue.
-        queue = [] if entry.kind == "classic" else ["--queue"]
+        queue = [] if entry.trains == "fit" else ["--queue"]
         job = self._launch(self.command(pipeline, data, steps, extra_set,
                                         [*queue, *(extra_args or [])]))
         run_id = self._wait_for_run_folder(job)
@@ -131,7 +131,7 @@ class JobManager:
         per checkpoint, ETA of the configured steps); StudioError with the CLI's message when
         it refuses the config."""
         pipeline, data = (pipeline or "").strip(), (data or "").strip()
-        if get_entry(pipeline).kind == "classic":
+        if get_entry(pipeline).trains == "fit":
             raise StudioError(f"{pipeline} is fit in one go in seconds, not trained by steps: "
                               f"there is nothing to dry-run; Start fits it")
         if not data:

@@ -34,7 +34,6 @@ class SamplingWorker:
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()   # one request at a time on the pipe
         self._next_id = 0
-        self._descriptions: dict[str, dict] = {}
 
     # --- the process ---------------------------------------------------------------------------
     def _start(self) -> subprocess.Popen:
@@ -115,8 +114,7 @@ class SamplingWorker:
             elif not message.get("ok"):
                 raise StudioError(message.get("error") or "the sampling worker failed")
 
-    def describe(self, pipeline: str) -> dict[str, Any]:
-        """A pipeline's options, controls and tools (cached: they change only with the code)."""
-        if pipeline not in self._descriptions:
-            self._descriptions[pipeline] = self.call("describe", pipeline=pipeline)
-        return self._descriptions[pipeline]
+    def warm_up(self) -> None:
+        """Start the process now (it imports torch: seconds), so the first sample is quick."""
+        with self._lock:
+            self._ensure()

@@ -101,8 +101,8 @@ def test_presets_scale_the_familys_default_steps():
 
 
 def test_a_preset_fills_the_options_it_sets_and_default_restores_them():
-    from pipelines.worker import describe_pipeline
-    desc = describe_pipeline("transformer")     # what the page gets from the sampling worker
+    from studio.common import describe
+    desc = describe("transformer")     # what the page builds the form from
     assert list(desc["presets"]) == ["quick look", "default", "long", "gpu"]
     config, trainer = preset_values(desc, "gpu")
     assert (config["n_layer"], config["n_embd"], config["context"]) == (6, 384, 256)

@@ -26,16 +26,6 @@ def pixels(path):
     return np.asarray(Image.open(path))
 
 
-def test_describe_lists_options_controls_and_tools(trained):
-    _, _, worker = trained
-    desc = worker.describe("cgan")
-    assert desc["kind"] == "image" and desc["can_interpolate"]
-    assert [c["name"] for c in desc["controls"]] == ["truncation"]
-    assert {"name", "type", "default", "help", "choices", "low", "high"} <= set(desc["options"][0])
-    steps = next(s for s in desc["trainer"] if s["name"] == "steps")
-    assert steps["type"] == "int" and steps["low"] == 1
-
-
 def test_same_seed_same_image_and_image_i_uses_seed_plus_i(trained):
     _, run, worker = trained
     a = worker.call("sample", run=run.id, n=3, seed=5)

@@ -2,6 +2,8 @@
 
 Read in this order:
     config.py         the options of every model (one shared dataclass, fields per model)
+    spec.py           without torch: each model's spec (config, sampling controls, tools'
+                      options, training defaults, presets), what the page and CLI read
     networks.py       MLP and conv encoders/decoders; AENet and VAENet
     losses.py         reconstruction NLL, Gaussian KL, corruptions, sparsity and contractive
                       penalties, active units, perplexity, PCA (slerp lives in ../latent.py)
@@ -10,12 +12,12 @@ Read in this order:
     vae.py            vae, beta-vae, cvae
     vqvae.py          vqvae: EMA codebook, commitment, dead codes, code maps
     tools.py          reconstruct, interpolate, traverse, latent-map, denoise, anomaly
+                      (their options are declared in spec.py)
 """
 
-from .common import AutoencoderPipeline
-from .deterministic import AE, DAE, ContractiveAE, SparseAE
-from .vae import CVAE, VAE, BetaVAE
-from .vqvae import VQVAE
+from ..spec import lazy_exports
 
-__all__ = ["AutoencoderPipeline", "AE", "DAE", "SparseAE", "ContractiveAE", "VAE", "BetaVAE",
-           "CVAE", "VQVAE"]
+__getattr__ = lazy_exports(__name__, {
+    "AutoencoderPipeline": ".common", "AE": ".deterministic", "DAE": ".deterministic",
+    "SparseAE": ".deterministic", "ContractiveAE": ".deterministic", "VAE": ".vae",
+    "BetaVAE": ".vae", "CVAE": ".vae", "VQVAE": ".vqvae"})

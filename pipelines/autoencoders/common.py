@@ -20,35 +20,17 @@ from ..base import Pipeline, Samples
 from ..data import ImageData
 from ..errors import StudioError
 from ..optim import adam
-from .config import AEConfig
 from .losses import recon_nll
 from .networks import AENet
-from .tools import COMMON_TOOLS, AutoencoderTools
+from .spec import AE_SPEC
+from .tools import AutoencoderTools
 
 CHUNK = 500   # images per forward pass when measuring a whole split
 
 
 class AutoencoderPipeline(AutoencoderTools, Pipeline):
     """A plain autoencoder: x -> z -> x_hat, trained on -log p(x | z)."""
-    name = "autoencoder"
-    Config = AEConfig
-    # ~4,000 steps of a 2x256 MLP: about a minute on 2 CPU cores for digits (measured in
-    # docs/autoencoders.md); reconstructions stop improving visibly well before.
-    train_defaults = {"steps": 4000, "batch_size": 64, "sample_every": 500,
-                      "checkpoint_every": 1000}
-    # `--preset gpu` (pipelines/presets.py), for every autoencoder unless it says otherwise.
-    # Measured on an H200 (README): the vae's gpu preset ran 129 steps/s in bf16 (79.5 in
-    # fp32), so 20,000 steps take ~2.6 minutes plus validation. Planned from: the VAE's 2x256
-    # MLP ran at 194 steps/s in fp32 on an H200, ~5 ms a step of kernel launches. A conv
-    # encoder/decoder at 64 px (width 64, capped at 128 channels) is ~0.5 GMAC an image, ~0.7
-    # TFLOP a step at batch 256: a few ms in bf16, ~10 ms with the launches, so 20,000 steps
-    # take about 3.5 minutes plus validation and grids. 64 px: shapes are drawn at that size,
-    # folder: images read at it; digits (8x8) are only upscaled.
-    presets = {"gpu": {
-        "config": {"architecture": "conv", "width": 64, "latent_dim": 32, "image_size": 64},
-        "trainer": {"steps": 20000, "batch_size": 256, "mixed_precision": "auto",
-                    "log_every": 100, "sample_every": 2000, "checkpoint_every": 5000}}}
-    tools = COMMON_TOOLS
+    spec = AE_SPEC     # name, Config, tools, train_defaults, presets (spec.py)
     # True when sample() decodes new latents (a prior); False: it shows reconstructions.
     draws_samples: ClassVar[bool] = False
     best_metric = ("mse", "min")              # validation reconstruction error (best.py)

@@ -1,5 +1,6 @@
-"""The configs of the autoencoder family: one shared dataclass, the fields each model adds, and
-the variants that only change defaults (`variant_config`). The UI's forms and `--set` read these."""
+"""The configs of the autoencoder family: one shared dataclass and the fields each model adds
+(spec.py makes the variants that only change defaults, `variant_config`). Torch-free: the UI's
+forms and `--set` read these through spec.py."""
 
 from __future__ import annotations
 

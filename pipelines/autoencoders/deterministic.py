@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import torch
 
-from ..config import variant_config
-from ..presets import extend
+from . import spec as S
 from .common import AutoencoderPipeline
-from .config import ContractiveAEConfig, DAEConfig, SparseAEConfig
 from .losses import corrupt, jacobian_frobenius2, sparsity_kl
 
 
 class AE(AutoencoderPipeline):
     """A plain autoencoder: minimise -log p(x | decoder(encoder(x)))."""
-    name = "ae"
+    spec = S.AE
 
 
 class DAE(AutoencoderPipeline):
     """Denoising autoencoder (Vincent et al., 2008): encode a corrupted x, reconstruct the clean
     one, so the code must capture structure rather than copy pixels."""
-    name = "dae"
-    Config = DAEConfig
+    spec = S.DAE
 
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         x = batch["images"]                                   # (B, C, H, W)
@@ -42,9 +39,7 @@ class DAE(AutoencoderPipeline):
 class SparseAE(AutoencoderPipeline):
     """Sparse autoencoder (Ng's lecture notes, 2011): sigmoid code units pushed toward a small
     mean activation rho by beta * sum_j KL(rho || rho_hat_j)."""
-    name = "sparse-ae"
-    # Overcomplete (64 units for 64 pixels): sparsity, not the bottleneck, limits the code.
-    Config = variant_config("SparseAEConfig", SparseAEConfig, latent_dim=64)
+    spec = S.SPARSE_AE
     code = "sigmoid"
 
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
@@ -68,18 +63,8 @@ class SparseAE(AutoencoderPipeline):
 class ContractiveAE(AutoencoderPipeline):
     """Contractive autoencoder (Rifai et al., 2011): penalise ||dz/dx||_F^2, so the code is
     insensitive to directions the data does not vary in."""
-    name = "contractive-ae"
-    Config = ContractiveAEConfig
+    spec = S.CONTRACTIVE_AE
     code = "sigmoid"
-    # The exact Jacobian costs latent_dim extra backward passes per step.
-    train_defaults = {**AutoencoderPipeline.train_defaults, "steps": 2000}
-    # gpu preset (not yet measured on a GPU): 16 Jacobian passes, each differentiated again
-    # in training, are ~20x a plain step's work: width 32 and batch 128 keep a step near
-    # 40 ms, so 6,000 steps in about 4 minutes.
-    presets = {"gpu": extend(AutoencoderPipeline.presets["gpu"],
-                             config={"width": 32, "latent_dim": 16},
-                             trainer={"steps": 6000, "batch_size": 128, "sample_every": 1000,
-                                      "checkpoint_every": 2000})}
 
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         x = batch["images"]

@@ -8,80 +8,14 @@ Images in and out are (N, C, H, W) in [0, 1]; validation data comes from `ctx.lo
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..base import Tool, ToolResult
-from ..config import option, seed_option
+from ..base import ToolResult
 from ..errors import StudioError
-from .config import CORRUPTIONS
 from .losses import corrupt, pca_2d
-
-
-@dataclass
-class ImagesOptions:
-    """No options: the tool works on the given images."""
-
-
-@dataclass
-class InterpolateOptions:
-    a: int = option(0, "Validation image to start from (used when no --input images are "
-                    "given).", low=0)
-    b: int = option(1, "Validation image to end at.", low=0)
-    frames: int = option(10, "Decoded frames between the two (both ends included).",
-                         low=2, high=64)
-
-
-@dataclass
-class TraverseOptions:
-    image: int = option(0, "Validation image whose latent is the starting point; -1 starts "
-                        "from the centre (a VAE's prior mean).", low=-1)
-    dims: int = option(10, "Rows: latent units to sweep, the most varied across the "
-                       "validation set first.", low=1, high=64)
-    steps: int = option(9, "Columns: values from -span to +span.", low=2, high=32)
-    span: float = option(3.0, "How far to sweep, in standard deviations (a VAE: of its prior; "
-                         "others: of the unit across the validation set).", low=0.0, high=10.0)
-
-
-@dataclass
-class LatentMapOptions:
-    split: str = option("val", "Which split's images to map.", choices=("val", "train"))
-
-
-@dataclass
-class DenoiseOptions:
-    corruption: str = option("gaussian", "How to corrupt the given images first; none: "
-                             "they are already noisy.", choices=(*CORRUPTIONS, "none"))
-    noise_level: float = option(0.3, "Gaussian: the noise's standard deviation; masking and "
-                                "salt-and-pepper: the fraction of pixels hit.", low=0.0, high=1.0)
-    seed: int = seed_option(0, "Seed of the corruption.")
-
-
-COMMON_TOOLS = (
-    Tool("reconstruct", "tool_reconstruct", ImagesOptions,
-         "Each given image next to its reconstruction, with its squared error.",
-         needs_images=True),
-    Tool("interpolate", "tool_interpolate", InterpolateOptions,
-         "Decode a straight line in latent space between two given images (--input a.png "
-         "b.png), or two validation images by index (columns: image a, the frames, image b).",
-         accepts_images=True),
-    Tool("traverse", "tool_traverse", TraverseOptions,
-         "Sweep one latent unit at a time from one image's latent: rows are units, columns "
-         "values."),
-    Tool("latent-map", "tool_latent_map", LatentMapOptions,
-         "A scatter plot of the validation set's latents coloured by class (the first two "
-         "principal components when the latent has more than 2 dimensions)."),
-    Tool("denoise", "tool_denoise", DenoiseOptions,
-         "Corrupt the given images (or take them as already noisy) and reconstruct them: "
-         "clean | noisy | denoised.", needs_images=True),
-    Tool("anomaly", "tool_anomaly", ImagesOptions,
-         "Score the given images by reconstruction error (and, for VAEs, negative ELBO) "
-         "against the validation set's scores: higher than most validation images = unusual.",
-         needs_images=True),
-)
 
 
 class AutoencoderTools:

@@ -9,39 +9,25 @@ active latent units, and a run whose posterior collapses (the decoder ignores z)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..base import Samples
-from ..config import option, variant_config
 from ..errors import StudioError
 from ..latent import requested_labels
+from . import spec as S
 from .common import AutoencoderPipeline
-from .config import VAEConfig
 from .losses import active_units, gaussian_kl, log_normal, slerp
 from .networks import VAENet
 
 COLLAPSE_KL = 0.01     # nats: a unit whose mean KL is below this carries (almost) nothing
 
 
-@dataclass
-class VAESampleControls:
-    temperature: float = option(1.0, "Scale of the prior's standard deviation: below 1 gives "
-                                "cleaner, more typical samples, above 1 more varied ones.",
-                                low=0.0, high=3.0)
-
-
 class VAE(AutoencoderPipeline):
     """A VAE with a Gaussian posterior and a Bernoulli (or Gaussian) decoder."""
-    name = "vae"
-    Config = variant_config("VAEConfig", VAEConfig, latent_dim=8)
-    # 6,000 steps: ~1.5 min on 2 CPU cores for digits; the ELBO still creeps up after that.
-    train_defaults = {"steps": 6000, "batch_size": 64, "sample_every": 500,
-                      "checkpoint_every": 1000}
-    SampleControls = VAESampleControls
+    spec = S.VAE
     draws_samples = True
     best_metric = ("elbo", "max")             # validation ELBO in nats (pipelines/best.py)
 
@@ -219,13 +205,10 @@ class BetaVAE(VAE):
     nats from their code, and beta = 4 collapsed the posterior completely (0 of 10 units
     active, measured). beta only means something next to the likelihood's scale: beta = 4
     at sigma = 0.1 weighs the KL as beta = 1 does at sigma = 0.2."""
-    name = "beta-vae"
-    Config = variant_config("BetaVAEConfig", VAEConfig, beta=4.0, latent_dim=10,
-                            likelihood="gaussian")
+    spec = S.BETA_VAE
 
 
 class CVAE(VAE):
     """Conditional VAE (Sohn et al., 2015): q(z | x, y) and p(x | z, y), so z holds the style
     and y the class; `studio sample --class 3` draws threes."""
-    name = "cvae"
-    Config = variant_config("CVAEConfig", VAEConfig, conditional=True, latent_dim=8)
+    spec = S.CVAE

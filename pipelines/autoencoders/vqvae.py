@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import colorsys
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,14 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Samples, Tool, ToolResult
-from ..config import option, variant_config
-from ..presets import extend
+from ..base import Samples, ToolResult
+from . import spec as S
 from .common import AutoencoderPipeline
-from .config import VQVAEConfig
 from .losses import perplexity
 from .networks import Decoder, Encoder, halvings
-from .tools import COMMON_TOOLS, ImagesOptions
 
 
 class Codebook(nn.Module):
@@ -134,14 +130,6 @@ class VQNet(nn.Module):
         return {"z_e": z_e, "z_q": z_q, "codes": codes, "reset": reset, "logits": logits}
 
 
-@dataclass
-class VQSampleControls:
-    source: str = option("codes", "codes: decode code maps drawn position by position from "
-                         "the training set's code frequencies (no learned prior, so expect "
-                         "digit-like fragments); reconstructions: validation images next to "
-                         "their reconstructions.", choices=("codes", "reconstructions"))
-
-
 def code_colours(k: int) -> np.ndarray:
     """(K, 3) distinct colours in [0, 1]: hues a golden-ratio step apart."""
     return np.array([colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.7, 0.95) for i in range(k)],
@@ -150,22 +138,8 @@ def code_colours(k: int) -> np.ndarray:
 
 class VQVAE(AutoencoderPipeline):
     """VQ-VAE with an EMA codebook, commitment loss, dead-code resets and a code-map tool."""
-    name = "vqvae"
-    Config = variant_config("VQVAEConfig", VQVAEConfig, architecture="conv")
-    train_defaults = {"steps": 3000, "batch_size": 64, "sample_every": 500,
-                      "checkpoint_every": 1000}
-    # gpu preset (not yet measured on a GPU): the family's, with the VQ-VAE paper's codebook
-    # (512 codes of 64 dimensions) and its 4x downsampling (64 px -> a 16x16 code map); the
-    # nearest-code search (65,536 vectors x 512 codes a step) is a few GFLOP, little next to
-    # the convolutions.
-    presets = {"gpu": extend(AutoencoderPipeline.presets["gpu"],
-                             config={"latent_dim": 64, "codebook_size": 512, "downsample": 2})}
-    SampleControls = VQSampleControls
+    spec = S.VQVAE
     draws_samples = True
-    tools = tuple(t for t in COMMON_TOOLS if t.name != "traverse") + (
-        Tool("codes", "tool_codes", ImagesOptions, "Each given image, its map of code "
-             "indices (one colour per code) and its reconstruction; the codes as numbers.",
-             needs_images=True),)
 
     def make_net(self):
         return VQNet(self.config, self.info)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import apply_overrides, config_hash, from_dict, to_dict
+from ..config import apply_overrides, config_hash, to_dict
 from ..data.tabular import TabularData, load_table
 from ..errors import StudioError
 from ..registry import get_entry, load_pipeline_class

@@ -1,4 +1,5 @@
-"""The classic models: one class per registry entry, each with a config dataclass.
+"""The classic models: one class per registry entry, each declared in spec.py (its config
+dataclass, name and summary).
 
     linear-regression   least squares; statsmodels' coefficient table (regression tables)
     logistic            L2-penalised logistic regression; Wald table and likelihood statistics.
@@ -18,79 +19,38 @@ coefficient is "per standard deviation of the feature". `summary(fitted, data)` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import option, seed_option
 from ..data.tabular import TabularData
 from ..errors import StudioError
+from ..spec import PipelineSpec, adopt
 from . import plots
+from . import spec as S
+from .spec import ClassicConfig
 from .summaries import logit_summary, ols_summary, table
-
-
-@dataclass
-class ClassicConfig:
-    target: str = option("", "csv: data: the column to predict (the bundled tables know theirs).")
-    standardize: bool = option(True, "Scale every feature to zero mean and unit variance "
-                               "(fitted on the training split) before the model sees it.")
-    seed: int = seed_option(0, "Seed of the randomised parts (forests, SVM probability "
-                            "calibration); the same seed refits the same model.")
-    boundary_features: str = option("", "Two feature names, comma separated, for the 2-D "
-                                    "decision-boundary view; empty: the first two principal "
-                                    "components of the (standardised) features.")
-
-
-@dataclass
-class LinearRegressionConfig(ClassicConfig):
-    fit_intercept: bool = option(True, "Fit an intercept (the table's first row).")
-
-
-@dataclass
-class LogisticConfig(ClassicConfig):
-    C: float = option(1.0, "Inverse strength of the L2 penalty (scikit-learn's C); 0 fits "
-                      "without a penalty: the classic maximum-likelihood fit and summary.", low=0.0)
-    max_iter: int = option(200, "Newton iterations at most.", low=1, high=10000)
-
-
-@dataclass
-class TreeConfig(ClassicConfig):
-    max_depth: int = option(0, "Deepest level; 0 grows until every leaf is pure.", low=0, high=100)
-    min_samples_leaf: int = option(1, "Fewest training rows in a leaf.", low=1)
-    criterion: str = option("gini", "Split quality measure.", choices=("gini", "entropy"))
-    draw_depth: int = option(3, "Levels of the tree drawn in plots/tree.png.", low=1, high=6)
-
-
-@dataclass
-class ForestConfig(ClassicConfig):
-    n_estimators: int = option(300, "Trees in the forest.", low=1, high=5000)
-    max_depth: int = option(0, "Deepest level of each tree; 0: grown until pure.", low=0, high=100)
-    max_features: str = option("sqrt", "Features tried at each split: sqrt, log2 or all.",
-                               choices=("sqrt", "log2", "all"))
-    min_samples_leaf: int = option(1, "Fewest training rows in a leaf.", low=1)
-
-
-@dataclass
-class SVMConfig(ClassicConfig):
-    C: float = option(10.0, "Penalty on margin violations; larger fits the training data "
-                      "more closely.", low=1e-6)
-    gamma: str = option("scale", "RBF/poly kernel width: scale (1 / (features * variance)), "
-                        "auto (1 / features), or a number.")
-    degree: int = option(3, "Polynomial kernel degree.", low=1, high=10)
-    coef0: float = option(1.0, "Polynomial kernel's constant term.")
 
 
 class ClassicModel:
     """A registry entry fit in one go by fit.py (no trainer, no steps, no weights file)."""
+    # The model's torch-free declaration (spec.py): a class that names one takes its name,
+    # Config, SampleControls, tools, train_defaults, presets (None) and data_kind from it.
+    spec: ClassVar[PipelineSpec | None] = None
     name: ClassVar[str]
     Config: ClassVar[type] = ClassicConfig
     task: ClassVar[str] = "classification"
     data_kind: ClassVar[str] = "table"
     draws_samples: ClassVar[bool] = False
     train_defaults: ClassVar[dict[str, Any]] = {}
+    presets: ClassVar[None] = None      # fit in one go: no steps for a preset to set
     SampleControls: ClassVar[type | None] = None
     tools: ClassVar[tuple] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("spec") is not None:
+            adopt(cls, cls.spec)
 
     def __init__(self, config: Any):
         self.config = config
@@ -116,8 +76,7 @@ class ClassicModel:
 
 
 class LinearRegression(ClassicModel):
-    name = "linear-regression"
-    Config = LinearRegressionConfig
+    spec = S.LINEAR_REGRESSION
     task = "regression"
 
     def estimator(self):
@@ -133,8 +92,7 @@ class LinearRegression(ClassicModel):
 
 
 class Logistic(ClassicModel):
-    name = "logistic"
-    Config = LogisticConfig
+    spec = S.LOGISTIC
 
     def estimator(self):
         from sklearn.linear_model import LogisticRegression
@@ -167,8 +125,7 @@ class Logistic(ClassicModel):
 
 
 class DecisionTree(ClassicModel):
-    name = "decision-tree"
-    Config = TreeConfig
+    spec = S.DECISION_TREE
 
     def estimator(self):
         from sklearn.tree import DecisionTreeClassifier
@@ -189,8 +146,7 @@ class DecisionTree(ClassicModel):
 
 
 class RandomForest(ClassicModel):
-    name = "random-forest"
-    Config = ForestConfig
+    spec = S.RANDOM_FOREST
 
     def estimator(self):
         from sklearn.ensemble import RandomForestClassifier
@@ -214,7 +170,7 @@ class RandomForest(ClassicModel):
 
 
 class SVM(ClassicModel):
-    Config = SVMConfig
+    spec = S.SVM_SPEC
     kernel: ClassVar[str]
 
     def estimator(self):
@@ -244,12 +200,12 @@ def _gamma(text: str):
 
 
 class SVMLinear(SVM):
-    name, kernel = "svm-linear", "linear"
+    spec, kernel = S.SVM_LINEAR, "linear"
 
 
 class SVMRBF(SVM):
-    name, kernel = "svm-rbf", "rbf"
+    spec, kernel = S.SVM_RBF, "rbf"
 
 
 class SVMPoly(SVM):
-    name, kernel = "svm-poly", "poly"
+    spec, kernel = S.SVM_POLY, "poly"

@@ -1,6 +1,8 @@
 """Discriminative baselines in torch, trained by the one trainer like every family:
 
-    common.py    the shared config, training step (L1/L2, schedule, augmentation), validation,
+    spec.py      their torch-free declarations: configs, tools' options, training defaults,
+                 gpu presets, one spec per named classifier
+    common.py    the shared training step (L1/L2, schedule, augmentation), validation,
                  evaluation, predict_proba and transfer learning (init_from, freeze)
     mlp.py       the MLP with per-layer gradient norms
     cnn.py       LeNet-5, AlexNet-, VGG-, ResNet- and DenseNet-style nets
@@ -9,10 +11,10 @@
     classify.py  classify_image: every finished classifier's answer for one picture
 """
 
-from .cnn import VGG, AlexNet, DenseNet, LeNet5, ResNet
-from .common import ClassifierConfig, ClassifierPipeline
-from .mlp import MLP
-from .sequence import BiLSTMRows, GRURows, LSTMRows, RNNRows
+from ..spec import lazy_exports
 
-__all__ = ["ClassifierConfig", "ClassifierPipeline", "MLP", "LeNet5", "AlexNet", "VGG",
-           "ResNet", "DenseNet", "RNNRows", "LSTMRows", "GRURows", "BiLSTMRows"]
+__getattr__ = lazy_exports(__name__, {
+    "ClassifierConfig": ".spec", "ClassifierPipeline": ".common", "MLP": ".mlp",
+    "LeNet5": ".cnn", "AlexNet": ".cnn", "VGG": ".cnn", "ResNet": ".cnn", "DenseNet": ".cnn",
+    "RNNRows": ".sequence", "LSTMRows": ".sequence", "GRURows": ".sequence",
+    "BiLSTMRows": ".sequence"})

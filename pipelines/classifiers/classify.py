@@ -122,7 +122,7 @@ def classify_image(image: np.ndarray, runs_dir: str | os.PathLike | None = None,
             proba = pipe.predict_proba(image_for(image, pipe.info))[0]
             answers.append(_answer(row["id"], row["pipeline"], row["data"], proba,
                                    list(pipe.info["class_names"])))
-        elif entry.kind == "classic" and row["data"] == "digits":
+        elif entry.trains == "fit" and row["data"] == "digits":
             from ..classic.fit import refit
             _, fitted, table = refit(RunFolder(root / row["id"]))
             pixels = digit_like(image, 8).reshape(1, 64).astype(np.float64) * 16.0

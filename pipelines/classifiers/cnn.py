@@ -12,36 +12,21 @@
 
 Each network has a `body` (image in [-1, 1] -> feature vector) and a `head` (the classifier),
 which is what transfer learning keeps and replaces. Default training (shared by all five,
-tuned by step counts on digits, see docs/classifiers.md): Adam with warm-up and a cosine
-decay, random shifts / rotations / zoom, label smoothing, and an EMA of the weights.
+declared in spec.py, tuned by step counts on digits, see docs/classifiers.md): Adam with
+warm-up and a cosine decay, random shifts / rotations / zoom, label smoothing, and an EMA of
+the weights.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import option, variant_config
-from ..presets import extend
-from .common import ClassifierConfig, ClassifierPipeline
-from .tools import CONFUSION, FEATURE_MAPS, FILTERS
-
-
-@dataclass
-class CNNConfig(ClassifierConfig):
-    width: int = option(32, "Channels of the first stage (later stages double it; LeNet-5 "
-                        "keeps its 6-16 and AlexNet scales 32-64-96-96-64 by width/32).",
-                        low=4, high=512)
-
-
-# Defaults of the whole family (the field's own defaults are the plain ones in common.py).
-CNN_DEFAULTS = dict(lr=3e-3, warmup_steps=50, schedule_steps=800, weight_decay=5e-4,
-                    label_smoothing=0.1, ema_decay=0.995, augment_shift=1.0,
-                    augment_rotate=10.0, augment_scale=0.1)
+from . import spec as S
+from .common import ClassifierPipeline
 
 
 def _pool_sizes(size: int, pools: int) -> int:
@@ -156,12 +141,7 @@ def densenet(c: int, s: int, k: int, width: int, dropout: float, layers_per_bloc
 
 
 class CNN(ClassifierPipeline):
-    Config = CNNConfig
-    tools = (FILTERS, FEATURE_MAPS, CONFUSION)
-    train_defaults = {**ClassifierPipeline.train_defaults, "steps": 800, "log_every": 50,
-                      "checkpoint_every": 400}
-    # gpu preset (not yet measured on a GPU): twice the default width (LeNet-5 keeps its own).
-    presets = {"gpu": extend(ClassifierPipeline.presets["gpu"], config={"width": 64})}
+    spec = S.CNN_SPEC
     builder = staticmethod(resnet)
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
@@ -169,25 +149,20 @@ class CNN(ClassifierPipeline):
 
 
 class LeNet5(CNN):
-    name, builder = "lenet5", staticmethod(lenet5)
-    Config = variant_config("LeNet5Config", CNNConfig, **{**CNN_DEFAULTS, "lr": 1e-2})
+    spec, builder = S.LENET5, staticmethod(lenet5)
 
 
 class AlexNet(CNN):
-    name, builder = "alexnet", staticmethod(alexnet)
-    Config = variant_config("AlexNetConfig", CNNConfig, **CNN_DEFAULTS)
+    spec, builder = S.ALEXNET, staticmethod(alexnet)
 
 
 class VGG(CNN):
-    name, builder = "vgg", staticmethod(vgg)
-    Config = variant_config("VGGConfig", CNNConfig, **CNN_DEFAULTS)
+    spec, builder = S.VGG, staticmethod(vgg)
 
 
 class ResNet(CNN):
-    name, builder = "resnet", staticmethod(resnet)
-    Config = variant_config("ResNetConfig", CNNConfig, **CNN_DEFAULTS)
+    spec, builder = S.RESNET, staticmethod(resnet)
 
 
 class DenseNet(CNN):
-    name, builder = "densenet", staticmethod(densenet)
-    Config = variant_config("DenseNetConfig", CNNConfig, **CNN_DEFAULTS)
+    spec, builder = S.DENSENET, staticmethod(densenet)

@@ -1,5 +1,6 @@
-"""What every torch classifier shares: the config, the training step, validation, evaluation,
-predicted probabilities, augmentation, and transfer learning from another run.
+"""What every torch classifier shares: the config (declared in spec.py), the training step,
+validation, evaluation, predicted probabilities, augmentation, and transfer learning from
+another run.
 
 A family file (mlp.py, cnn.py, sequence.py) only defines its network: an nn.Module with a
 `body` (image -> feature vector) and a `head` (nn.Linear, features -> class logits), built by
@@ -15,9 +16,8 @@ after training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,51 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import Pipeline, Samples, data_info
-from ..config import option
 from ..data import ImageData
 from ..errors import StudioError
 from ..optim import adam
 from ..schedules import Schedule
+from .spec import CLASSIFIER_SPEC
 from .tools import ClassifierTools
-
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
-
-
-@dataclass
-class ClassifierConfig:
-    optimizer: str = option("adam", "sgd, momentum (SGD with 0.9 Nesterov momentum), rmsprop, "
-                            "adam or adagrad.", choices=OPTIMIZERS)
-    lr: float = option(2e-3, "Peak learning rate.", low=0.0, high=10.0)
-    lr_schedule: str = option("cosine", "constant, or cosine: linear warm-up, then a cosine "
-                              "decay to 2% of lr at schedule_steps (held there after).",
-                              choices=("constant", "cosine"))
-    warmup_steps: int = option(100, "Steps of linear learning-rate warm-up (cosine only).", low=0)
-    schedule_steps: int = option(2000, "Step at which the cosine schedule ends; set it to the "
-                                 "run's --steps when you change those.", low=1)
-    weight_decay: float = option(1e-4, "L2 penalty (the optimiser's weight decay, added to "
-                                 "the gradient).", low=0.0)
-    l1: float = option(0.0, "L1 penalty: this times the sum of |weights| is added to the loss.",
-                       low=0.0)
-    dropout: float = option(0.0, "Dropout probability before each hidden fully connected "
-                            "layer (and the head).", low=0.0, high=0.9)
-    label_smoothing: float = option(0.0, "Cross-entropy label smoothing.", low=0.0, high=0.5)
-    ema_decay: float = option(0.0, "EMA of the weights used for validation and prediction; 0 "
-                              "turns it off.", low=0.0, high=1.0)
-    augment_shift: float = option(0.0, "Random translation of up to this many pixels.",
-                                  low=0.0, high=16.0)
-    augment_rotate: float = option(0.0, "Random rotation of up to this many degrees.",
-                                   low=0.0, high=180.0)
-    augment_scale: float = option(0.0, "Random zoom by up to this fraction (0.1 = +-10%).",
-                                  low=0.0, high=0.5)
-    augment_flip: bool = option(False, "Random horizontal flips (not for digits or text).")
-    init_from: str = option("", "Transfer learning: a run id or folder of another run of this "
-                            "pipeline with the same options; its body's weights are loaded and "
-                            "the head is replaced for this data set's classes.")
-    freeze: str = option("none", "With init_from: body freezes every layer but the head "
-                         "(a fixed feature extractor); none fine-tunes everything.",
-                         choices=("none", "body"))
-    image_size: int = option(0, "Resize the data to this size; 0 keeps the data set's size.",
-                             low=0, high=256)
 
 
 def augment(x: torch.Tensor, shift: float, rotate: float, scale: float, flip: bool) -> torch.Tensor:
@@ -100,26 +61,12 @@ def source_weights(ref: str) -> tuple[dict[str, torch.Tensor], dict[str, str], P
 
 
 class ClassifierPipeline(ClassifierTools, Pipeline):
-    """A classifier of images, trained by the trainer like every family; it draws nothing."""
-    Config = ClassifierConfig
+    """A classifier of images, trained by the trainer like every family; it draws nothing.
+    spec.py declares its config, training defaults and gpu preset, and each kind's."""
+    spec = CLASSIFIER_SPEC
     draws_samples = False
     ema_modules = ("net",)
     best_metric = ("accuracy", "max")         # validation accuracy (pipelines/best.py)
-    train_defaults = {"steps": 2000, "batch_size": 64, "log_every": 50, "sample_every": 0,
-                      "checkpoint_every": 500}
-    # `--preset gpu` (pipelines/presets.py): what every classifier shares; each kind adds its
-    # own width. Measured on an H200 (README): lenet5's ran 186 steps/s in fp32 (the others
-    # not yet timed). Planned from:
-    # LeNet-5 ran at 131 steps/s in fp32 on an H200 at the defaults (8 px, batch 64), ~8 ms a
-    # step of kernel launches. 64 px at batch 256 (the cosine schedule ending at the last
-    # step) gives the widest model of the family, a width-64 ResNet (~1.7 GMAC an image,
-    # ~2.6 TFLOP a step), ~35 ms a step: 5,000 steps in about 3 minutes, the others less.
-    # 64 px: shapes are drawn at that size, folder: images read at it; digits (8x8) are only
-    # upscaled.
-    presets = {"gpu": {
-        "config": {"image_size": 64, "schedule_steps": 5000},
-        "trainer": {"steps": 5000, "batch_size": 256, "mixed_precision": "auto",
-                    "checkpoint_every": 1000}}}
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
         raise NotImplementedError

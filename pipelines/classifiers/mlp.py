@@ -7,26 +7,16 @@ the last one's; with ReLU they stay comparable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ..config import option
-from ..presets import extend
-from .common import ClassifierConfig, ClassifierPipeline
-from .tools import CONFUSION, FILTERS
+from . import spec as S
+from .common import ClassifierPipeline
 
+# The torch module of each activation spec.py offers (MLPConfig.activation's choices)
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
                "leaky_relu": lambda: nn.LeakyReLU(0.1), "elu": nn.ELU}
-
-
-@dataclass
-class MLPConfig(ClassifierConfig):
-    depth: int = option(2, "Hidden layers.", low=1, high=32)
-    width: int = option(256, "Units per hidden layer.", low=2, high=8192)
-    activation: str = option("relu", "Hidden-layer activation: sigmoid, tanh, relu, leaky_relu "
-                             "(slope 0.1) or elu.", choices=tuple(ACTIVATIONS))
+assert tuple(ACTIVATIONS) == S.ACTIVATIONS
 
 
 class MLPNet(nn.Module):
@@ -48,13 +38,7 @@ class MLPNet(nn.Module):
 
 
 class MLP(ClassifierPipeline):
-    name = "mlp"
-    Config = MLPConfig
-    tools = (FILTERS, CONFUSION)
-    # gpu preset (not yet measured on a GPU): 3 layers of 1,024 units on 64x64 inputs, ~15M
-    # weights, a fraction of a TFLOP a step at batch 256: launch-bound.
-    presets = {"gpu": extend(ClassifierPipeline.presets["gpu"],
-                             config={"width": 1024, "depth": 3})}
+    spec = S.MLP
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
         c = self.config

@@ -10,29 +10,13 @@ bidirectional LSTM) is classified. They are compared with the CNNs on the same s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ..config import option, variant_config
-from ..presets import extend
-from .common import ClassifierConfig, ClassifierPipeline
-from .tools import CONFUSION
+from . import spec as S
+from .common import ClassifierPipeline
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-@dataclass
-class SequenceConfig(ClassifierConfig):
-    hidden: int = option(128, "Hidden units of each recurrent layer (per direction).",
-                         low=2, high=4096)
-    layers: int = option(1, "Stacked recurrent layers.", low=1, high=8)
-
-
-SEQUENCE_DEFAULTS = dict(lr=3e-3, warmup_steps=50, schedule_steps=1500, weight_decay=0.0,
-                         ema_decay=0.995, augment_shift=1.0, augment_rotate=10.0, augment_scale=0.1,
-                         label_smoothing=0.1)
 
 
 class RowReader(nn.Module):
@@ -66,13 +50,7 @@ class SequenceNet(nn.Module):
 
 
 class RowSequenceClassifier(ClassifierPipeline):
-    Config = SequenceConfig
-    tools = (CONFUSION,)
-    train_defaults = {**ClassifierPipeline.train_defaults, "steps": 1500}
-    # gpu preset (not yet measured on a GPU): two layers of 256 units reading 64 rows of 64
-    # px; the rows run one after another, but 64 of them in cuDNN's kernels are quick.
-    presets = {"gpu": extend(ClassifierPipeline.presets["gpu"],
-                             config={"hidden": 256, "layers": 2})}
+    spec = S.SEQUENCE_SPEC
     cell = "lstm"
     bidirectional = False
 
@@ -84,20 +62,16 @@ class RowSequenceClassifier(ClassifierPipeline):
 
 
 class RNNRows(RowSequenceClassifier):
-    name, cell = "rnn-rows", "rnn"
-    Config = variant_config("RNNRowsConfig", SequenceConfig, **{**SEQUENCE_DEFAULTS, "lr": 1e-3})
+    spec, cell = S.RNN_ROWS, "rnn"
 
 
 class LSTMRows(RowSequenceClassifier):
-    name, cell = "lstm-rows", "lstm"
-    Config = variant_config("LSTMRowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS)
+    spec, cell = S.LSTM_ROWS, "lstm"
 
 
 class GRURows(RowSequenceClassifier):
-    name, cell = "gru-rows", "gru"
-    Config = variant_config("GRURowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS)
+    spec, cell = S.GRU_ROWS, "gru"
 
 
 class BiLSTMRows(RowSequenceClassifier):
-    name, cell, bidirectional = "bilstm-rows", "lstm", True
-    Config = variant_config("BiLSTMRowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS)
+    spec, cell, bidirectional = S.BILSTM_ROWS, "lstm", True

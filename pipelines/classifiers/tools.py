@@ -6,49 +6,19 @@
                    and the first `channels` maps (each scaled to [0, 1], enlarged to the input)
     confusion      the confusion matrix on the validation split, as a figure
 
-A mixin of ClassifierPipeline; it uses `self.modules["net"]`, `logits` and `info`.
+A mixin of ClassifierPipeline; it uses `self.modules["net"]`, `logits` and `info`. The tools'
+options and declarations (FILTERS, FEATURE_MAPS, CONFUSION) are in spec.py.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Tool, ToolResult
-from ..config import option
+from ..base import ToolResult
 from ..errors import StudioError
-
-
-@dataclass
-class FilterOptions:
-    count: int = option(64, "Show at most this many filters (units).", low=1, high=512)
-
-
-@dataclass
-class FeatureMapOptions:
-    image: int = option(0, "Validation image to use when no --input image is given.", low=0)
-    channels: int = option(8, "Maps shown per layer (the first ones).", low=1, high=64)
-    layers: int = option(6, "Conv layers shown at most (the first ones).", low=1, high=32)
-
-
-@dataclass
-class ConfusionOptions:
-    split: str = option("val", "Which split to count.", choices=("val", "train"))
-
-
-FILTERS = Tool("filters", "tool_filters", FilterOptions,
-               "The learned first-layer filters (or an MLP's first-layer weights) as pictures, "
-               "each scaled to [0, 1] (mid grey = 0 when signed).")
-FEATURE_MAPS = Tool("feature-maps", "tool_feature_maps", FeatureMapOptions,
-                    "Each conv layer's feature maps for one image (--input a.png, or a "
-                    "validation image): rows are layers, the first column is the input.",
-                    accepts_images=True)
-CONFUSION = Tool("confusion", "tool_confusion", ConfusionOptions,
-                 "The confusion matrix on the validation split, with the accuracy.")
 
 
 def _unit_scale(w: torch.Tensor) -> torch.Tensor:

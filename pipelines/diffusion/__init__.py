@@ -1,10 +1,11 @@
 """Diffusion with diffusers: DDPM training (epsilon, v or sample prediction; linear or cosine
 betas; EMA; min-SNR; classifier-free guidance dropout), every common scheduler, class and text
-conditioning, img2img, inpainting, step previews, and export as a diffusers folder."""
+conditioning, img2img, inpainting, step previews, and export as a diffusers folder. The options
+(config.py) and the three named forms' declarations (spec.py) import no torch."""
 
-from .config import SCHEDULERS, DiffusionConfig, DiffusionSampleControls
-from .pipeline import Diffusion, make_scheduler
-from .variants import VARIANTS, ClassDDPM, DDPM, TextDDPM
+from ..spec import lazy_exports
 
-__all__ = ["SCHEDULERS", "VARIANTS", "ClassDDPM", "DDPM", "Diffusion", "DiffusionConfig",
-           "DiffusionSampleControls", "TextDDPM", "make_scheduler"]
+__getattr__ = lazy_exports(__name__, {
+    "SCHEDULERS": ".config", "DiffusionConfig": ".config", "DiffusionSampleControls": ".config",
+    "Diffusion": ".pipeline", "make_scheduler": ".pipeline", "VARIANTS": ".variants",
+    "ClassDDPM": ".variants", "DDPM": ".variants", "TextDDPM": ".variants"})

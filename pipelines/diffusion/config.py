@@ -1,5 +1,6 @@
 """The diffusion family's options: training (DiffusionConfig), sampling (DiffusionSampleControls)
-and the tools' options. Torch-free, so the UI can read them."""
+and the tools' options. Torch-free, so the UI can read them; spec.py declares the pipelines that
+use them."""
 
 from __future__ import annotations
 

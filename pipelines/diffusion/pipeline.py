@@ -26,9 +26,11 @@ from ..phases import Phase
 from ..schedules import Schedule
 from . import text as T
 from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss
-from .config import DiffusionConfig, DiffusionSampleControls
-from .sampling import DiffusionSampling, make_scheduler  # noqa: F401 (make_scheduler: re-export)
-from .tools import TOOLS, DiffusionTools
+from .sampling import DiffusionSampling, make_scheduler
+from .spec import DIFFUSION_SPEC
+from .tools import DiffusionTools
+
+__all__ = ["Diffusion", "make_scheduler", "shifted_betas"]   # make_scheduler: a re-export
 
 
 def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
@@ -44,27 +46,11 @@ def shifted_betas(alphas_cumprod: torch.Tensor, shift: float) -> torch.Tensor:
 
 
 class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
-    """DDPM training with every common sampler; variants.py names the three forms."""
-    Config = DiffusionConfig
-    SampleControls = DiffusionSampleControls
-    # Sized for 2 CPU cores: a width-16 UNet on 16 px digits takes ~0.2 s per step of 32.
-    train_defaults = {"steps": 2000, "batch_size": 32, "sample_every": 500,
-                      "checkpoint_every": 500, "log_every": 50, "sample_count": 40}
-    # `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 22.0 steps/s in
-    # bf16, ~45 ms a step, 4,000 steps in ~3 minutes. Planned from: the default DDPM ran at 22.4 steps/s in fp32 on an H200, ~45
-    # ms a step of kernel launches for a 2-level width-16 UNet. Launches grow with the levels,
-    # arithmetic with width^2 and pixels, so at 64 px: 3 levels (64, 32, 16; attention at 16)
-    # at width 64 (64-128-256 channels) is ~5 GMAC an image, ~2 TFLOP a step at batch 64,
-    # ~15 ms in bf16, next to ~65 ms of launches: 4,000 steps in about 5 minutes. A larger
-    # model than the default, so a lower peak learning rate. 64 px: shapes are drawn at that
-    # size, folder: images read at it; digits (8x8) are only upscaled.
-    presets = {"gpu": {
-        "config": {"image_size": 64, "width": 64, "levels": 3, "lr": 5e-4},
-        "trainer": {"steps": 4000, "batch_size": 64, "mixed_precision": "auto",
-                    "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000}}}
+    """DDPM training with every common sampler; variants.py names the three forms, spec.py
+    declares their defaults."""
+    spec = DIFFUSION_SPEC
     ema_modules = ("unet",)
     best_metric = ("loss", "min")    # validation MSE at fixed timesteps and noise (best.py)
-    tools = TOOLS
 
     # --- data and networks -------------------------------------------------------------------
     @classmethod

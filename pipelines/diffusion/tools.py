@@ -14,24 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base import Tool, ToolResult
+from ..base import ToolResult
 from ..config import to_dict
 from ..errors import StudioError
 from . import text as T
-from .config import DiffusionSampleControls, Img2ImgOptions, InpaintOptions, PreviewOptions
-
-TOOLS = (
-    Tool("img2img", "tool_img2img", Img2ImgOptions,
-         "SDEdit: noise each given image to `strength`, then denoise it towards the class or "
-         "prompt (columns: input | result).", needs_images=True),
-    Tool("inpaint", "tool_inpaint", InpaintOptions,
-         "Repaint the white part of a mask: --input picture.png mask.png. The rest is kept "
-         "(RePaint-style: replaced by the noised picture at every step). Columns: picture | "
-         "mask | fillings.", needs_images=True),
-    Tool("denoise-steps", "tool_denoise_steps", PreviewOptions,
-         "Intermediate steps: x_t every k steps as a strip, one row per seed, from noise (left) "
-         "to the image (right)."),
-)
+from .config import DiffusionSampleControls
 
 
 class DiffusionTools:

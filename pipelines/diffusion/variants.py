@@ -4,22 +4,19 @@ with --set."""
 
 from __future__ import annotations
 
-from ..config import variant_config
-from .config import DiffusionConfig
+from . import spec as S
 from .pipeline import Diffusion
 
 
 class DDPM(Diffusion):
     """Ho et al. (2020): an unconditional UNet2DModel trained to predict the noise."""
-    name = "ddpm"
-    Config = variant_config("DDPMConfig", DiffusionConfig)
+    spec = S.DDPM
 
 
 class ClassDDPM(Diffusion):
     """A class embedding in the UNet, dropped 10% of the time so that classifier-free guidance
     (Ho & Salimans 2022) can contrast the class with the null one."""
-    name = "ddpm-class"
-    Config = variant_config("ClassDDPMConfig", DiffusionConfig, conditioning="class")
+    spec = S.CLASS_DDPM
 
 
 class TextDDPM(Diffusion):
@@ -37,24 +34,7 @@ class TextDDPM(Diffusion):
     - no min-SNR weighting: its v weight is ~SNR at heavy noise, where only the prompt says
       what the image is, and the pixel models learned to ignore the prompt;
     - gradient clipping at 1: without it a loss spike made the pixel model lose the prompt."""
-    name = "ddpm-text"
-    Config = variant_config("TextDDPMConfig", DiffusionConfig, conditioning="text",
-                            image_size=0, latent_channels=4, autoencoder_steps=2500,
-                            width=32, levels=2,
-                            prediction_type="v_prediction", beta_schedule="cosine",
-                            min_snr_gamma=0.0)
-    train_defaults = {**Diffusion.train_defaults, "steps": 7000, "grad_clip": 1.0}
-    # `--preset gpu`, not yet measured on a GPU (bench/gpu.py will). The defaults ran at 20.5
-    # steps/s in fp32 on an H200 (~50 ms a step, launch-bound), so the same two-level latent
-    # UNet at twice the width, on 64 px shapes (16x16x4 latents, attention and cross-attention
-    # at both levels), a wider text encoder and 4x the autoencoder's batch add arithmetic, not
-    # launches: ~55 ms a step, 6,000 steps (2,000 of them the autoencoder's, each on 64
-    # images, 3x the images of the default's 2,500 on 16) in about 5.5 minutes.
-    presets = {"gpu": {
-        "config": {"image_size": 64, "width": 64, "attention_size": 16, "text_width": 128,
-                   "autoencoder_width": 32, "autoencoder_batch": 64, "autoencoder_steps": 2000},
-        "trainer": {"steps": 6000, "batch_size": 64, "mixed_precision": "auto",
-                    "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000}}}
+    spec = S.TEXT_DDPM
 
 
 VARIANTS = (DDPM, ClassDDPM, TextDDPM)

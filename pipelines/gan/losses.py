@@ -19,7 +19,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .spec import LOSSES  # noqa: E402,F401 - declared with the config that offers them
 PROBABILITY_LOSSES = ("minimax", "non-saturating")   # D outputs a logit of P(real)
 
 

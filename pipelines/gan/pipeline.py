@@ -21,7 +21,7 @@ from ..errors import StudioError
 from ..latent import requested_labels, slerp
 from ..optim import adam
 from . import losses as L
-from .spec import GAN_SPEC, GANConfig, GANSampleControls, InfoGANSampleControls  # noqa: F401 - imported from here
+from .spec import GAN_SPEC
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
                        dcgan_init)
 

@@ -1,16 +1,15 @@
 """Language models on a text corpus: a transformers decoder and RNN / LSTM / GRU nets.
 
-Read top to bottom: the configs (shared training options, then each kind's shape), the sampling
-controls, then the pipeline: the tokenizer and model config derived once from the data
-(describe_data), networks and optimiser, the training step (windows cut from one long token
-tensor, warm-up + cosine learning rate, gradient accumulation), the metrics (bits per
+The configs (shared training options, then each kind's shape) and the sampling controls are
+declared in spec.py. Read top to bottom: the tokenizer and model config derived once from the
+data (describe_data), networks and optimiser, the training step (windows cut from one long
+token tensor, warm-up + cosine learning rate, gradient accumulation), the metrics (bits per
 character), and generation (one path for every model, see generation.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -19,7 +18,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import Pipeline, Samples, data_info
-from ..config import option
 from ..data import TextData
 from ..errors import StudioError
 from ..optim import adamw
@@ -27,90 +25,12 @@ from ..schedules import Schedule
 from . import generation as G
 from . import tokenizer as T
 from .models import context_limit
-
-
-@dataclass
-class TextConfig:
-    tokenizer: str = option("char", "char: one token per character; bpe: byte-level BPE "
-                            "(GPT-2 style) trained on the corpus, vocab_size tokens.",
-                            choices=("char", "bpe"))
-    vocab_size: int = option(512, "bpe: vocabulary size (at least the 256 byte tokens).",
-                             low=256, high=65536)
-    context: int = option(64, "Tokens the model reads at once: the training window (and the "
-                          "transformer's positions).", low=2, high=8192)
-    dropout: float = option(0.0, "Dropout while training: a transformer's (gpt2 or llama) "
-                            "embeddings, attention weights, and attention and MLP outputs "
-                            "before the residual add; a recurrent net's between layers and "
-                            "before the head. 0 suits small models and short runs; 0.1-0.2 "
-                            "against overfitting on long ones.", low=0.0, high=0.9)
-    lr: float = option(2e-3, "Peak learning rate (AdamW), reached after warm-up (2e-3 beat "
-                       "nanoGPT's 1e-3 on Shakespeare).", low=0.0, high=1.0)
-    min_lr: float = option(2e-4, "Learning rate at the end of the cosine decay.", low=0.0,
-                           high=1.0)
-    warmup_steps: int = option(100, "Linear warm-up steps from 0 to lr.", low=0)
-    decay_steps: int = option(1500, "The step where the cosine decay reaches min_lr (then it "
-                              "stays there); set it to --steps. 0: constant lr after warm-up.",
-                              low=0)
-    weight_decay: float = option(0.1, "AdamW weight decay on matrices (not on biases and norms).",
-                                 low=0.0, high=1.0)
-    beta2: float = option(0.99, "AdamW beta2, in [0, 1) (0.99 suits small batches).",
-                          low=0.0, high=1.0, high_exclusive=True)
-    grad_accum: int = option(1, "Gradient accumulation: split each batch into this many "
-                             "micro-batches (same update, less memory).", low=1, high=256)
-    val_tokens: int = option(8192, "Validation tokens scored at every log step (windows spread "
-                             "evenly over the validation split, always the same ones); "
-                             "evaluation scores all of it.",
-                             low=64)
-
-
-@dataclass
-class TransformerConfig(TextConfig):
-    architecture: str = option("llama", "llama: rotary positions, RMSNorm, SwiGLU (the "
-                               "default: reached nanoGPT's 1.88 in ~1,100 steps on Shakespeare "
-                               "where gpt2 needed ~1,800); gpt2: learned positions, LayerNorm, "
-                               "GELU MLP. Both built from a transformers config and trained "
-                               "from scratch.",
-                               choices=("gpt2", "llama"))
-    n_layer: int = option(4, "Transformer blocks.", low=1, high=48)
-    n_head: int = option(4, "Attention heads (n_embd must divide by it).", low=1, high=64)
-    n_embd: int = option(128, "Width of the residual stream.", low=8, high=4096)
-    init_from: str = option("", "Fine-tune: a local transformers causal-LM folder "
-                            "(config.json, weights, tokenizer.json) to start from, with its own "
-                            "tokenizer and shape; nothing is downloaded. Empty: train from "
-                            "scratch.")
-
-
-@dataclass
-class RecurrentConfig(TextConfig):
-    embed_dim: int = option(128, "Size of the token embedding fed to the first layer.", low=1,
-                            high=4096)
-    hidden_size: int = option(256, "Hidden units per recurrent layer.", low=1, high=8192)
-    layers: int = option(2, "Stacked recurrent layers.", low=1, high=16)
-
-
-@dataclass
-class TextSampleControls:
-    prompt: str = option("", "Text to continue; empty starts after a newline (the output is "
-                         "then only the new text).")
-    max_new_tokens: int = option(400, "Tokens to generate (characters for a char model).",
-                                 low=1, high=20000)
-    temperature: float = option(0.8, "Below 1: safer, more repetitive; above 1: wilder.",
-                                low=0.01, high=5.0)
-    top_k: int = option(0, "Sample only from the k likeliest tokens; 0 is off.", low=0)
-    top_p: float = option(1.0, "Nucleus sampling: the smallest set of tokens holding this "
-                          "probability; 1 is off.", low=0.01, high=1.0)
-    repetition_penalty: float = option(1.0, "Above 1 discourages tokens already in the text "
-                                       "(CTRL's penalty); 1 is off.", low=0.1, high=10.0)
-    greedy: bool = option(False, "Always take the likeliest token (deterministic; ignores "
-                          "temperature, top-k and top-p).")
-    num_beams: int = option(1, "Beam search with this many beams (deterministic, most likely "
-                            "continuation); 1 is off.", low=1, high=32)
+from .spec import TEXT_SPEC
 
 
 class TextLM(Pipeline):
-    """Shared by every text model; the classes at the end name the four models."""
-    data_kind = "text"
-    SampleControls = TextSampleControls
+    """Shared by every text model; variants.py names the four models, spec.py declares them."""
+    spec = TEXT_SPEC
     is_transformer: ClassVar[bool] = False
     best_metric = ("loss", "min")    # validation nats per token (pipelines/best.py)
 

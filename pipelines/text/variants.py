@@ -8,58 +8,25 @@ steps, lr 2e-3 (measured better than 1e-3); the recurrent nets are about as big.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..base import Tool, ToolResult
-from ..config import option
+from ..base import ToolResult
 from ..errors import StudioError
+from . import spec as S
 from . import tools
 from .models import (RecurrentLM, add_residual_dropout, build_transformer, context_limit,
                      transformer_config)
-from .pipeline import (RecurrentConfig, TextLM, TextSampleControls, TransformerConfig,
-                       _model_folder)
-
-# Samples used to cost ~4 s each on a CPU (a 64-token window recomputed per character; now it
-# is re-read every 32, about half the time), so text runs sample every 750 steps, one text
-# each: a few % of a default run.
-TEXT_TRAIN_DEFAULTS = {"steps": 1500, "batch_size": 16, "grad_clip": 1.0, "log_every": 100,
-                       "sample_every": 750, "checkpoint_every": 500, "sample_count": 1}
-
-
-@dataclass
-class AttentionOptions:
-    prompt: str = option("", "Text to look at (its last `context` tokens); empty takes the "
-                         "start of the validation text.")
-    layer: int = option(-1, "Layer: 0 is the first, -1 the last.", low=-48, high=47)
-    head: int = option(-1, "Head: 0, 1, ...; -1 averages the layer's heads.", low=-1, high=63)
-    max_tokens: int = option(48, "At most this many tokens on each axis.", low=2, high=256)
+from .pipeline import TextLM, _model_folder
+from .spec import TextSampleControls, TransformerConfig
 
 
 class Transformer(TextLM):
-    name = "transformer"
-    Config = TransformerConfig
+    spec = S.TRANSFORMER
     is_transformer = True
-    train_defaults = TEXT_TRAIN_DEFAULTS
-    # `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 48.5 steps/s in
-    # bf16 (5,000 steps in under 2 minutes plus validation). nanoGPT's shakespeare_char shape and schedule (6 layers, 6 heads, 384 wide, context 256,
-    # batch 64, dropout 0.2, lr 1e-3 decaying to 1e-4 over 5,000 steps), here in the Llama
-    # style: 10.7M parameters, ~1.2 TFLOP a step, a few ms of bf16 arithmetic on an H200;
-    # the default shape ran at 46.8 steps/s in fp32 there (~21 ms a step of launches for 4
-    # layers), so ~35 ms a step: 5,000 steps in about 3 minutes plus validation and samples
-    # (nanoGPT reports ~3 minutes on one A100 for this run).
-    presets = {"gpu": {
-        "config": {"architecture": "llama", "n_layer": 6, "n_head": 6, "n_embd": 384,
-                   "context": 256, "dropout": 0.2, "lr": 1e-3, "min_lr": 1e-4,
-                   "warmup_steps": 100, "decay_steps": 5000},
-        "trainer": {"steps": 5000, "batch_size": 64, "mixed_precision": "auto",
-                    "sample_every": 1000, "checkpoint_every": 1000}}}
-    tools = (Tool("attention", "attention_map", AttentionOptions,
-                  "Heat map of one layer's attention (one head or their mean) over a prompt."),)
 
     @classmethod
     def model_info(cls, config: TransformerConfig, vocab_size: int) -> dict[str, Any]:
@@ -132,18 +99,8 @@ class Transformer(TextLM):
 
 class Recurrent(TextLM):
     """An RNN language model; the subclasses pick the cell."""
-    Config = RecurrentConfig
+    spec = S.RECURRENT
     cell: ClassVar[str] = "lstm"
-    train_defaults = TEXT_TRAIN_DEFAULTS
-    # `--preset gpu`, not yet measured on a GPU (bench/gpu.py will): char-rnn's size (3 layers
-    # of 512, dropout 0.2) on the transformer preset's windows and batch (256 x 64 tokens).
-    # ~0.6 TFLOP a step, but 256 time steps run one after another: ~30 ms a step in cuDNN's
-    # kernels, so 5,000 steps in about 3 minutes.
-    presets = {"gpu": {
-        "config": {"embed_dim": 256, "hidden_size": 512, "layers": 3, "context": 256,
-                   "dropout": 0.2, "decay_steps": 5000},
-        "trainer": {"steps": 5000, "batch_size": 64, "mixed_precision": "auto",
-                    "sample_every": 1000, "checkpoint_every": 1000}}}
 
     def build(self) -> dict[str, nn.Module]:
         c = self.config
@@ -162,17 +119,17 @@ class Recurrent(TextLM):
 
 
 class RNN(Recurrent):
-    name = "rnn"
+    spec = S.RNN
     cell = "rnn"
 
 
 class LSTM(Recurrent):
-    name = "lstm"
+    spec = S.LSTM
     cell = "lstm"
 
 
 class GRU(Recurrent):
-    name = "gru"
+    spec = S.GRU
     cell = "gru"
 
 

@@ -15,7 +15,7 @@ import gradio as gr
 from pipelines.errors import StudioError
 from pipelines.runs import RunFolder
 
-from ..common import Studio, as_markdown_text, run_choices, shows_errors, whole_number
+from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 
 CYCLE = "cycle through classes"
@@ -104,7 +104,7 @@ def build(studio: Studio) -> None:
         if described is None:
             gr.Markdown("No image run with weights yet: train one in the Train tab.")
             return
-        desc = studio.worker.describe(described[0])
+        desc = describe(described[0])
         specs = desc["controls"]
         with gr.Group():
             inputs = [field_input(spec) for spec in specs]
@@ -155,7 +155,7 @@ def build(studio: Studio) -> None:
         @gr.render(inputs=[run])
         def tools_form(run_id):
             described = run_pipeline(studio, run_id) if run_id else None
-            tools = studio.worker.describe(described[0])["tools"] if described else []
+            tools = describe(described[0])["tools"] if described else []
             if not tools:
                 gr.Markdown("This model's family has no tools.")
             for tool in tools:

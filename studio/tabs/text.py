@@ -10,7 +10,7 @@ import gradio as gr
 
 from pipelines.runs import RunFolder
 
-from ..common import Studio, run_choices, shows_errors, whole_number
+from ..common import Studio, describe, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from .images import LATEST, parse_step, run_pipeline, step_choices
 
@@ -52,7 +52,7 @@ def build(studio: Studio):
         if described is None:
             gr.Markdown("No text run with weights yet: train one in the Train tab.")
             return
-        specs = studio.worker.describe(described[0])["controls"]
+        specs = describe(described[0])["controls"]
         with gr.Group():
             inputs = [field_input(spec) for spec in specs]
         write = gr.Button("Write", variant="primary", elem_id="text-write")

@@ -17,7 +17,7 @@ from pipelines.registry import list_pipelines
 from pipelines.runs import RunFolder
 
 from .. import live
-from ..common import Studio, as_markdown_text, shows_errors, whole_number
+from ..common import Studio, describe, as_markdown_text, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from ..uploads import store_upload
 
@@ -72,7 +72,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
 
         @gr.render(inputs=[pipeline, prefill])
         def options_form(pipeline_name, prefill_values):
-            desc = studio.worker.describe(pipeline_name)
+            desc = describe(pipeline_name)
             values = prefill_values if prefill_values.get("pipeline") == pipeline_name else {}
             gr.Markdown(as_markdown_text(desc["summary"]))
             trainer_specs = desc["trainer"]

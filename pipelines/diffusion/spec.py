@@ -1,0 +1,89 @@
+"""The diffusion family's declarations, without torch (pipelines/spec.py): the tools, the
+training defaults and presets, and one spec per named form with its defaults (the forms are
+explained on the classes in variants.py). The options themselves (DiffusionConfig, the sampling
+controls and the tools' options) are in config.py, torch-free too. The page and the CLI read
+these; training, sampling and tools import pipeline.py and variants.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..config import variant_config
+from ..spec import PipelineSpec, Tool
+from .config import (DiffusionConfig, DiffusionSampleControls, Img2ImgOptions, InpaintOptions,
+                     PreviewOptions)
+
+TOOLS = (
+    Tool("img2img", "tool_img2img", Img2ImgOptions,
+         "SDEdit: noise each given image to `strength`, then denoise it towards the class or "
+         "prompt (columns: input | result).", needs_images=True),
+    Tool("inpaint", "tool_inpaint", InpaintOptions,
+         "Repaint the white part of a mask: --input picture.png mask.png. The rest is kept "
+         "(RePaint-style: replaced by the noised picture at every step). Columns: picture | "
+         "mask | fillings.", needs_images=True),
+    Tool("denoise-steps", "tool_denoise_steps", PreviewOptions,
+         "Intermediate steps: x_t every k steps as a strip, one row per seed, from noise (left) "
+         "to the image (right)."),
+)
+
+# Sized for 2 CPU cores: a width-16 UNet on 16 px digits takes ~0.2 s per step of 32.
+TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 32, "sample_every": 500,
+                                  "checkpoint_every": 500, "log_every": 50, "sample_count": 40}
+# `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 22.0 steps/s in bf16,
+# ~45 ms a step, 4,000 steps in ~3 minutes. Planned from: the default DDPM ran at 22.4 steps/s
+# in fp32 on an H200, ~45 ms a step of kernel launches for a 2-level width-16 UNet. Launches
+# grow with the levels, arithmetic with width^2 and pixels, so at 64 px: 3 levels (64, 32, 16;
+# attention at 16) at width 64 (64-128-256 channels) is ~5 GMAC an image, ~2 TFLOP a step at
+# batch 64, ~15 ms in bf16, next to ~65 ms of launches: 4,000 steps in about 5 minutes. A
+# larger model than the default, so a lower peak learning rate. 64 px: shapes are drawn at that
+# size, folder: images read at it; digits (8x8) are only upscaled.
+GPU_PRESET: dict[str, dict[str, Any]] = {
+    "config": {"image_size": 64, "width": 64, "levels": 3, "lr": 5e-4},
+    "trainer": {"steps": 4000, "batch_size": 64, "mixed_precision": "auto",
+                "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000}}
+DIFFUSION_SPEC = PipelineSpec(
+    name="diffusion-base", family="diffusion", kind="image",
+    summary="every diffusion form's shared pipeline",
+    impl="pipelines.diffusion.pipeline:Diffusion", Config=DiffusionConfig,
+    SampleControls=DiffusionSampleControls, tools=TOOLS, train_defaults=TRAIN_DEFAULTS,
+    presets={"gpu": GPU_PRESET}, can_interpolate=True)
+
+
+def variant(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:
+    """A named form: the shared spec with its name, class, summary and what it changes."""
+    return replace(DIFFUSION_SPEC, name=name, impl=f"pipelines.diffusion.variants:{cls}",
+                   summary=summary, **changes)
+
+
+DDPM = variant(
+    "ddpm", "DDPM", "DDPM with diffusers: an unconditional UNet2DModel; every common sampler; "
+    "img2img, inpainting; exports a DDPMPipeline folder",
+    Config=variant_config("DDPMConfig", DiffusionConfig))
+CLASS_DDPM = variant(
+    "ddpm-class", "ClassDDPM", "Class-conditional DDPM with classifier-free guidance; draws the "
+    "class you ask for",
+    Config=variant_config("ClassDDPMConfig", DiffusionConfig, conditioning="class"))
+TEXT_DDPM = variant(
+    "ddpm-text", "TextDDPM", "Text-to-image latent diffusion on the captioned shapes: an "
+    "AutoencoderKL, then a CLIP text encoder and a cross-attention UNet on its latents; "
+    "guidance, held-out colour/shape prompts; exports a StableDiffusionPipeline",
+    Config=variant_config("TextDDPMConfig", DiffusionConfig, conditioning="text",
+                          image_size=0, latent_channels=4, autoencoder_steps=2500,
+                          width=32, levels=2,
+                          prediction_type="v_prediction", beta_schedule="cosine",
+                          min_snr_gamma=0.0),
+    train_defaults={**TRAIN_DEFAULTS, "steps": 7000, "grad_clip": 1.0},
+    # `--preset gpu`, not yet measured on a GPU (bench/gpu.py will). The defaults ran at 20.5
+    # steps/s in fp32 on an H200 (~50 ms a step, launch-bound), so the same two-level latent
+    # UNet at twice the width, on 64 px shapes (16x16x4 latents, attention and cross-attention
+    # at both levels), a wider text encoder and 4x the autoencoder's batch add arithmetic, not
+    # launches: ~55 ms a step, 6,000 steps (2,000 of them the autoencoder's, each on 64
+    # images, 3x the images of the default's 2,500 on 16) in about 5.5 minutes.
+    presets={"gpu": {
+        "config": {"image_size": 64, "width": 64, "attention_size": 16, "text_width": 128,
+                   "autoencoder_width": 32, "autoencoder_batch": 64, "autoencoder_steps": 2000},
+        "trainer": {"steps": 6000, "batch_size": 64, "mixed_precision": "auto",
+                    "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000}}})
+
+SPECS = (DDPM, CLASS_DDPM, TEXT_DDPM)

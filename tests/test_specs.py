@@ -1,0 +1,112 @@
+"""Pipeline specs (pipelines/spec.py): every pipeline is declared without torch, the page builds
+its forms from the declarations in its own process, and each declaration matches its
+implementation."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.base import Pipeline
+from pipelines.registry import list_pipelines, load_pipeline_class
+from pipelines.spec import PipelineSpec, describe
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = list_pipelines()
+HEAVY = ("torch", "numpy", "sklearn", "statsmodels", "diffusers", "transformers", "accelerate",
+         "scipy", "PIL")
+
+
+def test_every_spec_imports_and_describes_itself_with_torch_blocked():
+    """Importing the registry, every family's spec and describing every pipeline (what the
+    page and `studio list` do) loads none of the numeric libraries: they are blocked, so an
+    import of any of them fails the run."""
+    code = (
+        "import sys\n"
+        f"for name in {HEAVY!r}: sys.modules[name] = None\n"
+        "from pipelines.registry import list_pipelines\n"
+        "from pipelines.spec import describe\n"
+        "specs = list_pipelines()\n"
+        "described = [describe(s) for s in specs]\n"
+        "print(len(described), sorted({d['family'] for d in described}))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    count, families = result.stdout.split(" ", 1)
+    assert int(count) == len(SPECS) >= 40
+    assert "'gan'" in families and "'classic'" in families
+
+
+def test_names_are_unique_and_every_entry_is_a_spec():
+    names = [s.name for s in SPECS]
+    assert len(names) == len(set(names))
+    assert all(isinstance(s, PipelineSpec) for s in SPECS)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_each_spec_matches_its_implementation(spec):
+    cls = load_pipeline_class(spec.name)
+    assert cls.spec is spec
+    for attr in ("name", "Config", "SampleControls", "tools", "train_defaults", "presets",
+                 "data_kind"):
+        assert getattr(cls, attr) == getattr(spec, attr), attr
+    for tool in spec.tools:
+        assert callable(getattr(cls, tool.method, None)), tool.method
+    if spec.trains == "fit":
+        assert not issubclass(cls, Pipeline) and spec.presets is None
+    else:
+        assert spec.trains == "steps" and issubclass(cls, Pipeline)
+        overrides = getattr(cls, "interpolate", Pipeline.interpolate) is not Pipeline.interpolate
+        assert spec.can_interpolate == overrides
+    assert spec.streams == callable(getattr(cls, "stream", None))
+
+
+def test_describe_is_plain_json_for_the_page():
+    import json
+    for spec in SPECS:
+        desc = describe(spec)
+        assert json.loads(json.dumps(desc))["name"] == spec.name and desc["trainer"]
+
+
+def test_describe_lists_options_controls_and_tools():
+    """What the page builds a form from (moved here from the worker, which no longer
+    describes pipelines)."""
+    from studio.common import describe as page_describe
+    desc = page_describe("cgan")
+    assert desc["kind"] == "image" and desc["can_interpolate"]
+    assert [c["name"] for c in desc["controls"]] == ["truncation"]
+    assert {"name", "type", "default", "help", "choices", "low", "high"} <= set(desc["options"][0])
+    steps = next(s for s in desc["trainer"] if s["name"] == "steps")
+    assert steps["type"] == "int" and steps["low"] == 1
+
+
+def test_the_page_builds_every_pipelines_form_with_no_torch_and_no_worker(tmp_path):
+    """The page's Train form for every pipeline (its options, trainer options, preset, sampling
+    controls and tool options, as studio/tabs build them), in a process where torch and the
+    other training libraries cannot be imported, so the sampling worker cannot be what
+    answered."""
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'sklearn', 'statsmodels', 'diffusers', 'transformers', "
+        "'accelerate'): sys.modules[m] = None\n"
+        "import gradio as gr\n"
+        "import studio.app\n"
+        "from studio.common import describe\n"
+        "from studio.forms import field_input\n"
+        "from pipelines.registry import list_pipelines\n"
+        "app = studio.app.build_app(sys.argv[1])\n"
+        "assert app.studio.worker._process is None\n"
+        "n = 0\n"
+        "with gr.Blocks():\n"
+        "    for spec in list_pipelines():\n"
+        "        d = describe(spec.name)\n"
+        "        fields = d['options'] + d['trainer'] + d['controls'] + "
+        "[o for t in d['tools'] for o in t['options']]\n"
+        "        n += len([field_input(f) for f in fields])\n"
+        "assert app.studio.worker._process is None\n"
+        "print(n)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(result.stdout.split()[-1]) > 40 * 20   # every pipeline's fields became inputs
