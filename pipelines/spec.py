@@ -13,7 +13,7 @@ spec with torch blocked and checks each against its implementation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .config import TrainerConfig, describe as describe_fields
@@ -53,9 +53,12 @@ class PipelineSpec:
     can_interpolate: bool = False   # draws interpolations between two seeds
     streams: bool = False           # streams its output (text) as it is made
 
-    @property
-    def target(self) -> str:   # the registry's older name for `impl`
-        return self.impl
+    def variant(self, name: str, impl: str, summary: str, **changes: Any) -> PipelineSpec:
+        """A named pipeline on this shared spec: its name, its class ("module:Class", or
+        "Class" in this spec's module), its summary and what else it changes."""
+        if ":" not in impl:
+            impl = f"{self.impl.partition(':')[0]}:{impl}"
+        return replace(self, name=name, impl=impl, summary=summary, **changes)
 
 
 def field_dicts(config_cls: type | None) -> list[dict[str, Any]]:

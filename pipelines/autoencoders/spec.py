@@ -6,7 +6,7 @@ and tools import common.py and the model modules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import option, seed_option, variant_config
@@ -130,8 +130,7 @@ def variant(name: str, impl: str, summary: str, base: PipelineSpec = AE_SPEC,
             **changes: Any) -> PipelineSpec:
     """A named model: `base` (the family's spec, or the VAE's) with its name, class
     ("module:Class" under pipelines.autoencoders), summary and what it changes."""
-    return replace(base, name=name, impl=f"pipelines.autoencoders.{impl}", summary=summary,
-                   **changes)
+    return base.variant(name, f"pipelines.autoencoders.{impl}", summary, **changes)
 
 
 AE = variant(

@@ -155,14 +155,6 @@ SEQUENCE_SPEC = replace(
     presets={"gpu": extend(GPU_PRESET, config={"hidden": 256, "layers": 2})})
 
 
-def variant(base: PipelineSpec, name: str, cls: str, summary: str, **changes: Any
-            ) -> PipelineSpec:
-    """A named CNN or row reader: its kind's shared spec with its name, class (in the kind's
-    module), summary and what it changes."""
-    module = base.impl.partition(":")[0]
-    return replace(base, name=name, impl=f"{module}:{cls}", summary=summary, **changes)
-
-
 MLP = replace(
     CLASSIFIER_SPEC, name="mlp", impl="pipelines.classifiers.mlp:MLP",
     summary="MLP classifier: depth, width, activation, optimiser, L1/L2, dropout; per-layer "
@@ -170,32 +162,32 @@ MLP = replace(
     # gpu preset (not yet measured on a GPU): 3 layers of 1,024 units on 64x64 inputs, ~15M
     # weights, a fraction of a TFLOP a step at batch 256: launch-bound.
     presets={"gpu": extend(GPU_PRESET, config={"width": 1024, "depth": 3})})
-LENET5 = variant(
-    CNN_SPEC, "lenet5", "LeNet5", "LeNet-5 CNN (tanh, average pooling)",
+LENET5 = CNN_SPEC.variant(
+    "lenet5", "LeNet5", "LeNet-5 CNN (tanh, average pooling)",
     Config=variant_config("LeNet5Config", CNNConfig, **{**CNN_DEFAULTS, "lr": 1e-2}))
-ALEXNET = variant(
-    CNN_SPEC, "alexnet", "AlexNet", "Small AlexNet-style CNN: five convs, max pooling, dropout "
+ALEXNET = CNN_SPEC.variant(
+    "alexnet", "AlexNet", "Small AlexNet-style CNN: five convs, max pooling, dropout "
     "FC layers", Config=variant_config("AlexNetConfig", CNNConfig, **CNN_DEFAULTS))
-VGG = variant(
-    CNN_SPEC, "vgg", "VGG", "VGG-style CNN: stages of 3x3 conv-BN-ReLU pairs",
+VGG = CNN_SPEC.variant(
+    "vgg", "VGG", "VGG-style CNN: stages of 3x3 conv-BN-ReLU pairs",
     Config=variant_config("VGGConfig", CNNConfig, **CNN_DEFAULTS))
-RESNET = variant(
-    CNN_SPEC, "resnet", "ResNet", "Small ResNet: three stages of basic residual blocks",
+RESNET = CNN_SPEC.variant(
+    "resnet", "ResNet", "Small ResNet: three stages of basic residual blocks",
     Config=variant_config("ResNetConfig", CNNConfig, **CNN_DEFAULTS))
-DENSENET = variant(
-    CNN_SPEC, "densenet", "DenseNet", "Small DenseNet: three dense blocks with transitions",
+DENSENET = CNN_SPEC.variant(
+    "densenet", "DenseNet", "Small DenseNet: three dense blocks with transitions",
     Config=variant_config("DenseNetConfig", CNNConfig, **CNN_DEFAULTS))
-RNN_ROWS = variant(
-    SEQUENCE_SPEC, "rnn-rows", "RNNRows", "RNN reading an image row by row (many-to-one)",
+RNN_ROWS = SEQUENCE_SPEC.variant(
+    "rnn-rows", "RNNRows", "RNN reading an image row by row (many-to-one)",
     Config=variant_config("RNNRowsConfig", SequenceConfig, **{**SEQUENCE_DEFAULTS, "lr": 1e-3}))
-LSTM_ROWS = variant(
-    SEQUENCE_SPEC, "lstm-rows", "LSTMRows", "LSTM reading an image row by row",
+LSTM_ROWS = SEQUENCE_SPEC.variant(
+    "lstm-rows", "LSTMRows", "LSTM reading an image row by row",
     Config=variant_config("LSTMRowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS))
-GRU_ROWS = variant(
-    SEQUENCE_SPEC, "gru-rows", "GRURows", "GRU reading an image row by row",
+GRU_ROWS = SEQUENCE_SPEC.variant(
+    "gru-rows", "GRURows", "GRU reading an image row by row",
     Config=variant_config("GRURowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS))
-BILSTM_ROWS = variant(
-    SEQUENCE_SPEC, "bilstm-rows", "BiLSTMRows", "Bidirectional LSTM reading an image row by row",
+BILSTM_ROWS = SEQUENCE_SPEC.variant(
+    "bilstm-rows", "BiLSTMRows", "Bidirectional LSTM reading an image row by row",
     Config=variant_config("BiLSTMRowsConfig", SequenceConfig, **SEQUENCE_DEFAULTS))
 
 SPECS = (MLP, LENET5, ALEXNET, VGG, RESNET, DENSENET, RNN_ROWS, LSTM_ROWS, GRU_ROWS,

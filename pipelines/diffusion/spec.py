@@ -6,7 +6,6 @@ these; training, sampling and tools import pipeline.py and variants.py."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ..config import variant_config
@@ -52,8 +51,8 @@ DIFFUSION_SPEC = PipelineSpec(
 
 def variant(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:
     """A named form: the shared spec with its name, class, summary and what it changes."""
-    return replace(DIFFUSION_SPEC, name=name, impl=f"pipelines.diffusion.variants:{cls}",
-                   summary=summary, **changes)
+    return DIFFUSION_SPEC.variant(name, f"pipelines.diffusion.variants:{cls}", summary,
+                                  **changes)
 
 
 DDPM = variant(

@@ -5,7 +5,7 @@ sampling and tools import pipeline.py and variants.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import option, seed_option, variant_config
@@ -122,8 +122,7 @@ GAN_SPEC = PipelineSpec(
 
 def variant(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:
     """A named variant: the shared spec with its name, class, summary and what it changes."""
-    return replace(GAN_SPEC, name=name, impl=f"pipelines.gan.variants:{cls}", summary=summary,
-                   **changes)
+    return GAN_SPEC.variant(name, f"pipelines.gan.variants:{cls}", summary, **changes)
 
 
 VANILLA = variant(

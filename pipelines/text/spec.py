@@ -7,7 +7,7 @@ were sized for 2 CPU cores).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import option
@@ -139,8 +139,7 @@ TEXT_SPEC = PipelineSpec(
 def variant(name: str, cls: str, summary: str, base: PipelineSpec = TEXT_SPEC,
             **changes: Any) -> PipelineSpec:
     """A named model: a shared spec with its name, class, summary and what it changes."""
-    return replace(base, name=name, impl=f"pipelines.text.variants:{cls}", summary=summary,
-                   **changes)
+    return base.variant(name, f"pipelines.text.variants:{cls}", summary, **changes)
 
 
 TRANSFORMER = variant(
