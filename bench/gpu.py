@@ -181,13 +181,15 @@ def nanogpt_row(args, tmp: Path) -> dict:
     if not evaluated:   # stopped at the wall time: no final evaluation ran, so run it here
         with tr._sampling_weights(), tr._best_weights(), torch.no_grad():
             evaluated = tr.pipeline.evaluate(tr.data, tmp / ".judges")
+    with tr._sampling_weights(), torch.no_grad():   # the last step's, for the overfitting
+        final = tr.pipeline.evaluate(tr.data, tmp / ".judges")
     best = info.get("best") or {}
     reached = [r for r in run.metrics() if r.get("val/loss", 99) <= NANOGPT_H200["loss"]]
     return {"pipeline": "transformer", "what": "nanoGPT shakespeare_char, equal wall time",
             "precision": info.get("precision"), "steps": info["step"],
             "wall_seconds": round(seconds, 1), "best_val_loss": best.get("value"),
             "best_step": best.get("step"), "eval_loss_of_kept_weights": round(
-                evaluated["loss"], 4),
+                evaluated["loss"], 4), "eval_loss_of_final_weights": round(final["loss"], 4),
             "reference": NANOGPT_H200, "reached_reference_seconds":
                 reached[0]["time"] if reached else None,
             "steps_per_sec": info.get("steps_per_sec")}
@@ -220,7 +222,8 @@ def table(speed: list[dict], quality: list[dict], nanogpt: list[dict], skipped: 
                   f"{hw.precision_label(n['precision'])}), stopped at that wall time: "
                   f"{n['steps']} steps in {n['wall_seconds']} s, best validation "
                   f"{n['best_val_loss']} (step {n['best_step']}), the kept weights score "
-                  f"{n['eval_loss_of_kept_weights']} on the whole validation split; "
+                  f"{n['eval_loss_of_kept_weights']} on the whole validation split (the "
+                  f"last step's {n.get('eval_loss_of_final_weights')}); "
                   f"{ref['loss']} reached at "
                   f"{str(n['reached_reference_seconds']) + ' s' if n['reached_reference_seconds'] else 'no point'}."]
     if skipped:

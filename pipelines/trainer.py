@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import math
 import os
 import signal
@@ -31,8 +30,9 @@ from accelerate.utils import set_seed
 
 from . import checkpoints as ckpt
 from . import hardware as hw
+from . import trainer_state
 from .base import Pipeline
-from .best import BestState, BestTracker
+from .best import BestTracker
 from .config import TrainerConfig, from_dict
 from .errors import StudioError
 from .imaging import save_grid
@@ -41,7 +41,7 @@ from .phases import spans as phase_spans
 from .model_card import write_model_card
 from .registry import load_pipeline_class
 from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
-from .runs import RunFolder, atomic_write_bytes, atomic_write_text
+from .runs import RunFolder, atomic_write_text
 from .step import StepContext, without_overflow
 
 Callback = Callable[[str, dict[str, Any]], None]
@@ -186,95 +186,12 @@ class Trainer:
         batch = {k: v[idx] for k, v in self.tensors.items()}
         return hw.batch_channels_last(batch) if self.channels_last else batch
 
-    # --- checkpoints -------------------------------------------------------------------------
-    def _sampling_tensors(self) -> dict[str, torch.Tensor]:
-        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
-        tensors = ckpt.module_tensors(modules)
-        for name, ema in self.ema.items():  # EMA weights replace the raw ones for sampling
-            params = dict(modules[name].named_parameters())
-            for (key, _), shadow in zip(params.items(), ema.shadow_params):
-                tensors[f"{name}.{key}"] = shadow
-        return tensors
-
-    def weights_metadata(self) -> dict[str, str]:
-        return {"studio_format": ckpt.FORMAT, "studio_pipeline": self.info["pipeline"],
-                "studio_step": str(self.step), "studio_config_hash": self.info["config_hash"],
-                "studio_config": json.dumps(self.info["config"], sort_keys=True),
-                "studio_data_info": json.dumps(self.info["data_info"], sort_keys=True),
-                "studio_ema": str(bool(self.ema)).lower()}
-
+    # --- checkpoints (pipelines/trainer_state.py: what one holds, written and read) --------
     def save_checkpoint(self) -> None:
-        self.saved_step = self.step
-        rngs = ckpt.rng_state()
-        if self.accelerator.num_processes > 1:  # every process's generators, one file
-            from accelerate.utils import gather_object
-            rngs = gather_object([rngs])
-        if not self.accelerator.is_main_process:
-            return
-        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
-        sampling = ckpt.weights_bytes(self._sampling_tensors(), self.weights_metadata())
-        files = {"model.safetensors": sampling,
-                 "training.safetensors": ckpt.weights_bytes(ckpt.module_tensors(modules))}
-        opt_tensors, opt_meta = {}, {}
-        for name, opt in self.optimizers.items():
-            t, m = ckpt.optimizer_state(name, opt)
-            opt_tensors.update(t)
-            opt_meta[name] = m
-        files["optimizers.safetensors"] = ckpt.weights_bytes(opt_tensors)
-        files["optimizers.json"] = json.dumps(opt_meta).encode()
-        if self.ema:
-            ema_tensors, ema_meta = {}, {}
-            for name, ema in self.ema.items():
-                sd = ema.state_dict()
-                for i, p in enumerate(sd.pop("shadow_params")):
-                    ema_tensors[f"{name}/{i}"] = p
-                ema_meta[name] = sd
-            files["ema.safetensors"] = ckpt.weights_bytes(ema_tensors)
-            files["ema.json"] = json.dumps(ema_meta).encode()
-        rng_tensors, rng_meta = ckpt.merge_rng_states(rngs)
-        files["rng.safetensors"] = ckpt.weights_bytes(rng_tensors)
-        files["trainer.json"] = json.dumps({
-            "step": self.step, "epoch": self.epoch, "position": self.position,
-            "elapsed": self.elapsed, "rng": rng_meta, "skipped_steps": self.skipped_steps,
-            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
-            "best": self.best.to_json() if self.best else None}).encode()
-        ckpt.write_checkpoint_dir(self.run, self.step, files)
-        # The top-level weights file is the newest sampling weights, replaced atomically.
-        atomic_write_bytes(self.run.weights_path, sampling)
-        ckpt.prune_checkpoints(self.run, self.tc.keep_checkpoints)
-        self.run.update_info(checkpoint_step=self.step)
-        self.emit("checkpoint")
+        trainer_state.save(self)
 
     def load_checkpoint(self) -> None:
-        steps = self.run.checkpoint_steps()
-        if not steps:
-            return  # never checkpointed: start from the beginning
-        folder = self.run.checkpoint_dir(steps[-1])
-        modules = {n: self._unwrapped(n) for n in self.pipeline.modules}
-        ckpt.load_module_tensors(modules, ckpt.read_checkpoint_file(folder, "training.safetensors"),
-                                 folder)
-        opt_tensors = ckpt.read_checkpoint_file(folder, "optimizers.safetensors")
-        opt_meta = ckpt.read_checkpoint_json(folder, "optimizers.json")
-        for name, opt in self.optimizers.items():
-            ckpt.load_optimizer_state(name, opt, opt_tensors, opt_meta[name])
-        if self.ema:
-            ema_tensors = ckpt.read_checkpoint_file(folder, "ema.safetensors")
-            ema_meta = ckpt.read_checkpoint_json(folder, "ema.json")
-            for name, ema in self.ema.items():
-                shadows = ckpt.place_like([ema_tensors[f"{name}/{i}"]
-                                           for i in range(len(ema.shadow_params))],
-                                          list(self._unwrapped(name).parameters()))
-                ema.load_state_dict({**ema_meta[name], "shadow_params": shadows})
-        state = ckpt.read_checkpoint_json(folder, "trainer.json")
-        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
-        self.elapsed = state["elapsed"]
-        self.skipped_steps = state.get("skipped_steps", 0)
-        if self.accelerator.scaler is not None and state.get("scaler"):
-            self.accelerator.scaler.load_state_dict(state["scaler"])
-        if self.best is not None and state.get("best"):
-            self.best.state = BestState(**state["best"])
-        ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"],
-                           rank=self.accelerator.process_index, seed=self.tc.seed + self.step)
+        trainer_state.restore(self)
 
     # --- sampling grids ---------------------------------------------------------------------
     @torch.no_grad()
@@ -405,9 +322,7 @@ class Trainer:
         if self.best is None or not self.best.update(means, self.step):
             self.early_stopped = bool(self.best and self.best.should_stop)
             return
-        sampling = ckpt.weights_bytes(self._sampling_tensors(),
-                                      {**self.weights_metadata(), "studio_best": "true"})
-        atomic_write_bytes(self.run.best_weights_path, sampling)
+        trainer_state.save_best_weights(self)
         self.run.update_info(best=self.best.summary())
 
     def _gathered_means(self, window: dict[str, list]) -> dict[str, float]:
