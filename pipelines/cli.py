@@ -30,9 +30,9 @@ from typing import Any
 from .config import TrainerConfig, apply_overrides, describe, parse_set_args
 from .errors import StudioError
 from .liveness import TrainerLock
-from .presets import family_presets, normalise_name, preset_overrides
-from .registry import get_entry, list_pipelines
-from .cli_models import cmd_classify, cmd_sample, cmd_tool
+from .presets import normalise_name, preset_overrides
+from .registry import get_entry
+from .cli_models import cmd_classify, cmd_list, cmd_sample, cmd_tool
 from .runs import RunFolder, list_runs, runs_dir_from_env
 
 
@@ -351,44 +351,6 @@ def cmd_export(args) -> int:
     from .export import export_run
     dest = export_run(RunFolder.resolve(args.run, args.runs_dir))
     print(f"exported to {dest}")
-    return 0
-
-
-def cmd_list(args) -> int:
-    from .data import BUNDLED_DATASETS
-    if args.pipeline:
-        return _show_pipeline(args.pipeline)
-    print("pipelines (`studio list NAME` shows one's options, controls and tools):")
-    for entry in list_pipelines():
-        print(f"  {entry.name:<16} {entry.summary}")
-    print("data sets:")
-    for name, kind, summary in BUNDLED_DATASETS:
-        print(f"  {name:<16} {kind:<6} {summary}")
-    print(f"  {'folder:PATH':<16} image  your images; subfolders are classes (a .zip of one works too)")
-    print(f"  {'text:PATH':<16} text   your UTF-8 text file")
-    return 0
-
-
-def _show_pipeline(name: str) -> int:
-    cls = get_entry(name)   # the spec: no torch to list options
-    print(f"{cls.name}: {cls.summary}")
-    print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
-                                          for k, v in cls.train_defaults.items()))
-    presets = family_presets(cls)
-    if presets:
-        gpu = presets.get("gpu", {"config": {}, "trainer": {}})
-        print(f"presets (studio train --preset NAME): {', '.join(presets)}; gpu sets "
-              + " ".join(f"{k}={v}" for k, v in {**gpu["config"], **gpu["trainer"]}.items()))
-    print("options (studio train --set key=value):")
-    for spec in describe(cls.Config):
-        print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
-    if cls.SampleControls is not None:
-        print("sampling controls (studio sample --set key=value):")
-        for spec in describe(cls.SampleControls):
-            print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
-    for tool in cls.tools:
-        options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
-        print(f"tool {tool.name}: {tool.help}" + (f" Options: {options}" if options else ""))
     return 0
 
 

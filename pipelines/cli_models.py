@@ -1,12 +1,15 @@
 """`studio sample`, `studio tool` and `studio classify`: the CLI's commands that use a trained
-model rather than train one (pipelines/cli.py builds the parser and dispatches here).
+model rather than train one, and `studio list`, which reads the specs (pipelines/cli.py builds
+the parser and dispatches here).
 
     studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz, .txt)
     studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif
     studio tool <run> [NAME] [--input a.png ...] [--set k=v] [--out result.png | .json]
     studio classify --input digit.png [--json]
+    studio list [PIPELINE]
 
-Torch is imported only inside the commands, so `studio --help` stays quick.
+Torch is imported only inside the commands that need it (not `list`), so `studio --help`
+stays quick.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 
 from .config import check_seed, describe, parse_set_args
 from .errors import StudioError
+from .presets import family_presets
+from .registry import get_entry, list_pipelines
 from .runs import runs_dir_from_env
 
 
@@ -152,4 +157,42 @@ def cmd_tool(args) -> int:
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     if out is not None:
         print(f"wrote {out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .data import BUNDLED_DATASETS
+    if args.pipeline:
+        return _show_pipeline(args.pipeline)
+    print("pipelines (`studio list NAME` shows one's options, controls and tools):")
+    for entry in list_pipelines():
+        print(f"  {entry.name:<16} {entry.summary}")
+    print("data sets:")
+    for name, kind, summary in BUNDLED_DATASETS:
+        print(f"  {name:<16} {kind:<6} {summary}")
+    print(f"  {'folder:PATH':<16} image  your images; subfolders are classes (a .zip of one works too)")
+    print(f"  {'text:PATH':<16} text   your UTF-8 text file")
+    return 0
+
+
+def _show_pipeline(name: str) -> int:
+    cls = get_entry(name)   # the spec: no torch to list options
+    print(f"{cls.name}: {cls.summary}")
+    print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
+                                          for k, v in cls.train_defaults.items()))
+    presets = family_presets(cls)
+    if presets:
+        gpu = presets.get("gpu", {"config": {}, "trainer": {}})
+        print(f"presets (studio train --preset NAME): {', '.join(presets)}; gpu sets "
+              + " ".join(f"{k}={v}" for k, v in {**gpu["config"], **gpu["trainer"]}.items()))
+    print("options (studio train --set key=value):")
+    for spec in describe(cls.Config):
+        print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
+    if cls.SampleControls is not None:
+        print("sampling controls (studio sample --set key=value):")
+        for spec in describe(cls.SampleControls):
+            print(f"  {spec.name}={spec.default!s:<14} {spec.help}")
+    for tool in cls.tools:
+        options = " ".join(f"{s.name}={s.default}" for s in describe(tool.Options))
+        print(f"tool {tool.name}: {tool.help}" + (f" Options: {options}" if options else ""))
     return 0

@@ -110,3 +110,17 @@ def test_the_page_builds_every_pipelines_form_with_no_torch_and_no_worker(tmp_pa
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.split()[-1]) > 40 * 20   # every pipeline's fields became inputs
+
+
+def test_studio_list_and_help_read_the_specs_without_torch():
+    code = ("import sys\n"
+            "for m in ('torch', 'sklearn', 'diffusers', 'transformers', 'accelerate'): "
+            "sys.modules[m] = None\n"
+            "from pipelines.cli import main\n"
+            "assert main(['list', 'infogan']) == 0\n"
+            "assert main(['list']) == 0\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "tool code-sweep" in result.stdout and "presets (studio train --preset NAME)" in \
+        result.stdout and "wgan-gp" in result.stdout
