@@ -30,6 +30,12 @@ MAX_DATA_FILES = 200_000
 # and split, and a character model here never gets through that much anyway.
 MAX_TEXT_BYTES = 256 * 2**20
 
+# Bytes of an image set's captions: one sidecar caption file (x.txt beside x.png), or its
+# metadata.jsonl (a line per image). A caption is a sentence or a few; prompts past the text
+# encoder's length are cut anyway.
+MAX_CAPTION_FILE_BYTES = 64 * 2**10
+MAX_CAPTION_INDEX_BYTES = 64 * 2**20
+
 # Bytes of a CSV table: pandas needs several times the file size in memory.
 MAX_TABLE_BYTES = 256 * 2**20
 

@@ -148,6 +148,8 @@ TEXT_INFO: dict[str, Check] = {"name": text, "tokenizer": nonempty_text,
                                "vocab_size": whole(1, 10_000_000)}
 CAPTION_INFO: dict[str, Check] = {"tokenizer": nonempty_text, "max_length": whole(1, 100_000),
                                   "vocab_size": whole(1, 10_000_000)}
+CAPTION_EXTRAS: dict[str, Check] = {"caption_grammar": optional(one_of(("shapes",))),
+                                    "sample_prompts": text_list}
 # Keys a family's networks are built from: every one must be there.
 REQUIRED = {"image": ("channels", "image_size", "num_classes"),
             "text": ("tokenizer", "vocab_size")}
@@ -167,6 +169,7 @@ def data_info_problems(pipeline: str, info: dict[str, Any], config: dict[str, An
     if entry.family == "diffusion" and config.get("conditioning") == "text":
         fields.update(CAPTION_INFO)
         required += [k for k in CAPTION_INFO if k not in required]
+        fields.update(CAPTION_EXTRAS)   # checked where present (older models lack them)
     if entry.name == "transformer":
         fields["model_config"] = mapping
         required.append("model_config")

@@ -51,3 +51,25 @@ def wait_for(predicate, timeout, what):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def make_captioned_folder(root, how: str):
+    """Two classes of drawn squares, each image captioned by a sidecar .txt or metadata.jsonl."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    rows = []
+    for cls, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        (root / cls).mkdir(parents=True)
+        for i in range(6):
+            picture = np.zeros((16, 16, 3), np.uint8)
+            picture[4 + i % 3:10 + i % 3, 4:10] = colour
+            Image.fromarray(picture).save(root / cls / f"{i}.png")
+            caption = f"a {cls} square number {i}"
+            if how == "sidecar":
+                (root / cls / f"{i}.txt").write_text(caption + "\n")
+            else:
+                rows.append({"file_name": f"{cls}/{i}.png", "text": caption})
+    if how == "jsonl":
+        (root / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")

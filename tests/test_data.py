@@ -11,6 +11,8 @@ from PIL import Image
 from pipelines.data import BUNDLED_DATASETS, ImageData, TextData, load_data
 from pipelines.errors import StudioError
 
+from helpers import make_captioned_folder
+
 
 def assert_valid_images(data: ImageData, channels: int, size: int) -> None:
     """Shapes, dtypes and ranges every ImageData must have."""
@@ -229,3 +231,35 @@ def test_bad_text_files_are_studio_errors(tmp_path):
     (tmp_path / "short.txt").write_text("too short")
     with pytest.raises(StudioError, match="at least 100"):
         load_data(f"text:{tmp_path / 'short.txt'}")
+
+
+# --- captions (text-to-image on the user's own images) -----------------------------------------
+@pytest.mark.parametrize("how", ["sidecar", "jsonl"])
+def test_a_folder_with_captions_carries_one_per_image(tmp_path, how):
+    make_captioned_folder(tmp_path / "set", how)
+    data = load_data(f"folder:{tmp_path / 'set'}", image_size=16)
+    assert data.class_names == ["blue", "red"] and data.skipped_files == 0
+    captions = data.train_captions + data.val_captions
+    assert len(captions) == 12 and len(data.train_captions) == len(data.train_labels)
+    for caption, label in zip(data.train_captions, data.train_labels):
+        assert caption.startswith(f"a {data.class_names[label]} square")   # each its own image's
+    zipped = tmp_path / "set.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for path in sorted((tmp_path / "set").rglob("*")):
+            archive.write(path, path.relative_to(tmp_path))
+    from_zip = load_data(f"folder:{zipped}", image_size=16)
+    assert from_zip.train_captions == data.train_captions
+
+
+def test_a_folder_without_captions_has_none_and_partial_captions_are_refused(tmp_path):
+    make_captioned_folder(tmp_path / "set", "sidecar")
+    (tmp_path / "set" / "red" / "3.txt").unlink()
+    with pytest.raises(StudioError, match=r"1 of 12 images have no caption; give each image one"):
+        load_data(f"folder:{tmp_path / 'set'}", image_size=16)
+    for caption in (tmp_path / "set").rglob("*.txt"):
+        caption.unlink()
+    assert load_data(f"folder:{tmp_path / 'set'}", image_size=16).train_captions is None
+    (tmp_path / "set" / "metadata.jsonl").write_text('{"file": "red/1.png"}\n')
+    with pytest.raises(StudioError, match="metadata.jsonl line 1 is not a JSON object with a "
+                                          "file_name and a text"):
+        load_data(f"folder:{tmp_path / 'set'}", image_size=16)

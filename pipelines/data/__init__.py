@@ -9,6 +9,7 @@ Torch-free (numpy, PIL, scikit-learn): the UI imports this to list and preview d
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,11 @@ class ImageData:
     val_images: np.ndarray
     val_labels: np.ndarray
     class_names: list[str]
-    train_captions: list[str] | None = None  # shapes only
+    train_captions: list[str] | None = None  # shapes, and folders with captions
     val_captions: list[str] | None = None
+    # "shapes" where every caption follows the shapes set's grammar (its colour, shape and
+    # position words can be checked in the pictures: diffusion/text.py); None for free text.
+    caption_grammar: str | None = None
     skipped_files: int = 0  # folder data: files skipped as unreadable, not images, or classless
     kind: ClassVar[str] = "image"
 
@@ -88,11 +92,14 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
     if name.lower() == "shapes":
         pictures, labels, class_names, captions = shapes.make_shapes(
             image_size or shapes.NATIVE_SIZE)
-        return _split_images(name, pictures, labels, class_names, captions=captions)
+        return dataclasses.replace(
+            _split_images(name, pictures, labels, class_names, captions=captions),
+            caption_grammar="shapes")
     if prefix == "folder" and argument:
-        pictures, labels, class_names, skipped = folder.load_image_folder(
+        pictures, labels, class_names, skipped, captions = folder.load_image_folder(
             argument, image_size or FOLDER_NATIVE_SIZE)
-        return _split_images(name, pictures, labels, class_names, skipped_files=skipped)
+        return _split_images(name, pictures, labels, class_names, captions=captions,
+                             skipped_files=skipped)
     if name.lower() == "shakespeare":
         return _split_text(name, text.read_shakespeare())
     if prefix == "text" and argument:

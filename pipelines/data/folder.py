@@ -1,4 +1,9 @@
-"""A user's own images: a folder (subfolders = classes) or a .zip of one, read in place.
+"""A user's own images: a folder (subfolders = classes) or a .zip of one, read in place, with
+their captions where the set has them (for text-to-image): a caption file beside each image
+(`cat1.png` + `cat1.txt`, as kohya's and many diffusers examples keep them), or a
+`metadata.jsonl` in the folder (Hugging Face's imagefolder layout: one JSON object a line with
+the image's `file_name` and its `text`, or `caption`). A set with captions must caption every
+image.
 
 Sizes are checked before anything is decoded or read whole (pipelines/limits.py): a picture's
 pixels from its header, a file's or zip entry's bytes from the file system or the zip's
@@ -10,6 +15,7 @@ refused by name; a file over the byte limit that is not named like a picture is 
 from __future__ import annotations
 
 import io
+import json
 import os
 import warnings
 import zipfile
@@ -29,8 +35,9 @@ CHUNK = 1 << 20
 
 
 def load_image_folder(path_text: str, image_size: int
-                      ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """Images from a folder or a .zip as (N, C, H, W) floats, labels, class names, skipped count."""
+                      ) -> tuple[np.ndarray, np.ndarray, list[str], int, list[str] | None]:
+    """Images from a folder or a .zip as (N, C, H, W) floats, labels, class names, skipped
+    count, and one caption per image (None when the set has no captions)."""
     if not path_text.strip():
         raise StudioError("The folder path is empty; use folder:<path to a folder or .zip>.")
     path = Path(path_text.strip()).expanduser()
@@ -39,7 +46,7 @@ def load_image_folder(path_text: str, image_size: int
     if path.is_dir():
         entries = _folder_entries(path)
         _check_count(len(entries), path.name, "files")
-        return _load_entries(entries, path.name, image_size, read=_open_file,
+        return _load_entries(entries, path.name, image_size, read=_read_file,
                              size_of=_file_size,
                              name_of=lambda file: f"{path.name}/{file.relative_to(path)}")
     try:
@@ -55,7 +62,7 @@ def load_image_folder(path_text: str, image_size: int
         if declared > limits.MAX_UNZIPPED_BYTES:
             raise StudioError(_too_much(path.name, declared))
         budget = _ZipBudget(archive, path.name)
-        return _load_entries(entries, root_name, image_size, read=budget.open,
+        return _load_entries(entries, root_name, image_size, read=budget.read,
                              size_of=lambda info: info.file_size,
                              name_of=lambda info: f"{path.name}: {info.filename}")
 
@@ -73,7 +80,7 @@ class _ZipBudget:
     def __init__(self, archive: zipfile.ZipFile, zip_name: str):
         self.archive, self.zip_name, self.total = archive, zip_name, 0
 
-    def open(self, info: zipfile.ZipInfo) -> Image.Image:
+    def read(self, info: zipfile.ZipInfo) -> bytes:
         data = bytearray()
         with self.archive.open(info) as stream:
             while chunk := stream.read(CHUNK):
@@ -84,7 +91,7 @@ class _ZipBudget:
                                                "expands to more than"))
                 if self.total > limits.MAX_UNZIPPED_BYTES:
                     raise StudioError(_too_much(self.zip_name, self.total))
-        return Image.open(io.BytesIO(data))
+        return bytes(data)
 
 
 def _too_much(zip_name: str, size: int) -> str:
@@ -141,23 +148,32 @@ def _zip_entries(archive: zipfile.ZipFile, default_root: str
     return entries, default_root
 
 
-def _open_file(path: Path) -> Image.Image:
-    return Image.open(path)
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+CAPTION_INDEX = "metadata.jsonl"
 
 
 def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_of
-                  ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+                  ) -> tuple[np.ndarray, np.ndarray, list[str], int, list[str] | None]:
     """Read every entry; class = first subfolder, or root_name when there are no subfolders.
 
     Files that are not readable images are skipped and counted, as are loose files next to
-    class subfolders (they belong to no class). A picture over a size limit is refused.
+    class subfolders (they belong to no class); caption files are read, not counted. A
+    picture over a size limit is refused.
     """
-    has_subfolders = any(len(parts) > 1 for parts, _ in entries)
+    captions_by_image = _captions(entries, read, size_of, name_of)
+    has_subfolders = any(len(parts) > 1 for parts, _ in entries
+                         if not _is_caption_file(parts, captions_by_image))
     pictures: list[np.ndarray] = []
     grays: list[bool] = []
     class_of_picture: list[str] = []
+    captions: list[str | None] = []
     skipped = 0
     for parts, source in entries:
+        if _is_caption_file(parts, captions_by_image):
+            continue
         if has_subfolders and len(parts) == 1:
             skipped += 1
             continue
@@ -173,6 +189,7 @@ def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_
         pictures.append(picture[0])
         grays.append(picture[1])
         class_of_picture.append(parts[0] if has_subfolders else root_name)
+        captions.append(captions_by_image.get(tuple(parts)))
 
     if not pictures:
         raise StudioError(f"Found no readable images in {root_name} ({skipped} files skipped "
@@ -181,7 +198,70 @@ def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_
     # and give a class-conditional model a label it never sees.
     class_names = sorted(set(class_of_picture))
     labels = np.array([class_names.index(c) for c in class_of_picture], dtype=np.int64)
-    return _stack(pictures, all(grays)), labels, class_names, skipped
+    return (_stack(pictures, all(grays)), labels, class_names, skipped,
+            _all_or_none(captions, entries, root_name))
+
+
+def _is_caption_file(parts: tuple[str, ...], captions_by_image: dict) -> bool:
+    """A metadata.jsonl, or a .txt that captions an image (`x.txt` beside `x.png`)."""
+    if parts[-1] == CAPTION_INDEX:
+        return True
+    return bool(captions_by_image) and PurePosixPath(parts[-1]).suffix.lower() == ".txt"
+
+
+def _captions(entries, read, size_of, name_of) -> dict[tuple[str, ...], str]:
+    """Image path parts -> caption, from caption files beside images and metadata.jsonl files
+    (whose `file_name`s are relative to their own folder)."""
+    by_stem = {}
+    for parts, source in entries:
+        if PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
+            by_stem[parts[:-1] + (PurePosixPath(parts[-1]).stem,)] = tuple(parts)
+    captions: dict[tuple[str, ...], str] = {}
+    for parts, source in entries:
+        name = parts[-1]
+        if name == CAPTION_INDEX:
+            text = _read_text(read, source, size_of, name_of, limits.MAX_CAPTION_INDEX_BYTES)
+            for number, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    key = parts[:-1] + tuple(PurePosixPath(row["file_name"]).parts)
+                    captions[key] = str(row["text"] if "text" in row else row["caption"]).strip()
+                except (ValueError, KeyError, TypeError):
+                    raise StudioError(
+                        f"{name_of(source)} line {number} is not a JSON object with a "
+                        f"file_name and a text (or caption): {line[:80]!r}") from None
+        elif PurePosixPath(name).suffix.lower() == ".txt":
+            image = by_stem.get(parts[:-1] + (PurePosixPath(name).stem,))
+            if image is not None:
+                captions[image] = _read_text(read, source, size_of, name_of,
+                                             limits.MAX_CAPTION_FILE_BYTES).strip()
+    return captions
+
+
+def _read_text(read, source, size_of, name_of, limit: int) -> str:
+    if size_of(source) > limit:
+        raise StudioError(f"{name_of(source)} is {limits.size_text(size_of(source))}; a caption "
+                          f"file may be at most {limits.size_text(limit)}")
+    try:
+        return read(source).decode("utf-8")
+    except UnicodeDecodeError:
+        raise StudioError(f"{name_of(source)} is not UTF-8 text; save the captions as "
+                          f"UTF-8") from None
+
+
+def _all_or_none(captions: list[str | None], entries, root_name: str) -> list[str] | None:
+    """Every image's caption, or None for a set without captions; a set that captions only
+    some of its images is refused (a text-to-image model would learn nothing from the rest)."""
+    missing = sum(c is None for c in captions)
+    if missing == len(captions):
+        return None
+    if missing:
+        raise StudioError(f"{root_name}: {missing} of {len(captions)} images have no caption; "
+                          f"give each image one (x.txt beside x.png, or a line of "
+                          f"{CAPTION_INDEX}), or remove the caption files")
+    return [c or "" for c in captions]
 
 
 def _read_picture(read, source, image_size: int, name: str) -> tuple[np.ndarray, bool] | None:
@@ -192,7 +272,7 @@ def _read_picture(read, source, image_size: int, name: str) -> tuple[np.ndarray,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            with bomb_guard(name), read(source) as image:
+            with bomb_guard(name), Image.open(io.BytesIO(read(source))) as image:
                 check_image_pixels(image, name)
                 image.draft(image.mode, (image_size, image_size))  # JPEG: decode at reduced scale
                 image.load()  # a truncated file fails here, not later

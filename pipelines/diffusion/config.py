@@ -20,7 +20,8 @@ DEFAULT_HELD_OUT = "red triangle, blue cross, yellow circle, purple diamond, gre
 class DiffusionConfig:
     conditioning: str = option("none", "none: unconditional; class: a class embedding in the "
                                "UNet (needs 2+ classes); text: a CLIP text encoder trained "
-                               "jointly, read by cross-attention (needs captions: shapes).",
+                               "jointly, read by cross-attention (needs captions: shapes, or a "
+                               "folder: with a caption per image).",
                                choices=("none", "class", "text"))
     image_size: int = option(16, "Resize the data to this size (a power of two, 8 to 64); 0 "
                              "keeps the data set's size. digits are 8 px natively.",
@@ -98,9 +99,10 @@ class DiffusionConfig:
                                "to the timestep embedding (as Imagen and DeepFloyd IF do), so "
                                "every ResNet block sees the prompt, not only the cross-attention "
                                "layers.")
-    held_out: str = option(DEFAULT_HELD_OUT, "text: 'colour shape' pairs, comma separated, whose "
-                           "images are left out of training and whose prompts are evaluated "
-                           "(attributes combined as never seen); empty keeps every image.")
+    held_out: str = option(DEFAULT_HELD_OUT, "text on shapes: 'colour shape' pairs, comma "
+                           "separated, whose images are left out of training and whose prompts "
+                           "are evaluated (attributes combined as never seen); empty keeps every "
+                           "image. Other captioned data keeps every image.")
 
 
 @dataclass

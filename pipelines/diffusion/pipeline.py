@@ -58,11 +58,14 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         info = data_info(data)
         if config.conditioning == "text":
             if not isinstance(data, ImageData) or data.train_captions is None:
-                raise StudioError(f"conditioning=text needs captioned images (the shapes data "
-                                  f"set); {data.name} has no captions")
+                raise StudioError(f"conditioning=text needs captioned images; {data.name} has "
+                                  f"no captions. {T.CAPTIONED_DATA}")
             tokenizer, length = T.build_tokenizer(data.train_captions + data.val_captions)
             info.update(tokenizer=tokenizer, max_length=length,
-                        vocab_size=T.load_tokenizer(tokenizer).get_vocab_size())
+                        vocab_size=T.load_tokenizer(tokenizer).get_vocab_size(),
+                        caption_grammar=data.caption_grammar)
+            if data.caption_grammar is None:   # prompts drawn by seed when none is given
+                info["sample_prompts"] = list(data.val_captions[:T.SAMPLE_PROMPTS])
         return info
 
     @property
@@ -75,7 +78,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
             raise StudioError("conditioning=class needs a data set with 2 or more classes; use "
                               "conditioning=none")
         if c.conditioning == "text" and "tokenizer" not in self.info:
-            raise StudioError("conditioning=text needs captioned images (the shapes data set)")
+            raise StudioError(f"conditioning=text needs captioned images. {T.CAPTIONED_DATA}")
         if c.latent_channels and (c.conditioning == "none" or c.patch_size > 1):
             raise StudioError("latent diffusion (latent_channels > 0) needs conditioning class or "
                               "text (an unconditional model exports a DDPMPipeline, which has no "
@@ -199,13 +202,26 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         out = {"images": torch.from_numpy(data.train_images),
                "labels": torch.from_numpy(data.train_labels)}
         if self.config.conditioning == "text":
-            # Images of the held-out (colour, shape) pairs are never trained on.
-            held = set(T.parse_pairs(self.config.held_out))
+            # Images of the held-out (colour, shape) pairs are never trained on (shapes only).
+            held = set(self.held_out_pairs())
             keep = np.array([T.caption_attributes(c) not in held for c in data.train_captions])
             captions = [c for c, k in zip(data.train_captions, keep) if k]
             out = {k: v[torch.from_numpy(keep)] for k, v in out.items()}
             out["tokens"] = torch.from_numpy(T.encode(self.tokenizer, captions, strict=False))
         return out
+
+    def held_out_pairs(self) -> list[tuple[int, int]]:
+        """The (colour, shape) pairs kept out of training: only where the captions follow the
+        shapes grammar (other captions have no such attributes to hold out)."""
+        if self.info.get("caption_grammar", "shapes") != "shapes":
+            return []
+        return T.parse_pairs(self.config.held_out)
+
+    def seeded_prompt(self, seed: int) -> str:
+        """The prompt drawn for `seed` when none is given: one in the shapes grammar, or one of
+        the data's own validation captions (kept with the model)."""
+        prompts = self.info.get("sample_prompts")
+        return prompts[seed % len(prompts)] if prompts else T.seeded_prompt(seed)
 
     # --- conditions --------------------------------------------------------------------------
     def null_condition(self, n: int, device) -> torch.Tensor | None:

@@ -65,7 +65,7 @@ class DiffusionSampling:
         if self.config.conditioning == "text":
             if labels is not None:
                 raise StudioError("this model is conditioned on text: give a prompt, not a class")
-            prompts = [prompt] * n if prompt else [T.seeded_prompt(s) for s in seeds]
+            prompts = [prompt] * n if prompt else [self.seeded_prompt(s) for s in seeds]
             ids = torch.from_numpy(T.encode(self.tokenizer, prompts)).to(device)
             null = torch.from_numpy(T.encode(self.tokenizer, [negative_prompt] * n)).to(device)
             shapes = np.array([T.caption_attributes(p)[1] for p in prompts])
@@ -193,7 +193,7 @@ class DiffusionSampling:
         shape = noise.shape[1:]
         path = slerp(noise[0].flatten(), noise[1].flatten(), torch.linspace(0, 1, frames))
         if self.config.conditioning == "text" and not prompt:
-            prompt = T.seeded_prompt(seed_a)
+            prompt = self.seeded_prompt(seed_a)
         cond, null, shown, _ = self.conditions(frames, labels, prompt, negative_prompt,
                                                [seed_a] * frames)
         x, _ = self.denoise(path.reshape(frames, *shape), None, cond, null, **run)

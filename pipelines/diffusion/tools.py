@@ -91,7 +91,17 @@ class DiffusionTools:
         if self.config.conditioning != "text":
             samples = self.sample(n, seed=0, **controls)
             return judge_samples(data, samples.images, samples.labels, cache_dir=cache_dir)
-        held = T.parse_pairs(self.config.held_out)
+        if self.info.get("caption_grammar", "shapes") != "shapes":
+            # Free captions: the judge's numbers for n images drawn from the validation
+            # captions, in turn (their images' classes as labels); no attribute accuracies.
+            turn = np.arange(n) % len(data.val_captions)
+            prompts, labels = [data.val_captions[i] for i in turn], data.val_labels[turn]
+            ids = torch.from_numpy(T.encode(self.tokenizer, prompts, strict=False)).to(
+                self.device)
+            images = self.draw(list(range(len(prompts))), ids,
+                               self.null_condition(len(prompts), self.device), **controls)
+            return judge_samples(data, images, labels, cache_dir=cache_dir)
+        held = self.held_out_pairs()
         prompts = [c for c in data.val_captions if T.caption_attributes(c) not in held][:n]
         results = self._judge_prompts(prompts, data, cache_dir, controls, full=True)
         if held:
