@@ -4,9 +4,10 @@
 
 Two times per start, from launching the process: the server answers its first HTTP request,
 and the Train tab's form (its Start button, built from the pipeline's options) is on screen.
-The second includes the sampling worker's cold start today (the page asks the worker, which
-imports torch, to describe the first pipeline); the engine rework (issue 27) means to build
-forms without it. Prints one line per start and the medians.
+Before the torch-free specs the second included the sampling worker's cold start (the page
+asked the worker, which imports torch, to describe the first pipeline); now the page builds
+forms from the specs itself (docs/architecture.md has both measurements). Prints one line per
+start and the medians.
 """
 
 from __future__ import annotations
