@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/gp
 from bench.run_all import judged, matmul_ceiling, train, transformer_flops_per_step  # noqa: E402
 from bench.train_speed import steps_per_second  # noqa: E402
 from pipelines import hardware as hw  # noqa: E402
+from pipelines import trainer_state  # noqa: E402
 from pipelines.presets import preset_overrides  # noqa: E402
 from pipelines.registry import load_pipeline_class  # noqa: E402
 
@@ -179,9 +180,9 @@ def nanogpt_row(args, tmp: Path) -> dict:
     info = run.info()
     evaluated = info.get("eval")
     if not evaluated:   # stopped at the wall time: no final evaluation ran, so run it here
-        with tr._sampling_weights(), tr._best_weights(), torch.no_grad():
+        with trainer_state.sampling_weights(tr), trainer_state.best_weights(tr), torch.no_grad():
             evaluated = tr.pipeline.evaluate(tr.data, tmp / ".judges")
-    with tr._sampling_weights(), torch.no_grad():   # the last step's, for the overfitting
+    with trainer_state.sampling_weights(tr), torch.no_grad():   # the last step's, for the overfitting
         final = tr.pipeline.evaluate(tr.data, tmp / ".judges")
     best = info.get("best") or {}
     reached = [r for r in run.metrics() if r.get("val/loss", 99) <= NANOGPT_H200["loss"]]

@@ -37,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/run_all.py`
 
 from bench.train_speed import steps_per_second  # noqa: E402
+from pipelines import trainer_state  # noqa: E402
 from pipelines.config import parse_set_args  # noqa: E402
 from pipelines.trainer import Trainer, start_run  # noqa: E402
 
@@ -168,7 +169,7 @@ def judged(trainer, args) -> dict:
     """The judge's numbers (fd, fd_floor, ...) for `args.fd_samples` samples (sampling
     weights, fixed seed); the judge is trained once per data set and cached."""
     from pipelines.metrics import judge_samples
-    with trainer._sampling_weights():
+    with trainer_state.sampling_weights(trainer):
         samples = trainer.pipeline.sample(args.fd_samples, seed=0)
     return judge_samples(trainer.data, samples.images, cache_dir=args.judges)
 

@@ -13,7 +13,6 @@ without touching the last good checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
 import os
@@ -28,7 +27,6 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
-from . import checkpoints as ckpt
 from . import hardware as hw
 from . import trainer_state
 from .base import Pipeline
@@ -198,7 +196,7 @@ class Trainer:
     def sample_grid(self) -> None:
         if not self.accelerator.is_main_process or not self.pipeline.draws_samples:
             return
-        with self._sampling_weights():
+        with trainer_state.sampling_weights(self):
             samples = self.pipeline.sample(self.tc.sample_count, seed=self.tc.sample_seed)
         if samples.images is not None:
             path = self.run.sample_path(self.step)
@@ -216,48 +214,13 @@ class Trainer:
         flag = torch.tensor([float(local)], device=self.accelerator.device)
         return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
 
-    @contextlib.contextmanager
-    def _sampling_weights(self):
-        """Unwrapped modules in eval mode with the EMA weights swapped in; restored after.
-        Unwrapped, so that sampling on the main process alone runs no collective."""
-        wrapped = self.pipeline.modules
-        self.pipeline.modules = {n: self._unwrapped(n) for n in wrapped}
-        for name, ema in self.ema.items():
-            ema.store(self.pipeline.modules[name].parameters())
-            ema.copy_to(self.pipeline.modules[name].parameters())
-        for m in self.pipeline.modules.values():
-            m.eval()
-        try:
-            yield
-        finally:
-            for m in self.pipeline.modules.values():
-                m.train()
-            for name, ema in self.ema.items():
-                ema.restore(self.pipeline.modules[name].parameters())
-            self.pipeline.modules = wrapped
-
-    @contextlib.contextmanager
-    def _best_weights(self):
-        """Inside `_sampling_weights`: the best validated weights in place of the current
-        ones (what sampling and export of the finished run use), restored after."""
-        path = self.run.best_weights_path
-        if self.best is None or self.best.state.step < 0 or not path.is_file():
-            yield
-            return
-        current = {k: v.clone() for k, v in ckpt.module_tensors(self.pipeline.modules).items()}
-        ckpt.load_module_tensors(self.pipeline.modules, ckpt.load_weights(path)[0], path)
-        try:
-            yield
-        finally:
-            ckpt.load_module_tensors(self.pipeline.modules, current, "the current weights")
-
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """The family's validation numbers (e.g. a VAE's ELBO), as "val/<name>", with the
         sampling weights (eval mode, EMA) in place. Main process only."""
         if type(self.pipeline).validate is Pipeline.validate:
             return {}  # the family has none: skip swapping the EMA weights in and out
-        with self._sampling_weights():
+        with trainer_state.sampling_weights(self):
             values = self.pipeline.validate(self.data)
         return {f"val/{k}": float(v) for k, v in values.items()}
 
@@ -432,7 +395,7 @@ class Trainer:
             message = self.best.stop_message(self.step)
         message = "; ".join(m for m in (message, self.data_note()) if m)
         if status == "done" and self.accelerator.is_main_process and self.tc.final_eval:
-            with self._sampling_weights(), self._best_weights(), torch.no_grad():
+            with trainer_state.sampling_weights(self), trainer_state.best_weights(self), torch.no_grad():
                 results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
             if results and self.best is not None and self.best.state.step >= 0:
                 results["weights_step"] = self.best.state.step  # judged: the best weights

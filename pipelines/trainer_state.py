@@ -1,4 +1,5 @@
-"""What a training checkpoint holds, and how the trainer writes and reads it.
+"""What a training checkpoint holds, how the trainer writes and reads it, and which weights
+sampling uses (the EMA's, or the best validated) while the run goes on.
 
 A checkpoint is one folder, `state/step_N/`, written atomically (pipelines/checkpoints.py):
 
@@ -16,6 +17,7 @@ run creates them (a GPU run's channels-last conv weights: fused Adam needs the s
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING
 
@@ -133,3 +135,39 @@ def restore(tr: Trainer) -> None:
         tr.best.state = BestState(**state["best"])
     ckpt.set_rng_state(ckpt.read_checkpoint_file(folder, "rng.safetensors"), state["rng"],
                        rank=tr.accelerator.process_index, seed=tr.tc.seed + tr.step)
+
+
+@contextlib.contextmanager
+def sampling_weights(tr: Trainer):
+    """Unwrapped modules in eval mode with the EMA weights swapped in; restored after.
+    Unwrapped, so that sampling on the main process alone runs no collective."""
+    wrapped = tr.pipeline.modules
+    tr.pipeline.modules = {n: tr._unwrapped(n) for n in wrapped}
+    for name, ema in tr.ema.items():
+        ema.store(tr.pipeline.modules[name].parameters())
+        ema.copy_to(tr.pipeline.modules[name].parameters())
+    for m in tr.pipeline.modules.values():
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in tr.pipeline.modules.values():
+            m.train()
+        for name, ema in tr.ema.items():
+            ema.restore(tr.pipeline.modules[name].parameters())
+        tr.pipeline.modules = wrapped
+
+@contextlib.contextmanager
+def best_weights(tr: Trainer):
+    """Inside `sampling_weights`: the best validated weights in place of the current
+    ones (what sampling and export of the finished run use), restored after."""
+    path = tr.run.best_weights_path
+    if tr.best is None or tr.best.state.step < 0 or not path.is_file():
+        yield
+        return
+    current = {k: v.clone() for k, v in ckpt.module_tensors(tr.pipeline.modules).items()}
+    ckpt.load_module_tensors(tr.pipeline.modules, ckpt.load_weights(path)[0], path)
+    try:
+        yield
+    finally:
+        ckpt.load_module_tensors(tr.pipeline.modules, current, "the current weights")
