@@ -37,6 +37,18 @@ def step_choices(studio: Studio, run_id: str | None) -> list[str]:
                                                  .checkpoint_steps())]
 
 
+def run_picker(info: str, elem_id: str | None = None
+               ) -> tuple[gr.Dropdown, gr.Dropdown, gr.Button]:
+    """A row with the run to sample from, its checkpoint step (latest by default) and a
+    button that lists the runs again: the top of the Images and Text tabs."""
+    with gr.Row():
+        run = gr.Dropdown([], label="Run", info=info, scale=3, elem_id=elem_id)
+        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
+                           interactive=True)
+        refresh = gr.Button("↻ runs", size="sm", scale=0)
+    return run, step, refresh
+
+
 def class_choices(info: dict[str, Any]) -> list[str]:
     names = (info.get("data_info") or {}).get("class_names") or []
     return [CYCLE] + [f"{i}: {name}" for i, name in enumerate(names)]
@@ -85,12 +97,7 @@ def build(studio: Studio) -> None:
     # otherwise render them read-only.
     gr.Markdown("Sample a trained image model. The same seed gives the same image; image *i* "
                 "of a batch uses seed + *i* (the file names in the zip say which).")
-    with gr.Row():
-        run = gr.Dropdown([], label="Run", info="runs with weights, newest first", scale=3,
-                          elem_id="images-run")
-        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
-                           interactive=True)
-        refresh = gr.Button("↻ runs", size="sm", scale=0)
+    run, step, refresh = run_picker("runs with weights, newest first", elem_id="images-run")
     with gr.Row():
         seed = gr.Number(0, precision=0, label="Seed", minimum=0, interactive=True)
         batch = gr.Number(16, precision=0, label="Batch size", minimum=1, maximum=256,

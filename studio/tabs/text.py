@@ -12,7 +12,7 @@ from pipelines.runs import RunFolder
 
 from ..common import Studio, describe, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
-from .images import LATEST, parse_step, run_pipeline, step_choices
+from .images import LATEST, parse_step, run_picker, run_pipeline, step_choices
 
 
 def write_texts(studio: Studio, run_id: str, step, seed, count,
@@ -35,11 +35,7 @@ def write_texts(studio: Studio, run_id: str, step, seed, count,
 def build(studio: Studio):
     gr.Markdown("Write with a trained text model. The same seed and settings give the same "
                 "text; sample *i* of several uses seed + *i*.")
-    with gr.Row():
-        run = gr.Dropdown([], label="Run", info="text runs with weights, newest first", scale=3)
-        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
-                           interactive=True)
-        refresh = gr.Button("↻ runs", size="sm", scale=0)
+    run, step, refresh = run_picker("text runs with weights, newest first")
     with gr.Row():
         seed = gr.Number(0, precision=0, label="Seed", minimum=0, interactive=True)
         count = gr.Number(1, precision=0, label="Samples", minimum=1, maximum=8,
