@@ -172,6 +172,11 @@ def cmd_list(args) -> int:
         print(f"  {name:<16} {kind:<6} {summary}")
     print(f"  {'folder:PATH':<16} image  your images; subfolders are classes (a .zip of one works too)")
     print(f"  {'text:PATH':<16} text   your UTF-8 text file")
+    from .data.tabular import BUNDLED_TABLES   # torch-free; numpy only
+    print("tables (the classic models):")
+    for name, (task, summary) in BUNDLED_TABLES.items():
+        print(f"  {name:<16} table  {summary} ({task})")
+    print(f"  {'csv:PATH':<16} table  your CSV file (--set target=COLUMN names what to predict)")
     return 0
 
 

@@ -54,7 +54,8 @@ def wait_for(predicate, timeout, what):
 
 
 def make_captioned_folder(root, how: str):
-    """Two classes of drawn squares, each image captioned by a sidecar .txt or metadata.jsonl."""
+    """Two classes of drawn squares, each image captioned by a sidecar .txt, metadata.jsonl
+    or metadata.csv."""
     import json
 
     import numpy as np
@@ -73,3 +74,6 @@ def make_captioned_folder(root, how: str):
                 rows.append({"file_name": f"{cls}/{i}.png", "text": caption})
     if how == "jsonl":
         (root / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    elif how == "csv":
+        (root / "metadata.csv").write_text("file_name,text\n" + "".join(
+            f'{r["file_name"]},"{r["text"]}"\n' for r in rows))

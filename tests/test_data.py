@@ -234,7 +234,7 @@ def test_bad_text_files_are_studio_errors(tmp_path):
 
 
 # --- captions (text-to-image on the user's own images) -----------------------------------------
-@pytest.mark.parametrize("how", ["sidecar", "jsonl"])
+@pytest.mark.parametrize("how", ["sidecar", "jsonl", "csv"])
 def test_a_folder_with_captions_carries_one_per_image(tmp_path, how):
     make_captioned_folder(tmp_path / "set", how)
     data = load_data(f"folder:{tmp_path / 'set'}", image_size=16)
@@ -260,6 +260,9 @@ def test_a_folder_without_captions_has_none_and_partial_captions_are_refused(tmp
         caption.unlink()
     assert load_data(f"folder:{tmp_path / 'set'}", image_size=16).train_captions is None
     (tmp_path / "set" / "metadata.jsonl").write_text('{"file": "red/1.png"}\n')
+    with pytest.raises(StudioError, match="metadata.jsonl line 1 has no file_name and text"):
+        load_data(f"folder:{tmp_path / 'set'}", image_size=16)
+    (tmp_path / "set" / "metadata.jsonl").write_text('file_name: red/1.png\n')
     with pytest.raises(StudioError, match="metadata.jsonl line 1 is not a JSON object with a "
                                           "file_name and a text"):
         load_data(f"folder:{tmp_path / 'set'}", image_size=16)

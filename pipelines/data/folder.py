@@ -1,8 +1,8 @@
 """A user's own images: a folder (subfolders = classes) or a .zip of one, read in place, with
 their captions where the set has them (for text-to-image): a caption file beside each image
 (`cat1.png` + `cat1.txt`, as kohya's and many diffusers examples keep them), or a
-`metadata.jsonl` in the folder (Hugging Face's imagefolder layout: one JSON object a line with
-the image's `file_name` and its `text`, or `caption`). A set with captions must caption every
+`metadata.jsonl` or `metadata.csv` in the folder (Hugging Face's imagefolder layout: one JSON
+object a line, or a CSV row, with the image's `file_name` and its `text`, or `caption`). A set with captions must caption every
 image.
 
 Sizes are checked before anything is decoded or read whole (pipelines/limits.py): a picture's
@@ -152,7 +152,7 @@ def _read_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
-CAPTION_INDEX = "metadata.jsonl"
+CAPTION_INDEXES = ("metadata.jsonl", "metadata.csv")   # Hugging Face imagefolder's two forms
 
 
 def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_of
@@ -204,7 +204,7 @@ def _load_entries(entries, root_name: str, image_size: int, read, size_of, name_
 
 def _is_caption_file(parts: tuple[str, ...], captions_by_image: dict) -> bool:
     """A metadata.jsonl, or a .txt that captions an image (`x.txt` beside `x.png`)."""
-    if parts[-1] == CAPTION_INDEX:
+    if parts[-1] in CAPTION_INDEXES:
         return True
     return bool(captions_by_image) and PurePosixPath(parts[-1]).suffix.lower() == ".txt"
 
@@ -219,25 +219,39 @@ def _captions(entries, read, size_of, name_of) -> dict[tuple[str, ...], str]:
     captions: dict[tuple[str, ...], str] = {}
     for parts, source in entries:
         name = parts[-1]
-        if name == CAPTION_INDEX:
+        if name in CAPTION_INDEXES:
             text = _read_text(read, source, size_of, name_of, limits.MAX_CAPTION_INDEX_BYTES)
-            for number, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
+            for number, row in _index_rows(text, name, name_of(source)):
                 try:
-                    row = json.loads(line)
                     key = parts[:-1] + tuple(PurePosixPath(row["file_name"]).parts)
                     captions[key] = str(row["text"] if "text" in row else row["caption"]).strip()
-                except (ValueError, KeyError, TypeError):
+                except (KeyError, TypeError):
                     raise StudioError(
-                        f"{name_of(source)} line {number} is not a JSON object with a "
-                        f"file_name and a text (or caption): {line[:80]!r}") from None
+                        f"{name_of(source)} line {number} has no file_name and text (or "
+                        f"caption): {str(row)[:80]}") from None
         elif PurePosixPath(name).suffix.lower() == ".txt":
             image = by_stem.get(parts[:-1] + (PurePosixPath(name).stem,))
             if image is not None:
                 captions[image] = _read_text(read, source, size_of, name_of,
                                              limits.MAX_CAPTION_FILE_BYTES).strip()
     return captions
+
+
+def _index_rows(text: str, name: str, where: str):
+    """(line number, row) of a metadata.jsonl (a JSON object a line) or metadata.csv (a header
+    with file_name and text, or caption)."""
+    if name.endswith(".csv"):
+        import csv
+        for number, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
+            yield number, row
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield number, json.loads(line)
+            except ValueError:
+                raise StudioError(f"{where} line {number} is not a JSON object with a "
+                                  f"file_name and a text (or caption): {line[:80]!r}") from None
 
 
 def _read_text(read, source, size_of, name_of, limit: int) -> str:
@@ -260,7 +274,7 @@ def _all_or_none(captions: list[str | None], entries, root_name: str) -> list[st
     if missing:
         raise StudioError(f"{root_name}: {missing} of {len(captions)} images have no caption; "
                           f"give each image one (x.txt beside x.png, or a line of "
-                          f"{CAPTION_INDEX}), or remove the caption files")
+                          f"metadata.jsonl or metadata.csv), or remove the caption files")
     return [c or "" for c in captions]
 
 

@@ -17,7 +17,8 @@ from ..errors import StudioError
 SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")       # ids 0..3
 SAMPLE_PROMPTS = 64   # validation captions kept with a model of free captions, drawn by seed
 CAPTIONED_DATA = ("Use shapes, or a folder: whose images each have a caption (cat1.txt beside "
-                  "cat1.png, or a metadata.jsonl with a file_name and a text per line).")
+                  "cat1.png, or a metadata.jsonl or metadata.csv with a file_name and a text per "
+                  "image).")
 COLOUR_NAMES = tuple(name for name, _ in PALETTE)
 
 
