@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipelines.cli import main
 from pipelines.diffusion import SCHEDULERS
+from pipelines.data import shapes as grammar
 from pipelines.diffusion import text as T
 from pipelines.export import export_run
 from pipelines.loading import load_for_sampling
@@ -151,17 +152,17 @@ def test_held_out_pairs_are_not_trained_on(trained):
     from pipelines.data import load_data
     data = load_data("shapes")                 # the model's size does not matter here
     tensors = pipe.train_tensors(data)
-    held = set(T.parse_pairs(pipe.config.held_out))
+    held = set(grammar.parse_pairs(pipe.config.held_out))
     assert len(held) == 5
-    dropped = sum(T.caption_attributes(c) in held for c in data.train_captions)
+    dropped = sum(grammar.caption_attributes(c) in held for c in data.train_captions)
     assert dropped > 0 and len(tensors["images"]) == len(data.train_captions) - dropped
     assert tensors["tokens"].shape == (len(tensors["images"]), pipe.info["max_length"])
     # The drawn colour is measurable: the pixel-based colour reader is right on real images.
-    colours = np.array([T.caption_attributes(c)[0] for c in data.val_captions[:200]])
-    assert np.mean(T.measure_colours(data.val_images[:200]) == colours) > 0.95
-    positions = np.array([T.caption_position(c) for c in data.val_captions[:200]])
-    assert (positions >= 0).all() and T.caption_position("a red circle") == -1
-    assert np.mean(T.measure_positions(data.val_images[:200]) == positions) > 0.95
+    colours = np.array([grammar.caption_attributes(c)[0] for c in data.val_captions[:200]])
+    assert np.mean(grammar.measure_colours(data.val_images[:200]) == colours) > 0.95
+    positions = np.array([grammar.caption_position(c) for c in data.val_captions[:200]])
+    assert (positions >= 0).all() and grammar.caption_position("a red circle") == -1
+    assert np.mean(grammar.measure_positions(data.val_images[:200]) == positions) > 0.95
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS)
@@ -380,7 +381,7 @@ def test_bad_options_are_refused_before_a_run_exists(tmp_path):
     with pytest.raises(StudioError, match="captioned"):
         start_run("ddpm-text", "digits", config_overrides=TINY, runs_dir=tmp_path)
     with pytest.raises(StudioError, match="held_out"):
-        T.parse_pairs("red circle, pink circle")
+        grammar.parse_pairs("red circle, pink circle")
     with pytest.raises(StudioError, match="v_prediction"):
         start_run("ddpm", "digits", config_overrides={**TINY, "beta_schedule": "cosine"},
                   runs_dir=tmp_path)

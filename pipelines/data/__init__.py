@@ -46,7 +46,7 @@ class ImageData:
     train_captions: list[str] | None = None  # shapes, and folders with captions
     val_captions: list[str] | None = None
     # "shapes" where every caption follows the shapes set's grammar (its colour, shape and
-    # position words can be checked in the pictures: diffusion/text.py); None for free text.
+    # position words can be checked in the pictures: data/shapes.py); None for free text.
     caption_grammar: str | None = None
     skipped_files: int = 0  # folder data: files skipped as unreadable, not images, or classless
     kind: ClassVar[str] = "image"

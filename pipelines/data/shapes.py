@@ -2,13 +2,18 @@
 
 Every attribute (shape, colour, size, position, background) is drawn from a fixed-seed generator
 before any pixel is drawn, so the set is identical on every machine and at every image size, and
-each image's caption states exactly what is in it.
+each image's caption states exactly what is in it. The caption grammar is read back here too:
+the (colour, shape) pairs a text-to-image model holds out, the colour, shape and position a
+caption or prompt names, prompts drawn from a seed, and readers of a drawn picture's colour
+and position (what judges a text-to-image model trained on this set).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ..errors import StudioError
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "diamond")
 PALETTE = (("red", (220, 40, 40)), ("green", (40, 170, 60)), ("blue", (40, 80, 220)),
@@ -18,6 +23,7 @@ SIZES = (("small", 0.09), ("large", 0.15))
 ROWS = ("top", "center", "bottom")
 COLUMNS = ("left", "center", "right")
 BACKGROUNDS = (("white", (255, 255, 255)), ("black", (0, 0, 0)))
+COLOUR_NAMES = tuple(name for name, _ in PALETTE)
 
 NATIVE_SIZE = 32
 DEFAULT_COUNT = 5000
@@ -87,3 +93,82 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, x: float, y: float, r: fl
         draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=255)
     else:
         raise ValueError(f"unknown shape {shape!r}")
+
+
+# --- the caption grammar, read back -------------------------------------------------------
+def parse_pairs(text: str) -> list[tuple[int, int]]:
+    """'red triangle, blue cross' -> [(colour index, shape index), ...]."""
+    pairs = []
+    for item in filter(None, (part.strip().lower() for part in text.split(","))):
+        words = item.split()
+        if len(words) != 2 or words[0] not in COLOUR_NAMES or words[1] not in SHAPE_NAMES:
+            raise StudioError(f"held_out must list 'colour shape' pairs separated by commas "
+                              f"(colours: {', '.join(COLOUR_NAMES)}; shapes: "
+                              f"{', '.join(SHAPE_NAMES)}), not {item!r}")
+        pairs.append((COLOUR_NAMES.index(words[0]), SHAPE_NAMES.index(words[1])))
+    return pairs
+
+
+def caption_attributes(caption: str) -> tuple[int, int]:
+    """(colour index, shape index) named in a caption or prompt; -1 where none is."""
+    words = caption.lower().split()
+    colour = next((COLOUR_NAMES.index(w) for w in words if w in COLOUR_NAMES), -1)
+    shape = next((SHAPE_NAMES.index(w) for w in words if w in SHAPE_NAMES), -1)
+    return colour, shape
+
+
+def caption_position(caption: str) -> int:
+    """The position a caption or prompt names, as row * 3 + column (0: top left, 4: center,
+    8: bottom right); -1 where it names none."""
+    words = caption.lower().split(" on ")[0].split(" at the ")[-1].split()
+    if len(words) == 1 and words[0] == "center":
+        return 4
+    if len(words) == 2 and words[0] in ROWS and words[1] in COLUMNS:
+        return ROWS.index(words[0]) * 3 + COLUMNS.index(words[1])
+    return -1
+
+
+def seeded_prompt(seed: int, colour: int | None = None, shape: int | None = None) -> str:
+    """A caption in the data's own grammar, all from `seed`: the shape cycles with the seed and
+    the colour with seed // 5, so consecutive seeds show every combination; size, position and
+    background are drawn from the seed."""
+    rng = np.random.default_rng(seed)
+    colour = (seed // len(SHAPE_NAMES)) % len(PALETTE) if colour is None else colour
+    shape = seed % len(SHAPE_NAMES) if shape is None else shape
+    size, row, column, background = (rng.integers(len(SIZES)), rng.integers(len(ROWS)),
+                                     rng.integers(len(COLUMNS)), rng.integers(len(BACKGROUNDS)))
+    return (f"a {SIZES[size][0]} {PALETTE[colour][0]} {SHAPE_NAMES[shape]} at the "
+            f"{position_name(row, column)} on a {BACKGROUNDS[background][0]} background")
+
+
+def _shape_pixels(image: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels far from the image's background (the median of its border)."""
+    border = np.concatenate([image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], axis=1)
+    background = np.median(border, axis=1)                                       # (3,)
+    return np.abs(image - background[:, None, None]).max(0) > 0.35
+
+
+def measure_positions(images: np.ndarray) -> np.ndarray:
+    """Where each image's shape is (N,), as row * 3 + column of the 3 x 3 grid its centre of
+    mass falls in; -1 where no shape is found. images: (N, 3, H, W) in [0, 1]."""
+    out = np.full(len(images), -1, dtype=np.int64)
+    for i, image in enumerate(np.asarray(images, np.float32)):
+        rows, columns = np.nonzero(_shape_pixels(image))
+        if len(rows) >= 3:
+            side = image.shape[-1]
+            out[i] = min(2, int(rows.mean() * 3 / side)) * 3 + min(2, int(columns.mean() * 3 / side))
+    return out
+
+
+def measure_colours(images: np.ndarray) -> np.ndarray:
+    """The palette colour of each image's shape (N,), -1 where no shape is found.
+    images: (N, 3, H, W) in [0, 1]. The background is the median of the border pixels; the
+    shape is every pixel far from it; its median colour is matched to the nearest palette one."""
+    palette = np.array([rgb for _, rgb in PALETTE], np.float32) / 255.0          # (6, 3)
+    out = np.full(len(images), -1, dtype=np.int64)
+    for i, image in enumerate(np.asarray(images, np.float32)):
+        far = _shape_pixels(image)                                               # (H, W)
+        if far.sum() >= 3:
+            colour = np.median(image[:, far], axis=1)                            # (3,)
+            out[i] = int(np.argmin(((palette - colour) ** 2).sum(1)))
+    return out

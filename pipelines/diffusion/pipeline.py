@@ -24,6 +24,7 @@ from ..errors import StudioError
 from ..optim import adamw
 from ..phases import Phase
 from ..schedules import Schedule
+from ..data import shapes as grammar
 from . import text as T
 from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss
 from .sampling import DiffusionSampling, make_scheduler
@@ -99,7 +100,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
                               "epsilon model's image estimate blows up; use "
                               "prediction_type=v_prediction (or sample), or linear betas")
         if c.conditioning == "text":
-            T.parse_pairs(c.held_out)            # a malformed list is refused before training
+            grammar.parse_pairs(c.held_out)            # a malformed list is refused before training
 
     @classmethod
     def phases(cls, config) -> list[Phase]:
@@ -204,7 +205,7 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         if self.config.conditioning == "text":
             # Images of the held-out (colour, shape) pairs are never trained on (shapes only).
             held = set(self.held_out_pairs())
-            keep = np.array([T.caption_attributes(c) not in held for c in data.train_captions])
+            keep = np.array([grammar.caption_attributes(c) not in held for c in data.train_captions])
             captions = [c for c, k in zip(data.train_captions, keep) if k]
             out = {k: v[torch.from_numpy(keep)] for k, v in out.items()}
             out["tokens"] = torch.from_numpy(T.encode(self.tokenizer, captions, strict=False))
@@ -215,13 +216,13 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
         shapes grammar (other captions have no such attributes to hold out)."""
         if self.info.get("caption_grammar", "shapes") != "shapes":
             return []
-        return T.parse_pairs(self.config.held_out)
+        return grammar.parse_pairs(self.config.held_out)
 
     def seeded_prompt(self, seed: int) -> str:
         """The prompt drawn for `seed` when none is given: one in the shapes grammar, or one of
         the data's own validation captions (kept with the model)."""
         prompts = self.info.get("sample_prompts")
-        return prompts[seed % len(prompts)] if prompts else T.seeded_prompt(seed)
+        return prompts[seed % len(prompts)] if prompts else grammar.seeded_prompt(seed)
 
     # --- conditions --------------------------------------------------------------------------
     def null_condition(self, n: int, device) -> torch.Tensor | None:

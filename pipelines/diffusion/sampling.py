@@ -15,6 +15,7 @@ import torch
 from ..base import Samples
 from ..errors import StudioError
 from ..latent import requested_labels, slerp
+from ..data import shapes as grammar
 from . import text as T
 from .autoencoder import DOWNSCALE, latent_mask
 from .config import STOCHASTIC
@@ -68,7 +69,7 @@ class DiffusionSampling:
             prompts = [prompt] * n if prompt else [self.seeded_prompt(s) for s in seeds]
             ids = torch.from_numpy(T.encode(self.tokenizer, prompts)).to(device)
             null = torch.from_numpy(T.encode(self.tokenizer, [negative_prompt] * n)).to(device)
-            shapes = np.array([T.caption_attributes(p)[1] for p in prompts])
+            shapes = np.array([grammar.caption_attributes(p)[1] for p in prompts])
             return ids, null, shapes, prompts
         if prompt or negative_prompt:
             raise StudioError(f"{self.name} is not text-conditional; leave out the prompt")

@@ -17,6 +17,7 @@ import torch
 from ..base import ToolResult
 from ..config import to_dict
 from ..errors import StudioError
+from ..data import shapes as grammar
 from . import text as T
 from .config import DiffusionSampleControls
 
@@ -102,11 +103,11 @@ class DiffusionTools:
                                self.null_condition(len(prompts), self.device), **controls)
             return judge_samples(data, images, labels, cache_dir=cache_dir)
         held = self.held_out_pairs()
-        prompts = [c for c in data.val_captions if T.caption_attributes(c) not in held][:n]
+        prompts = [c for c in data.val_captions if grammar.caption_attributes(c) not in held][:n]
         results = self._judge_prompts(prompts, data, cache_dir, controls, full=True)
         if held:
             per_pair = max(5, n // (4 * len(held)))
-            unseen = [T.seeded_prompt(s, colour, shape) for colour, shape in held
+            unseen = [grammar.seeded_prompt(s, colour, shape) for colour, shape in held
                       for s in range(per_pair)]
             results.update({f"held_out_{k}": v for k, v in
                             self._judge_prompts(unseen, data, cache_dir, controls).items()})
@@ -117,10 +118,10 @@ class DiffusionTools:
         ids = torch.from_numpy(T.encode(self.tokenizer, prompts)).to(self.device)
         null = self.null_condition(len(prompts), self.device)
         images = self.draw(list(range(len(prompts))), ids, null, **controls)
-        colours, shapes = np.array([T.caption_attributes(p) for p in prompts]).T
-        positions = np.array([T.caption_position(p) for p in prompts])
-        out = {"colour_accuracy": float(np.mean(T.measure_colours(images) == colours)),
-               "position_accuracy": float(np.mean(T.measure_positions(images) == positions))}
+        colours, shapes = np.array([grammar.caption_attributes(p) for p in prompts]).T
+        positions = np.array([grammar.caption_position(p) for p in prompts])
+        out = {"colour_accuracy": float(np.mean(grammar.measure_colours(images) == colours)),
+               "position_accuracy": float(np.mean(grammar.measure_positions(images) == positions))}
         if full:
             out.update(judge_samples(data, images, shapes, cache_dir=cache_dir))
             out["shape_accuracy"] = out.pop("conditional_accuracy")
