@@ -18,7 +18,8 @@ never start one run twice.
 
 Everything a job prints goes to `<runs_dir>/.jobs/<time>-<random>.log`; when the CLI refuses a
 job (unknown data set, bad option: exit code 2 before any run folder exists), its one-line
-"studio: error: ..." becomes the `StudioError` that the UI shows.
+"studio: error: ..." becomes the `StudioError` that the UI shows (studio/cli_process.py reads
+what the CLI printed).
 """
 
 from __future__ import annotations
@@ -39,11 +40,9 @@ from pipelines.registry import get_entry
 from pipelines.runs import RunFolder
 
 from . import run_queue
+from .cli_process import child_env, failure_message, reported_run_folder, run_to_the_end
 from .guards import confine_data_spec
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUN_FOLDER_PREFIX = "run folder: "
-ERROR_PREFIXES = ("studio: error: ", "studio: training failed: ")
 ACTIVE_STATUSES = ("queued", "running")
 
 log = logging.getLogger(__name__)
@@ -138,24 +137,8 @@ class JobManager:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
         confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
         cmd = self.command(pipeline, data, _whole_steps(steps), extra_set, ["--dry-run"])
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL, cwd=self.cwd, env=_child_env())
-        except subprocess.TimeoutExpired:
-            raise StudioError(f"the dry run took longer than {timeout:.0f} s; try a smaller "
-                              f"batch or model") from None
-        except OSError as e:
-            raise StudioError(f"could not start the dry run ({e})") from None
-        if done.returncode != 0:
-            lines = [line.strip() for line in (done.stderr + done.stdout).splitlines()
-                     if line.strip()]
-            for line in reversed(lines):
-                for prefix in ERROR_PREFIXES:
-                    if line.startswith(prefix):
-                        raise StudioError(line[len(prefix):])
-            raise StudioError(f"the dry run failed with code {done.returncode}"
-                              + (f": {lines[-1][:300]}" if lines else ""))
-        return done.stdout.strip()
+        return run_to_the_end(cmd, self.cwd, timeout, "the dry run",
+                              "try a smaller batch or model")
 
     def resume(self, run_id: str, steps: int | float | None = 0) -> str:
         """Queue a stopped, failed or interrupted run to continue from its last checkpoint
@@ -212,7 +195,7 @@ class JobManager:
             try:
                 process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, cwd=self.cwd,
-                                           env=_child_env())
+                                           env=child_env())
             except OSError as e:
                 raise StudioError(f"could not start the training process ({e})") from None
         job = Job(cmd, process, Path(log_name), trains=trains)
@@ -419,12 +402,6 @@ class JobManager:
         return RunFolder.by_id(self.runs_dir, run_id)
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return env
-
-
 def _whole_steps(steps: int | float | None) -> int:
     if steps in (None, ""):
         return 0
@@ -436,31 +413,3 @@ def _whole_steps(steps: int | float | None) -> int:
         raise StudioError(f"steps must be a whole number of at least 0 (0 = the pipeline's "
                           f"default), not {steps!r}")
     return int(value)
-
-
-def _log_lines(log_path: Path) -> list[str]:
-    try:
-        return log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-
-
-def reported_run_folder(log_path: Path) -> str | None:
-    """The PATH of the CLI's "run folder: PATH" line in a job's log, once it is there."""
-    for line in _log_lines(log_path):
-        if line.startswith(RUN_FOLDER_PREFIX):
-            return line[len(RUN_FOLDER_PREFIX):].strip()
-    return None
-
-
-def failure_message(log_path: Path, returncode: int | None) -> str:
-    """Why a job ended before it had a run folder: the CLI's one-line error, else the log's
-    last line and the exit code."""
-    lines = [line.strip() for line in _log_lines(log_path) if line.strip()]
-    for line in reversed(lines):
-        for prefix in ERROR_PREFIXES:
-            if line.startswith(prefix):
-                return line[len(prefix):]
-    last = f"; its last output: {lines[-1][:300]}" if lines else ""
-    return f"the training process exited with code {returncode} before it started{last} " \
-           f"(log: {log_path})"
