@@ -100,8 +100,10 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         # Stop: it saves and the run says stopped; Resume: it trains again.
         page.locator("#live-stop").click()
         page.locator("#live-progress").get_by_text("stopped").wait_for(timeout=90_000)
+        playwright.expect(page.locator("#live-stop")).to_be_disabled()   # nothing to stop
         page.locator("#live-resume").click()
         page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
+        playwright.expect(page.locator("#live-stop")).to_be_enabled()
         page.locator("#live-stop").click()
         page.locator("#live-progress").get_by_text("stopped").wait_for(timeout=90_000)
 

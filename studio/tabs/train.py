@@ -160,21 +160,29 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
 
     drawn = gr.State([(), ()])   # per session: the lines each plot shows (live.needs_redraw)
 
-    @shows_errors(8)
+    # The Stop button is there only for an editor, and enabled only while the picked run is
+    # queued or training (a finished, stopped or interrupted run has nothing to stop).
+    controls = [] if studio.viewer else [stop]
+
+    @shows_errors(8 + len(controls))
     def refresh(run_id, smooth, back, shown):
         if not run_id:
-            yield (gr.skip(),) * 8
+            yield (gr.skip(),) * (8 + len(controls))
             return
         folder = RunFolder(studio.runs_dir / run_id)
         if not folder.info_path.is_file():
-            yield (f"Run `{run_id}` is gone (deleted?); pick another.",) + (gr.skip(),) * 7
+            yield ((f"Run `{run_id}` is gone (deleted?); pick another.",)
+                   + (gr.skip(),) * (7 + len(controls)))
             return
+        stoppable = [gr.Button(interactive=folder.display_status() in ("queued", "running"))
+                     for _ in controls]
         codes = studio.jobs.exit_codes()
         frames = live.curve_frames(folder, float(smooth or 0))
         series = [live.plotted_series(frame) for frame in frames]
         blank = [live.needs_redraw(old, new) for old, new in zip(shown or [(), ()], series)]
         if any(blank):   # new lines: empty the plot first, so that it draws a new chart
-            yield (gr.skip(), *(None if b else gr.skip() for b in blank)) + (gr.skip(),) * 5
+            yield ((gr.skip(), *(None if b else gr.skip() for b in blank))
+                   + (gr.skip(),) * (5 + len(controls)))
         grids = live.sample_grids(folder)
         back = min(int(back or 0), max(len(grids) - 1, 0))
         image = gr.Image(value=str(grids[-1 - back][1]),
@@ -184,9 +192,9 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                *(live.plot_value(frame) for frame in frames), image,
                gr.Slider(maximum=max(len(grids) - 1, 1)),
                live.latest_text_sample(folder),
-               live.log_tail(folder, studio.jobs.log_path(run_id)), series)
+               live.log_tail(folder, studio.jobs.log_path(run_id)), *stoppable, series)
 
-    outputs = [progress, losses, checks, grid, scrub, text_sample, log, drawn]
+    outputs = [progress, losses, checks, grid, scrub, text_sample, log, *controls, drawn]
     inputs = [run, smoothing, scrub, drawn]
     # One at a time (they share `drawn`): two refreshes interleaved could leave a plot's chart
     # built for other lines than `drawn` says.
