@@ -104,6 +104,7 @@ def resolve_precision(requested: str, on_gpu: bool, bf16_supported: bool,
     return "no", (f"auto: fp32 (TF32) for {size}, below the "
                   f"{AUTO_BF16_MIN_WORK // 1_000_000}M where bf16 paid on a GPU")
 
+
 def precision_label(precision: str) -> str:
     return "fp32" if precision in ("no", "", None) else precision
 

@@ -190,13 +190,18 @@ def damage(run, **changes):
     run.info_path.write_text(json.dumps({**info, **changes}))
 
 
+def good_and_damaged(runs_dir, status):
+    """Two dcgan runs with `status`; the second's run.json has a number for a timestamp."""
+    runs = [RunFolder.create(runs_dir, name, {"pipeline": "dcgan", "data": "digits",
+                                              "status": status, "step": 0})
+            for name in ("good", "bad")]
+    damage(runs[1], created=7)
+    return runs
+
+
 def test_a_damaged_run_json_lists_as_damaged_and_the_others_still_list(tmp_path, capsys):
     runs_dir = tmp_path / "runs"
-    good = RunFolder.create(runs_dir, "good", {"pipeline": "dcgan", "data": "digits",
-                                               "status": "stopped", "step": 0})
-    bad = RunFolder.create(runs_dir, "bad", {"pipeline": "dcgan", "data": "digits",
-                                             "status": "stopped", "step": 0})
-    damage(bad, created=7)
+    good, bad = good_and_damaged(runs_dir, "stopped")
     rows = {r["id"]: r for r in list_runs(runs_dir)}
     assert rows[good.id]["status"] == "stopped"
     assert rows[bad.id]["status"] == "damaged"
@@ -293,11 +298,7 @@ def test_api_refuses_options_that_are_not_an_object_and_seeds_out_of_range(tmp_p
 
 def test_api_runs_lists_a_damaged_run_beside_a_good_one(tmp_path):
     runs_dir = tmp_path / "runs"
-    good = RunFolder.create(runs_dir, "good", {"pipeline": "dcgan", "data": "digits",
-                                               "status": "done", "step": 0})
-    bad = RunFolder.create(runs_dir, "bad", {"pipeline": "dcgan", "data": "digits",
-                                             "status": "done", "step": 0})
-    damage(bad, created=7)
+    good, bad = good_and_damaged(runs_dir, "done")
     columns, rows, message = api_functions(runs_dir)["runs"]()
     status = columns.index("status")
     assert message == "2 runs"

@@ -16,24 +16,28 @@ REPO = Path(__file__).resolve().parents[1]
 SPECS = list_pipelines()
 HEAVY = ("torch", "numpy", "sklearn", "statsmodels", "diffusers", "transformers", "accelerate",
          "scipy", "PIL")
+# What the page's own process may not load either (it needs numpy and PIL for Gradio)
+TRAINING = ("torch", "sklearn", "statsmodels", "diffusers", "transformers", "accelerate")
+
+
+def run_without(blocked: tuple[str, ...], code: str, *args: str, timeout: float = 60) -> str:
+    """Run `code` in a fresh Python where importing any of `blocked` fails; its stdout."""
+    guard = f"import sys\nfor name in {blocked!r}: sys.modules[name] = None\n"
+    result = subprocess.run([sys.executable, "-c", guard + code, *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
 def test_every_spec_imports_and_describes_itself_with_torch_blocked():
     """Importing the registry, every family's spec and describing every pipeline (what the
     page and `studio list` do) loads none of the numeric libraries: they are blocked, so an
     import of any of them fails the run."""
-    code = (
-        "import sys\n"
-        f"for name in {HEAVY!r}: sys.modules[name] = None\n"
-        "from pipelines.registry import list_pipelines\n"
-        "from pipelines.spec import describe\n"
-        "specs = list_pipelines()\n"
-        "described = [describe(s) for s in specs]\n"
-        "print(len(described), sorted({d['family'] for d in described}))\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    count, families = result.stdout.split(" ", 1)
+    out = run_without(HEAVY, "from pipelines.registry import list_pipelines\n"
+                             "from pipelines.spec import describe\n"
+                             "described = [describe(s) for s in list_pipelines()]\n"
+                             "print(len(described), sorted({d['family'] for d in described}))\n")
+    count, families = out.split(" ", 1)
     assert int(count) == len(SPECS) >= 40
     assert "'gan'" in families and "'classic'" in families
 
@@ -87,9 +91,6 @@ def test_the_page_builds_every_pipelines_form_with_no_torch_and_no_worker(tmp_pa
     other training libraries cannot be imported, so the sampling worker cannot be what
     answered."""
     code = (
-        "import sys\n"
-        "for m in ('torch', 'sklearn', 'statsmodels', 'diffusers', 'transformers', "
-        "'accelerate'): sys.modules[m] = None\n"
         "import gradio as gr\n"
         "import studio.app\n"
         "from studio.common import describe\n"
@@ -106,21 +107,13 @@ def test_the_page_builds_every_pipelines_form_with_no_torch_and_no_worker(tmp_pa
         "        n += len([field_input(f) for f in fields])\n"
         "assert app.studio.worker._process is None\n"
         "print(n)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert int(result.stdout.split()[-1]) > 40 * 20   # every pipeline's fields became inputs
+    out = run_without(TRAINING, code, str(tmp_path / "runs"), timeout=120)
+    assert int(out.split()[-1]) > 40 * 20   # every pipeline's fields became inputs
 
 
 def test_studio_list_and_help_read_the_specs_without_torch():
-    code = ("import sys\n"
-            "for m in ('torch', 'sklearn', 'diffusers', 'transformers', 'accelerate'): "
-            "sys.modules[m] = None\n"
-            "from pipelines.cli import main\n"
-            "assert main(['list', 'infogan']) == 0\n"
-            "assert main(['list']) == 0\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "tool code-sweep" in result.stdout and "presets (studio train --preset NAME)" in \
-        result.stdout and "wgan-gp" in result.stdout
+    out = run_without(TRAINING, "from pipelines.cli import main\n"
+                                "assert main(['list', 'infogan']) == 0\n"
+                                "assert main(['list']) == 0\n")
+    assert "tool code-sweep" in out and "presets (studio train --preset NAME)" in out \
+        and "wgan-gp" in out

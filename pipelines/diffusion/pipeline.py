@@ -211,10 +211,16 @@ class Diffusion(DiffusionSampling, DiffusionTools, Pipeline):
             out["tokens"] = torch.from_numpy(T.encode(self.tokenizer, captions, strict=False))
         return out
 
+    @property
+    def shapes_captions(self) -> bool:
+        """Whether the captions follow the shapes grammar (models trained before the grammar
+        was recorded were all trained on shapes)."""
+        return self.info.get("caption_grammar", "shapes") == "shapes"
+
     def held_out_pairs(self) -> list[tuple[int, int]]:
         """The (colour, shape) pairs kept out of training: only where the captions follow the
         shapes grammar (other captions have no such attributes to hold out)."""
-        if self.info.get("caption_grammar", "shapes") != "shapes":
+        if not self.shapes_captions:
             return []
         return grammar.parse_pairs(self.config.held_out)
 

@@ -92,7 +92,7 @@ class DiffusionTools:
         if self.config.conditioning != "text":
             samples = self.sample(n, seed=0, **controls)
             return judge_samples(data, samples.images, samples.labels, cache_dir=cache_dir)
-        if self.info.get("caption_grammar", "shapes") != "shapes":
+        if not self.shapes_captions:
             # Free captions: the judge's numbers for n images drawn from the validation
             # captions, in turn (their images' classes as labels); no attribute accuracies.
             turn = np.arange(n) % len(data.val_captions)
