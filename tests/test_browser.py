@@ -73,8 +73,8 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
 
         # Train: a short DCGAN, from the generated form.
         pick(page, "train-pipeline", "dcgan")
-        # The form is rebuilt for the chosen pipeline (the sampling worker describes it; its
-        # first start imports torch): wait for dcgan's own form before opening it.
+        # The form is rebuilt for the chosen pipeline (from its spec, in the page's process):
+        # wait for dcgan's own form before opening it.
         page.get_by_text("DCGAN: transposed-conv").wait_for(timeout=90_000)
         page.get_by_text("Training options").click()
         page.get_by_label("steps", exact=True).wait_for(state="visible")
