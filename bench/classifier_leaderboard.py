@@ -61,7 +61,8 @@ def run_classic(name: str, runs_dir: Path, smoke: bool) -> dict:
 def run_torch(label: str, name: str, overrides: dict, runs_dir: Path, smoke: bool,
               scale: float) -> dict:
     from pipelines.registry import load_pipeline_class
-    from pipelines.trainer import start_run, train_run
+    from pipelines.core.run_setup import start_run
+    from pipelines.core.training_run import train_run
     cls = load_pipeline_class(name)
     steps = SMOKE_STEPS if smoke else max(1, round(cls.train_defaults["steps"] * scale))
     config = dict(overrides)

@@ -30,9 +30,10 @@ from pathlib import Path
 import torch
 
 from pipelines.diffusion import SCHEDULERS
-from pipelines.loading import load_for_sampling
-from pipelines.runs import RunFolder, list_runs
-from pipelines.trainer import load_data_for, start_run, train_run
+from pipelines.services.loading import load_for_sampling
+from pipelines.core.runs import RunFolder, list_runs
+from pipelines.core.run_setup import load_data_for, start_run
+from pipelines.core.training_run import train_run
 
 
 def trained_run(args) -> RunFolder:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from pipelines.runs import RunFolder, list_runs
-from pipelines.trainer import start_run, train_run
+from pipelines.core.runs import RunFolder, list_runs
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
 

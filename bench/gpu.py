@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/gp
 
 from bench.run_all import judged, matmul_ceiling, train, transformer_flops_per_step  # noqa: E402
 from bench.train_speed import steps_per_second  # noqa: E402
-from pipelines import hardware as hw  # noqa: E402
-from pipelines import trainer_state  # noqa: E402
-from pipelines.presets import preset_overrides  # noqa: E402
+from pipelines.core import hardware as hw  # noqa: E402
+from pipelines.core import trainer_state  # noqa: E402
+from pipelines.core.presets import preset_overrides  # noqa: E402
 from pipelines.registry import load_pipeline_class  # noqa: E402
 
 DATA = {"transformer": "shakespeare", "ddpm-text": "shapes"}

@@ -37,9 +37,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/run_all.py`
 
 from bench.train_speed import steps_per_second  # noqa: E402
-from pipelines import trainer_state  # noqa: E402
-from pipelines.config import parse_set_args  # noqa: E402
-from pipelines.trainer import Trainer, start_run  # noqa: E402
+from pipelines.core import trainer_state  # noqa: E402
+from pipelines.core.config import parse_set_args  # noqa: E402
+from pipelines.core.run_setup import start_run  # noqa: E402
+from pipelines.core.trainer import Trainer  # noqa: E402
 
 # family -> (pipeline, data, quality key, threshold, lower is better)
 FAMILIES = {

@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from pipelines.data import load_data
-from pipelines.loading import load_for_sampling
+from pipelines.services.loading import load_for_sampling
 from pipelines.registry import load_pipeline_class
 from pipelines.text.models import parameter_count
-from pipelines.trainer import start_run, train_run
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import torch
 
-from pipelines.trainer import start_run, train_run
+from pipelines.core.run_setup import start_run
+
+from pipelines.core.training_run import train_run
 
 GAN_VARIANTS = ("dcgan", "gan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
 

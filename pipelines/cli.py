@@ -27,13 +27,13 @@ import os
 import sys
 from typing import Any
 
-from .config import TrainerConfig, apply_overrides, describe, parse_set_args
-from .errors import StudioError
-from .liveness import TrainerLock
-from .presets import normalise_name, preset_overrides
+from .core.config import TrainerConfig, apply_overrides, describe, parse_set_args
+from .core.errors import StudioError
+from .core.liveness import TrainerLock
+from .core.presets import normalise_name, preset_overrides
 from .registry import get_entry
 from .cli_models import cmd_classify, cmd_list, cmd_sample, cmd_tool
-from .runs import RunFolder, list_runs, runs_dir_from_env
+from .core.runs import RunFolder, list_runs, runs_dir_from_env
 
 
 class _Parser(argparse.ArgumentParser):
@@ -211,14 +211,14 @@ def _with_preset(pipeline: str, preset: str | None, config: dict,
 
 
 def cmd_train(args) -> int:
-    from .trainer import start_run
+    from .core.run_setup import start_run
     entry = get_entry(args.pipeline)
     config, trainer = _with_preset(args.pipeline, args.preset,
                                    *_split_overrides(args.pipeline, args))
     if entry.trains == "fit":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
     if args.dry_run:
-        from .dryrun import dry_run
+        from .services.dryrun import dry_run
         _print_main(dry_run(args.pipeline, args.data, config, trainer, steps=args.dry_run_steps,
                             create_on_main=lambda create: _on_main_process(create, trainer)))
         return 0
@@ -252,7 +252,7 @@ def _on_main_process(create_run, trainer: dict[str, Any]) -> RunFolder:
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    from .hardware import use_cpu
+    from .core.hardware import use_cpu
     cpu = apply_overrides(TrainerConfig(), {"cpu": trainer.get("cpu", False)}).cpu
     state = PartialState(cpu=use_cpu(cpu))  # the same backend the trainer's Accelerator takes
     if state.num_processes == 1:
@@ -278,7 +278,7 @@ def cmd_resume(args) -> int:
     run = RunFolder.resolve(args.run, args.runs_dir)
     info = run.info()
     # The run's trainer lock, taken before torch is even imported, so a second trainer of
-    # the run is refused in a moment; train_run keeps holding it (pipelines/liveness.py).
+    # the run is refused in a moment; train_run keeps holding it (pipelines/core/liveness.py).
     lock = TrainerLock(run.path)
     if os.environ.get("RANK", "0") == "0" and not lock.acquire():
         raise StudioError(run.busy_message())
@@ -298,7 +298,8 @@ def cmd_resume(args) -> int:
 
 def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
            overrides: dict[str, Any] | None = None, lock: Any = None) -> int:
-    from .trainer import TrainingFailed, train_run
+    from .core.trainer import TrainingFailed
+    from .core.training_run import train_run
     try:
         status = train_run(run, resume=resume, total_steps=steps, trainer_overrides=overrides,
                            callbacks=(_Progress(quiet),), lock=lock)
@@ -314,7 +315,7 @@ def _train(run: RunFolder, resume: bool, steps: int | None, quiet: bool,
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate_run
+    from .services.evaluation import evaluate_run
     results = evaluate_run(args.run, args.runs_dir, step=args.step, data=args.data)
     for key, value in results.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
@@ -348,7 +349,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_run
+    from .services.export import export_run
     dest = export_run(RunFolder.resolve(args.run, args.runs_dir))
     print(f"exported to {dest}")
     return 0

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import check_seed, describe, parse_set_args
-from .errors import StudioError
-from .presets import family_presets
+from .core.config import check_seed, describe, parse_set_args
+from .core.errors import StudioError
+from .core.presets import family_presets
 from .registry import get_entry, list_pipelines
-from .runs import runs_dir_from_env
+from .core.runs import runs_dir_from_env
 
 
 def cmd_classify(args) -> int:
@@ -42,8 +42,8 @@ def cmd_classify(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .loading import load_for_sampling
-    from .sampling import parse_controls
+    from .services.loading import load_for_sampling
+    from .services.sampling import parse_controls
     out = _output_path(args.out)
     suffix = out.suffix.lower() if out else ""
     allowed = (".png", ".npz", ".gif") if args.interpolate else (".png", ".npz", ".txt")
@@ -96,7 +96,7 @@ def _write_texts(texts: list[str], out: Path | None) -> int:
         return 0
     if out.suffix.lower() != ".txt":
         raise StudioError(f"this model writes text: --out must end in .txt, not {out.name!r}")
-    from .runs import atomic_write_text
+    from .core.runs import atomic_write_text
     atomic_write_text(out, joined + "\n")
     print(f"wrote {len(texts)} samples to {out}")
     return 0
@@ -106,8 +106,8 @@ def _write_images(samples, out: Path, walk: bool = False) -> None:
     import io
 
     import numpy as np
-    from .imaging import save_gif, save_grid
-    from .runs import atomic_write_bytes
+    from .services.imaging import save_gif, save_grid
+    from .core.runs import atomic_write_bytes
     suffix = out.suffix.lower()
     if suffix == ".gif":
         save_gif(samples.images, out)
@@ -125,9 +125,9 @@ def _write_images(samples, out: Path, walk: bool = False) -> None:
 
 
 def cmd_tool(args) -> int:
-    from .loading import load_for_sampling
-    from .runs import atomic_write_bytes, atomic_write_text
-    from .sampling import run_tool
+    from .services.loading import load_for_sampling
+    from .core.runs import atomic_write_bytes, atomic_write_text
+    from .services.sampling import run_tool
     pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
     if not args.name:
         if not pipe.tools:
@@ -147,7 +147,7 @@ def cmd_tool(args) -> int:
         if result.figure_png is not None:
             atomic_write_bytes(out, result.figure_png)
         elif result.images is not None:
-            from .imaging import save_grid
+            from .services.imaging import save_grid
             save_grid(result.images, out, nrow=result.columns)
         else:
             raise StudioError(f"tool {args.name} draws no picture; use --out result.json")

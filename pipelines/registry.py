@@ -1,6 +1,6 @@
 """Every pipeline's spec, in the order the page and `studio list` show them.
 
-Each family declares its pipelines in a torch-free `spec.py` (pipelines/spec.py says what a
+Each family declares its pipelines in a torch-free `spec.py` (pipelines/core/spec.py says what a
 spec holds); listing them (the page does it at start-up, and builds every form from them)
 imports no torch and no family code. Adding a family is one line here: its spec module.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import StudioError
-from .spec import PipelineSpec
+from .core.errors import StudioError
+from .core.spec import PipelineSpec
 
 FAMILY_SPECS = ("pipelines.gan.spec", "pipelines.autoencoders.spec", "pipelines.classic.spec",
                 "pipelines.classifiers.spec", "pipelines.diffusion.spec", "pipelines.text.spec")

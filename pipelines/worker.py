@@ -29,8 +29,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .config import check_seed
-from .errors import StudioError
+from .core.config import check_seed
+from .core.errors import StudioError
 
 KEEP_MODELS = 4
 OUTPUT_FOLDER = ".ui"
@@ -46,7 +46,7 @@ class Worker:
 
     # --- models ----------------------------------------------------------------------------
     def model(self, run: str, step: int | None = None):
-        from .loading import load_for_sampling, weights_file
+        from .services.loading import load_for_sampling, weights_file
         path = weights_file(self._run_path(run), step=step)
         key = (str(path), path.stat().st_mtime_ns)
         if key in self._models:
@@ -60,7 +60,7 @@ class Worker:
 
     def _run_path(self, run: str) -> Path:
         """A run id of this runs folder; anything else (a path, '..') is refused."""
-        from .runs import RunFolder
+        from .core.runs import RunFolder
         return RunFolder.by_id(self.runs_dir, run).path
 
     def _out_dir(self) -> Path:
@@ -69,7 +69,7 @@ class Worker:
         return path
 
     def _controls(self, pipe, values: dict[str, Any] | None) -> dict[str, Any]:
-        from .sampling import parse_controls
+        from .services.sampling import parse_controls
         return parse_controls(pipe, values or {})
 
     # --- operations ------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class Worker:
                   step: int | None = None, controls: dict | None = None) -> dict[str, Any]:
         """A batch: one PNG per image (its seed in the name), the grid, and the texts of a
         text model."""
-        from .imaging import save_grid
+        from .services.imaging import save_grid
         if not 1 <= int(n) <= 1024:
             raise StudioError("the batch size must be between 1 and 1024")
         seed = check_seed(seed)
@@ -102,7 +102,7 @@ class Worker:
     def op_interpolate(self, run: str, seed_a: int, seed_b: int, frames: int = 10,
                        label: int | None = None, step: int | None = None,
                        controls: dict | None = None) -> dict[str, Any]:
-        from .imaging import save_gif, save_grid
+        from .services.imaging import save_gif, save_grid
         if not 2 <= int(frames) <= 256:
             raise StudioError("frames must be between 2 and 256")
         seed_a, seed_b = check_seed(seed_a, "seed_a"), check_seed(seed_b, "seed_b")
@@ -116,8 +116,8 @@ class Worker:
 
     def op_tool(self, run: str, name: str, options: dict | None = None,
                 inputs: list[str] | None = None, step: int | None = None) -> dict[str, Any]:
-        from .imaging import save_grid
-        from .sampling import run_tool
+        from .services.imaging import save_grid
+        from .services.sampling import run_tool
         pipe = self.model(run, step)
         result = run_tool(pipe, name, options or {}, input_paths=inputs or None,
                           cache_dir=self.runs_dir / ".judges")
@@ -156,8 +156,8 @@ class Worker:
 
     def op_export(self, run: str) -> dict[str, Any]:
         """`studio export`: weights, config, model card and the family's library folder."""
-        from .export import export_run
-        from .runs import RunFolder
+        from .services.export import export_run
+        from .core.runs import RunFolder
         dest = export_run(RunFolder(self._run_path(run)))
         return {"folder": str(dest), "files": sorted(p.name for p in dest.iterdir())}
 

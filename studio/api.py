@@ -22,11 +22,11 @@ import numpy as np
 from gradio import FileData
 from PIL import Image
 
-from pipelines.config import check_seed
+from pipelines.core.config import check_seed
 from pipelines.data.images import bomb_guard, check_image_pixels
-from pipelines.errors import StudioError
-from pipelines.model_card import model_card_text
-from pipelines.runs import RunFolder, delete_run
+from pipelines.core.errors import StudioError
+from pipelines.services.model_card import model_card_text
+from pipelines.core.runs import RunFolder, delete_run
 
 from . import live
 from .common import Studio, error_text, whole_number

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines import limits
+from pipelines.core import limits
 from pipelines.data import BUNDLED_DATASETS
 from pipelines.registry import list_pipelines
-from pipelines.runs import runs_dir_from_env
+from pipelines.core.runs import runs_dir_from_env
 
 from .common import Studio, markdown_table, run_choices
 from .guards import RequestLimits

@@ -9,7 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUN_FOLDER_PREFIX = "run folder: "

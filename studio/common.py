@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from pipelines.errors import StudioError
-from pipelines.runs import RunFolder, list_runs
+from pipelines.core.errors import StudioError
+from pipelines.core.runs import RunFolder, list_runs
 
 from .jobs import JobManager
 from .outputs import OUTPUT_FOLDER, OutputCache
@@ -57,10 +57,10 @@ class Studio:
 @functools.cache
 def describe(pipeline: str) -> dict[str, Any]:
     """A pipeline's options, trainer options, presets, sampling controls and tools: from its
-    torch-free spec (pipelines/spec.py), in this process, so no form waits for the sampling
+    torch-free spec (pipelines/core/spec.py), in this process, so no form waits for the sampling
     worker. Cached: they change only with the code."""
     from pipelines.registry import get_entry
-    from pipelines.spec import describe as describe_spec
+    from pipelines.core.spec import describe as describe_spec
     return describe_spec(get_entry(pipeline))
 
 

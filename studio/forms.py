@@ -1,4 +1,4 @@
-"""Forms built from a config's field descriptions (`pipelines.spec.field_dicts`): one input
+"""Forms built from a config's field descriptions (`pipelines.core.spec.field_dicts`): one input
 per field, with its type, default, help text, choices and range. The UI never names a family's
 options: a new option, or a new family, appears in the forms with no UI code.
 """
@@ -43,6 +43,6 @@ def changed_values(specs: list[dict[str, Any]], values: list[Any]) -> dict[str, 
 
 
 def raise_empty(spec: dict[str, Any]) -> None:
-    from pipelines.errors import StudioError
+    from pipelines.core.errors import StudioError
     raise StudioError(f"{spec['name']} is empty; give a {spec['type']} "
                       f"(default {spec['default']})")

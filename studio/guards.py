@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 UPLOADS_FOLDER = ".data"        # under the runs folder: where studio/uploads.py stores uploads
 

@@ -12,7 +12,7 @@ run folder with status `queued`, without training. `dispatch` (run by `start`, `
 every `poll`, so by the page's timers and a background thread of launch.py) then starts
 `studio resume RUN` for the oldest queued runs while fewer than `max_running` runs under
 runs_dir train: whether a run trains is read from its folder (the trainer's lock,
-pipelines/liveness.py), so runs started by another studio or from a terminal count too, and a queued run left by a closed studio is started by the
+pipelines/core/liveness.py), so runs started by another studio or from a terminal count too, and a queued run left by a closed studio is started by the
 next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
 never start one run twice.
 
@@ -35,9 +35,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from pipelines.registry import get_entry
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 from . import run_queue
 from .cli_process import child_env, failure_message, reported_run_folder, run_to_the_end

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.errors import StudioError
-from pipelines.runs import RunFolder
+from pipelines.core.errors import StudioError
+from pipelines.core.runs import RunFolder
 
 from .common import as_markdown_text, format_step
 
@@ -117,7 +117,7 @@ def progress_text(run: RunFolder, exit_code: int | None = None, ahead: int | Non
         parts.append(f"elapsed {format_seconds(info['elapsed_seconds'])}")
     phase = info.get("phase") if isinstance(info.get("phase"), dict) else {}
     several = phase.get("of", 1) > 1
-    if several:   # a run in phases (pipelines/phases.py): which one, and what comes after
+    if several:   # a run in phases (pipelines/core/phases.py): which one, and what comes after
         parts.append(f"phase {phase.get('number')}/{phase.get('of')}: {phase.get('name')}")
     if status == "running" and info.get("eta_seconds") is not None:
         if several:

@@ -3,7 +3,7 @@ the runs folder's `.ui/` only as long as someone may still look at them.
 
 The sampling worker writes each batch into a folder of its own, `.ui/<date>/<id>/`, and the page
 serves it from there (studio/app.py marks `.ui/` static, so Gradio does not copy it into its
-cache as well). `OutputCache` then bounds them (pipelines/limits.py):
+cache as well). `OutputCache` then bounds them (pipelines/core/limits.py):
 
 - per browser session, the newest OUTPUT_BATCHES_PER_SESSION batches; all of a session's when
   it is left (the page's unload event: tab closed, or a gradio_client closed);
@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from pipelines import limits
+from pipelines.core import limits
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import socket
 import time
 from pathlib import Path
 
-from pipelines.errors import StudioError
-from pipelines.runs import RunFolder, atomic_write_json
+from pipelines.core.errors import StudioError
+from pipelines.core.runs import RunFolder, atomic_write_json
 
 CLAIM_FILE = ".dispatched"
 CLAIM_TTL = 600.0   # seconds: a run still queued this long after its claim is retried

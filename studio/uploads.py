@@ -3,7 +3,7 @@ folder's `.data/`, the only place an upload is ever written. Returns the data sp
 
 A zip is read in place by the data loader later (never extracted), but one whose entries would
 escape a folder (absolute paths, `..`) is refused outright, as are oversized uploads, entries and
-pictures (the limits of pipelines/limits.py; a picture's size is read from its header only).
+pictures (the limits of pipelines/core/limits.py; a picture's size is read from its header only).
 Gradio itself refuses a file over limits.MAX_UPLOAD_BYTES while it arrives (studio/app.py).
 """
 
@@ -17,11 +17,11 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from pipelines import limits
+from pipelines.core import limits
 from pipelines.data.folder import IMAGE_SUFFIXES
 from pipelines.data.images import bomb_guard, check_image_pixels
 from pipelines.data.text import read_text_file
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 
 def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

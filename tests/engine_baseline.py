@@ -25,7 +25,8 @@ STEPS = 200
 
 
 def losses() -> dict[str, list[dict[str, float]]]:
-    from pipelines.trainer import start_run, train_run
+    from pipelines.core.run_setup import start_run
+    from pipelines.core.training_run import train_run
     torch.set_num_threads(1)
     out = {}
     for name, data in PIPELINES.items():

@@ -3,8 +3,9 @@
 import socket
 import time
 
-from pipelines.runs import RunFolder
-from pipelines.trainer import start_run, train_run
+from pipelines.core.runs import RunFolder
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
         "checkpoint_every": 4, "sample_count": 10, "seed": 3, "final_eval": False}

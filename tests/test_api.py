@@ -16,8 +16,9 @@ from PIL import Image
 
 from pipelines.classic.fit import fit_run
 from pipelines.data.text import read_shakespeare
-from pipelines.runs import RunFolder
-from pipelines.trainer import start_run, train_run
+from pipelines.core.runs import RunFolder
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 from studio.app import build_app, launch_studio
 
 from helpers import free_port, tiny_run, wait_for

@@ -19,10 +19,11 @@ from pipelines.autoencoders.vqvae import Codebook
 from pipelines.cli import main
 from pipelines.data import load_data
 from pipelines.data.shapes import make_shapes
-from pipelines.loading import load_for_sampling
-from pipelines.runs import RunFolder
-from pipelines.sampling import run_tool
-from pipelines.trainer import start_run, train_run
+from pipelines.services.loading import load_for_sampling
+from pipelines.core.runs import RunFolder
+from pipelines.services.sampling import run_tool
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 from helpers import TINY
 

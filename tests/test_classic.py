@@ -12,12 +12,12 @@ import pytest
 
 from pipelines.classic.fit import fit_model, refit, validation_metrics
 from pipelines.cli import main
-from pipelines.config import apply_overrides
+from pipelines.core.config import apply_overrides
 from pipelines.data import load_data
 from pipelines.data.tabular import load_table
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from pipelines.registry import get_entry, load_pipeline_class
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 CLASSIFIERS = ["logistic", "decision-tree", "random-forest", "svm-linear", "svm-rbf", "svm-poly"]
 CLASSIFICATION_SETS = ["iris", "wine", "breast_cancer", "digits"]

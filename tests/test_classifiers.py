@@ -10,15 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.checkpoints import load_weights
+from pipelines.core.checkpoints import load_weights
 from pipelines.classic import fit_run
 from pipelines.classifiers.classify import classify_image, digit_like
 from pipelines.cli import main
 from pipelines.data import load_data
-from pipelines.errors import StudioError
-from pipelines.loading import load_for_sampling
-from pipelines.sampling import run_tool
-from pipelines.trainer import start_run, train_run
+from pipelines.core.errors import StudioError
+from pipelines.services.loading import load_for_sampling
+from pipelines.services.sampling import run_tool
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 TINY_TRAINER = {"steps": 4, "batch_size": 16, "log_every": 1, "checkpoint_every": 2,
                 "seed": 3, "final_eval": False}

@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines import checkpoints as ckpt
+from pipelines.core import checkpoints as ckpt
 from pipelines.cli import main
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 TINY = ["--steps", "6", "--batch-size", "16", "--log-every", "2", "--sample-every", "3",
         "--checkpoint-every", "3", "--set", "width=8", "--set", "z_dim=8", "--quiet",

@@ -1,7 +1,7 @@
 import pytest
 
-from pipelines.config import TrainerConfig, apply_overrides, config_hash, describe, parse_set_args
-from pipelines.errors import StudioError
+from pipelines.core.config import TrainerConfig, apply_overrides, config_hash, describe, parse_set_args
+from pipelines.core.errors import StudioError
 from pipelines.registry import get_entry, list_pipelines, load_pipeline_class
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipelines.data import BUNDLED_DATASETS, ImageData, TextData, load_data
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 from helpers import make_captioned_folder
 

@@ -16,11 +16,12 @@ from pipelines.cli import main
 from pipelines.diffusion import SCHEDULERS
 from pipelines.data import shapes as grammar
 from pipelines.diffusion import text as T
-from pipelines.export import export_run
-from pipelines.loading import load_for_sampling
+from pipelines.services.export import export_run
+from pipelines.services.loading import load_for_sampling
 from pipelines.registry import list_pipelines
-from pipelines.sampling import run_tool
-from pipelines.trainer import start_run, train_run
+from pipelines.services.sampling import run_tool
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 # ddpm-text is a latent model: its autoencoder trains for the first 3 of the 6 steps.
@@ -255,7 +256,7 @@ def test_latent_inpainting_keeps_the_unmasked_pixels(trained, tmp_path):
 
 
 def test_latent_model_trains_its_autoencoder_first(trained, runs):
-    from pipelines.errors import StudioError
+    from pipelines.core.errors import StudioError
     _, pipe = trained["ddpm-text"]
     ae = pipe.autoencoder
     assert pipe.modules["unet"].config.in_channels == 4 and pipe.modules["unet"].config.sample_size == 2
@@ -377,7 +378,7 @@ def test_cli_sampling_and_bad_prompts(trained, runs, tmp_path, capsys):
 
 
 def test_bad_options_are_refused_before_a_run_exists(tmp_path):
-    from pipelines.errors import StudioError
+    from pipelines.core.errors import StudioError
     with pytest.raises(StudioError, match="captioned"):
         start_run("ddpm-text", "digits", config_overrides=TINY, runs_dir=tmp_path)
     with pytest.raises(StudioError, match="held_out"):

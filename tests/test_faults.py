@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import checkpoints as ckpt
+from pipelines.core import checkpoints as ckpt
 from pipelines.cli import main
-from pipelines.errors import StudioError
-from pipelines.liveness import TrainerLock, trainer_lock_held
-from pipelines.runs import RunFolder, list_runs
-from pipelines.trainer import start_run, train_run
+from pipelines.core.errors import StudioError
+from pipelines.core.liveness import TrainerLock, trainer_lock_held
+from pipelines.core.runs import RunFolder, list_runs
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 from studio.jobs import JobManager
 from studio.live import progress_text
 
@@ -35,8 +36,8 @@ DCGAN = {"width": 8, "z_dim": 8}
 # a rename (a checkpoint folder or an atomic write put in place). N = 0: never.
 CHILD = r"""
 import os, signal, sys
-from pipelines.runs import RunFolder
-from pipelines.trainer import train_run
+from pipelines.core.runs import RunFolder
+from pipelines.core.training_run import train_run
 run, kill_at = RunFolder(sys.argv[1]), int(sys.argv[2])
 count = [0]
 def event():

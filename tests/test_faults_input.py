@@ -11,14 +11,14 @@ import re
 import gradio as gr
 import pytest
 
-from pipelines import checkpoints as ckpt
+from pipelines.core import checkpoints as ckpt
 from pipelines.cli import main
-from pipelines.config import SEED_MAX, TrainerConfig, apply_overrides, check_seed, describe
-from pipelines.errors import StudioError
-from pipelines.latent import requested_labels
+from pipelines.core.config import SEED_MAX, TrainerConfig, apply_overrides, check_seed, describe
+from pipelines.core.errors import StudioError
+from pipelines.services.latent import requested_labels
 from pipelines.registry import list_pipelines, load_pipeline_class
-from pipelines.run_schema import check_run_info, check_weights_metadata
-from pipelines.runs import RunFolder, list_runs
+from pipelines.core.run_schema import check_run_info, check_weights_metadata
+from pipelines.core.runs import RunFolder, list_runs
 from pipelines.worker import Worker
 from studio.api import register
 from studio.common import Studio

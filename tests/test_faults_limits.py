@@ -1,7 +1,7 @@
 """Limits on what reaches the studio, each fault reproduced: a zip of decompression bombs, a zip
 entry too big to read whole, the CLI's loaders, a page that names /etc/passwd, --host 0.0.0.0
 without a login, an anonymous upload to a shared read-only studio, an upload over the size
-limit, and the sample pictures a session leaves behind. Limits live in pipelines/limits.py."""
+limit, and the sample pictures a session leaves behind. Limits live in pipelines/core/limits.py."""
 
 import http.client
 import importlib.util
@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import limits
+from pipelines.core import limits
 from pipelines.data import load_data
 from pipelines.data.tabular import load_table
-from pipelines.errors import StudioError
-from pipelines.imaging import read_images
+from pipelines.core.errors import StudioError
+from pipelines.services.imaging import read_images
 from studio.app import build_app, launch_options, launch_studio
 from studio.guards import confine_data_spec, is_loopback
 from studio.jobs import JobManager

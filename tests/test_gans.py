@@ -13,9 +13,10 @@ from pipelines.cli import main
 from pipelines.gan import VARIANTS, slerp, truncated_normal
 from pipelines.gan import losses as L
 from pipelines.gan.networks import ConvDiscriminator
-from pipelines.loading import load_for_sampling
+from pipelines.services.loading import load_for_sampling
 from pipelines.registry import list_pipelines
-from pipelines.trainer import start_run, train_run
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 TINY_CONFIG = {"width": 8, "z_dim": 8, "hidden": 32}
 TINY_TRAINER = {"steps": 10, "batch_size": 16, "log_every": 1, "sample_every": 5,
@@ -184,7 +185,7 @@ def test_cli_sampling_controls_walks_and_code_sweep(shared_runs, tmp_path, capsy
 
 
 def test_bad_variant_options_are_refused_before_a_run_exists(tmp_path):
-    from pipelines.errors import StudioError
+    from pipelines.core.errors import StudioError
     with pytest.raises(StudioError, match="d_norm=none"):
         tiny("wgan-gp", tmp_path, "bad1", d_norm="batch")
     with pytest.raises(StudioError, match="label_smoothing"):
@@ -195,7 +196,7 @@ def test_bad_variant_options_are_refused_before_a_run_exists(tmp_path):
 
 
 def test_walk_gif_bounces(tmp_path):
-    from pipelines.imaging import save_gif
+    from pipelines.services.imaging import save_gif
     frames = np.linspace(0, 1, 5, dtype=np.float32)[:, None, None, None] * np.ones((5, 1, 8, 8),
                                                                              np.float32)
     save_gif(frames, tmp_path / "w.gif")

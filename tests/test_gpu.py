@@ -19,10 +19,12 @@ import math
 import pytest
 import torch
 
-from pipelines import hardware as hw
-from pipelines import checkpoints as ckpt
+from pipelines.core import hardware as hw
+from pipelines.core import checkpoints as ckpt
 from pipelines.registry import list_pipelines
-from pipelines.trainer import Trainer, start_run, train_run
+from pipelines.core.trainer import Trainer
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 from helpers import records, stop_at
 

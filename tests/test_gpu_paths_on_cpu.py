@@ -20,15 +20,17 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from pipelines import checkpoints as ckpt
-from pipelines import hardware as hw
-from pipelines import trainer as trainer_module
-from pipelines.best import BestTracker
+from pipelines.core import checkpoints as ckpt
+from pipelines.core import hardware as hw
+from pipelines.core import trainer as trainer_module
+from pipelines.core.best import BestTracker
 from pipelines.classifiers.common import ClassifierPipeline
-from pipelines.export import export_run
+from pipelines.services.export import export_run
 from pipelines.gan import DCGAN
-from pipelines.loading import load_for_sampling, weights_file
-from pipelines.trainer import Trainer, TrainingFailed, start_run, train_run
+from pipelines.services.loading import load_for_sampling, weights_file
+from pipelines.core.trainer import Trainer, TrainingFailed
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 from helpers import losses, stop_at, tiny_run
 

@@ -14,13 +14,13 @@ from scipy.linalg import sqrtm
 from scipy.ndimage import gaussian_filter
 
 from pipelines.data import load_data
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from pipelines.cli import main
-from pipelines.evaluation import evaluate_run
+from pipelines.services.evaluation import evaluate_run
 from pipelines.metrics import (fit_probe_classifier, frechet_distance, get_judge, judge_samples,
                                kernel_inception_distance, precision_recall, probe_accuracy,
                                real_halves)
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 N = 400  # images per side in the digits comparisons
 

@@ -1,4 +1,4 @@
-"""Training presets (pipelines/presets.py): every trainable family declares a gpu preset that
+"""Training presets (pipelines/core/presets.py): every trainable family declares a gpu preset that
 passes the same checks as the user's options, `studio train --preset` lands in run.json under
 the user's own --set and flags, and a wrong preset is one line and exit code 2. Nothing
 trains: runs are only created (--queue)."""
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.config import to_dict
-from pipelines.errors import StudioError
-from pipelines.presets import PRESET_NAMES, family_presets, preset_overrides, preset_steps
+from pipelines.core.config import to_dict
+from pipelines.core.errors import StudioError
+from pipelines.core.presets import PRESET_NAMES, family_presets, preset_overrides, preset_steps
 from pipelines.registry import list_pipelines, load_pipeline_class
-from pipelines.run_setup import make_configs
-from pipelines.runs import RunFolder
+from pipelines.core.run_setup import make_configs
+from pipelines.core.runs import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINABLE = [e.name for e in list_pipelines() if e.kind != "classic"]
@@ -55,7 +55,7 @@ def test_preset_names_are_forgiving_and_unknown_ones_list_the_valid():
 
 
 def test_presets_are_read_without_torch():
-    code = ("import sys, pipelines.presets; "
+    code = ("import sys, pipelines.core.presets; "
             "assert not [m for m in sys.modules if m.split('.')[0] == 'torch']")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

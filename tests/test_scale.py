@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines import hardware as hw
+from pipelines.core import hardware as hw
 from pipelines.cli import main
 from pipelines.data.text import read_shakespeare
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from pipelines.gan import DCGAN
-from pipelines.optim import adam, adamw
-from pipelines.runs import RunFolder
-from pipelines.trainer import Trainer, start_run
+from pipelines.core.optim import adam, adamw
+from pipelines.core.runs import RunFolder
+from pipelines.core.trainer import Trainer
+from pipelines.core.run_setup import start_run
 
 REPO = Path(__file__).resolve().parents[1]
 GAN = "--set width=8 --set z_dim=8"
@@ -271,7 +272,7 @@ def test_gpu_fp16_trains_with_a_grad_scaler(runs_dir):
 def test_gpu_compile_trains_and_saves_plain_parameter_names(runs_dir):
     run, trainer = tiny_gpu_run(runs_dir, "compiled", compile=True, mixed_precision="bf16")
     assert trainer.train(resume=False) == "done"
-    from pipelines import checkpoints as ckpt
+    from pipelines.core import checkpoints as ckpt
     names = ckpt.load_weights(run.weights_path)[0]
     assert names and not any("_orig_mod" in k for k in names)
 

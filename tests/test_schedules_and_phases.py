@@ -1,12 +1,13 @@
-"""Learning-rate schedules and training phases, owned by the trainer (pipelines/schedules.py,
-pipelines/phases.py)."""
+"""Learning-rate schedules and training phases, owned by the trainer (pipelines/core/schedules.py,
+pipelines/core/phases.py)."""
 
 import math
 
 import pytest
 
-from pipelines.schedules import Schedule
-from pipelines.trainer import start_run, train_run
+from pipelines.core.schedules import Schedule
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
 
 
 def test_warm_up_then_each_decay_down_to_its_floor():
@@ -51,7 +52,7 @@ def test_the_trainer_sets_logs_and_checkpoints_the_scheduled_rate(runs_dir):
 
 
 def test_phases_lie_end_to_end_and_each_step_has_one():
-    from pipelines.phases import Phase, span_at, spans
+    from pipelines.core.phases import Phase, span_at, spans
     laid = spans([Phase("autoencoder", 1500, "autoencoder_step"), Phase("diffusion")], 7000)
     assert [(s.phase.name, s.start, s.end) for s in laid] == [("autoencoder", 0, 1500),
                                                               ("diffusion", 1500, 7000)]
@@ -85,7 +86,7 @@ def test_a_run_in_phases_says_which_one_and_its_own_eta(runs_dir):
     assert seen[0]["after"] == [{"name": "diffusion", "steps": 2}] and seen[2]["after"] == []
     lrs = {k for r in run.metrics() for k in r if k.startswith("lr")}
     assert lrs == {"lr_opt", "lr_autoencoder"}     # two scheduled optimisers, each logged
-    from pipelines.liveness import TrainerLock
+    from pipelines.core.liveness import TrainerLock
     run.update_info(status="running", phase=seen[0], eta_seconds=30)
     with TrainerLock(run.path):   # as while its trainer runs
         text = progress_text(run)

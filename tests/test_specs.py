@@ -1,4 +1,4 @@
-"""Pipeline specs (pipelines/spec.py): every pipeline is declared without torch, the page builds
+"""Pipeline specs (pipelines/core/spec.py): every pipeline is declared without torch, the page builds
 its forms from the declarations in its own process, and each declaration matches its
 implementation."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.base import Pipeline
+from pipelines.core.base import Pipeline
 from pipelines.registry import list_pipelines, load_pipeline_class
-from pipelines.spec import PipelineSpec, describe
+from pipelines.core.spec import PipelineSpec, describe
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = list_pipelines()
@@ -34,7 +34,7 @@ def test_every_spec_imports_and_describes_itself_with_torch_blocked():
     page and `studio list` do) loads none of the numeric libraries: they are blocked, so an
     import of any of them fails the run."""
     out = run_without(HEAVY, "from pipelines.registry import list_pipelines\n"
-                             "from pipelines.spec import describe\n"
+                             "from pipelines.core.spec import describe\n"
                              "described = [describe(s) for s in list_pipelines()]\n"
                              "print(len(described), sorted({d['family'] for d in described}))\n")
     count, families = out.split(" ", 1)

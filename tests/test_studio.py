@@ -14,9 +14,9 @@ import gradio as gr
 import pytest
 
 from helpers import free_port, wait_for
-from pipelines.errors import StudioError
-from pipelines.liveness import TrainerLock
-from pipelines.runs import RunFolder, list_runs
+from pipelines.core.errors import StudioError
+from pipelines.core.liveness import TrainerLock
+from pipelines.core.runs import RunFolder, list_runs
 from studio import live
 from studio.app import build_app
 from studio.common import format_created, shows_errors
@@ -55,7 +55,7 @@ def fake_run(runs_dir, **info):
 def test_the_studio_never_imports_torch(runs_dir):
     code = ("import sys, studio.app; studio.app.build_app(sys.argv[1]); "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
-            "or m in ('pipelines.trainer', 'pipelines.gan.pipeline')); "
+            "or m in ('pipelines.core.trainer', 'pipelines.gan.pipeline')); "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code, str(runs_dir)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
@@ -246,7 +246,7 @@ def test_queued_jobs_run_one_after_the_other_to_done(runs_dir):
 
 def test_a_queued_run_is_cancelled_and_a_new_manager_starts_a_leftover_one(runs_dir):
     from helpers import TINY
-    from pipelines.trainer import start_run
+    from pipelines.core.run_setup import start_run
     busy = fake_run(runs_dir, pid=os.getpid(), host=socket.gethostname())  # holds the slot
     # Queued as `studio train --queue` queues them (jobs.start is tested above).
     cancelled, leftover = (start_run("dcgan", "digits", config_overrides={"width": 8, "z_dim": 8},

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.errors import StudioError
-from pipelines.presets import preset_steps
-from pipelines.runs import RunFolder
+from pipelines.core.errors import StudioError
+from pipelines.core.presets import preset_steps
+from pipelines.core.runs import RunFolder
 from studio import live
-from pipelines.liveness import TrainerLock
+from pipelines.core.liveness import TrainerLock
 from studio.jobs import JobManager
 from studio.tabs.train import preset_values
 from studio.uploads import store_upload
@@ -126,7 +126,7 @@ def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir
 
 
 def test_runs_compare_configs_and_delete_keeps_training_runs(runs_dir):
-    from pipelines.runs import delete_run
+    from pipelines.core.runs import delete_run
     from studio.common import Studio
     from studio.tabs.runs import config_comparison, metric_names, overlay_frame
     a = make_run(runs_dir, status="done", config={"lr": 0.1, "width": 8})
@@ -148,7 +148,7 @@ def test_runs_compare_configs_and_delete_keeps_training_runs(runs_dir):
 
 
 def test_a_kept_checkpoint_survives_pruning_and_the_timeline_says_so(runs_dir):
-    from pipelines.checkpoints import prune_checkpoints
+    from pipelines.core.checkpoints import prune_checkpoints
     from studio.tabs.timeline import grid_strip, timeline_frame
     run = make_run(runs_dir)
     for step in (100, 200, 300, 400):

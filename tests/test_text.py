@@ -15,15 +15,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pipelines.cli import main  # noqa: E402
 from pipelines.data import load_data  # noqa: E402
 from pipelines.data.text import read_shakespeare  # noqa: E402
-from pipelines.errors import StudioError  # noqa: E402
-from pipelines.export import export_run  # noqa: E402
-from pipelines.loading import load_for_sampling  # noqa: E402
+from pipelines.core.errors import StudioError  # noqa: E402
+from pipelines.services.export import export_run  # noqa: E402
+from pipelines.services.loading import load_for_sampling  # noqa: E402
 from pipelines.registry import get_entry  # noqa: E402
 from pipelines.text import Transformer  # noqa: E402
 from pipelines.text import tokenizer as T  # noqa: E402
 from pipelines.text.generation import logits_processors, sample_tokens  # noqa: E402
 from pipelines.text.tools import RECURRENT_LOADER  # noqa: E402
-from pipelines.trainer import start_run, train_run  # noqa: E402
+from pipelines.core.run_setup import start_run  # noqa: E402
+from pipelines.core.training_run import train_run  # noqa: E402
 
 TINY = {"transformer": {"n_layer": 1, "n_head": 2, "n_embd": 16, "context": 16},
         "rnn": {"embed_dim": 8, "hidden_size": 16, "layers": 2, "context": 16},
@@ -142,7 +143,7 @@ def test_learning_rate_warms_up_then_follows_the_cosine(transformer_run):
     pipe = load_for_sampling(transformer_run.path, device="cpu")
     pipe.config.warmup_steps, pipe.config.decay_steps = 10, 110
     c = pipe.config
-    schedule = pipe.schedules()["model"]   # the trainer applies it (pipelines/schedules.py)
+    schedule = pipe.schedules()["model"]   # the trainer applies it (pipelines/core/schedules.py)
 
     def lr_at(step):
         return c.lr * schedule.factor(step)
@@ -346,7 +347,7 @@ def test_init_from_a_local_folder_works_offline(transformer_run, corpus, runs, t
                     config_overrides={"init_from": str(folder), "context": 16},
                     trainer_overrides={**TRAINER, "steps": 2, "checkpoint_every": 2})
     assert run.info()["data_info"]["tokenizer_kind"] == "pretrained"
-    from pipelines.trainer import Trainer
+    from pipelines.core.trainer import Trainer
     trainer = Trainer(run)  # builds the pipeline and its optimiser: the pretrained weights
     start = load_for_sampling(transformer_run.path, device="cpu").model.state_dict()
     for key, value in trainer.pipeline.model.state_dict().items():

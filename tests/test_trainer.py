@@ -6,11 +6,12 @@ import os
 import pytest
 import torch
 
-from pipelines import checkpoints as ckpt
+from pipelines.core import checkpoints as ckpt
 from pipelines.gan import DCGAN
-from pipelines.loading import load_for_sampling
-from pipelines.trainer import TrainingFailed, train_run
-from pipelines.runs import RunFolder
+from pipelines.services.loading import load_for_sampling
+from pipelines.core.trainer import TrainingFailed
+from pipelines.core.training_run import train_run
+from pipelines.core.runs import RunFolder
 
 from helpers import losses, tiny_run
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from studio.forms import changed_values
 from studio.worker import SamplingWorker
 

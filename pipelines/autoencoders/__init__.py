@@ -15,7 +15,7 @@ Read in this order:
                       (their options are declared in spec.py)
 """
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "AutoencoderPipeline": ".common", "AE": ".deterministic", "DAE": ".deterministic",

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base import Pipeline, Samples
+from ..core.base import Pipeline, Samples
 from ..data import ImageData
-from ..errors import StudioError
-from ..optim import adam
+from ..core.errors import StudioError
+from ..core.optim import adam
 from .losses import recon_nll
 from .networks import AENet
 from .spec import AE_SPEC
@@ -114,7 +114,7 @@ class AutoencoderPipeline(AutoencoderTools, Pipeline):
     def data(self) -> ImageData:
         """The run's data set: the one validate() saw, or loaded the way the trainer loads it."""
         if getattr(self, "_data", None) is None:
-            from ..trainer import load_data_for
+            from ..core.run_setup import load_data_for
             try:
                 self._data = load_data_for(type(self), self.config, self.info["name"])
             except StudioError as e:

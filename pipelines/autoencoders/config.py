@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import option
+from ..core.config import option
 
 CORRUPTIONS = ("gaussian", "masking", "salt-and-pepper")
 

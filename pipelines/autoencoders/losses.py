@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..latent import slerp  # re-exported: the family's walks use it
+from ..services.latent import slerp  # re-exported: the family's walks use it
 
 __all__ = ["recon_nll", "gaussian_kl", "log_normal", "corrupt", "sparsity_kl",
            "jacobian_frobenius2", "active_units", "perplexity", "pca_2d", "slerp"]

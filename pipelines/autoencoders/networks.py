@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 MAX_CHANNELS = 128
 

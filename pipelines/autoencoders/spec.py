@@ -1,4 +1,4 @@
-"""The autoencoder family's declarations, without torch (pipelines/spec.py): the configs of
+"""The autoencoder family's declarations, without torch (pipelines/core/spec.py): the configs of
 every model (config.py), the sampling controls, the tools' options, the training defaults and
 presets, and one spec per named model (the papers are cited on the classes in
 deterministic.py, vae.py and vqvae.py). The page and the CLI read these; training, sampling
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import option, seed_option, variant_config
-from ..presets import extend
-from ..spec import PipelineSpec, Tool
+from ..core.config import option, seed_option, variant_config
+from ..core.presets import extend
+from ..core.spec import PipelineSpec, Tool
 from .config import (CORRUPTIONS, AEConfig, ContractiveAEConfig, DAEConfig, SparseAEConfig,
                      VAEConfig, VQVAEConfig)
 
@@ -106,7 +106,7 @@ VQ_TOOLS = tuple(t for t in COMMON_TOOLS if t.name != "traverse") + (
 # docs/autoencoders.md); reconstructions stop improving visibly well before.
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 4000, "batch_size": 64, "sample_every": 500,
                                   "checkpoint_every": 1000}
-# `--preset gpu` (pipelines/presets.py), for every autoencoder unless it says otherwise.
+# `--preset gpu` (pipelines/core/presets.py), for every autoencoder unless it says otherwise.
 # Measured on an H200 (README): the vae's gpu preset ran 129 steps/s in bf16 (79.5 in
 # fp32), so 20,000 steps take ~2.6 minutes plus validation. Planned from: the VAE's 2x256
 # MLP ran at 194 steps/s in fp32 on an H200, ~5 ms a step of kernel launches. A conv

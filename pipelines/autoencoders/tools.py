@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..base import ToolResult
-from ..errors import StudioError
+from ..core.base import ToolResult
+from ..core.errors import StudioError
 from .losses import corrupt, pca_2d
 
 

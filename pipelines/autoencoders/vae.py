@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base import Samples
-from ..errors import StudioError
-from ..latent import requested_labels
+from ..core.base import Samples
+from ..core.errors import StudioError
+from ..services.latent import requested_labels
 from . import spec as S
 from .common import AutoencoderPipeline
 from .losses import active_units, gaussian_kl, log_normal, slerp
@@ -29,7 +29,7 @@ class VAE(AutoencoderPipeline):
     """A VAE with a Gaussian posterior and a Bernoulli (or Gaussian) decoder."""
     spec = S.VAE
     draws_samples = True
-    best_metric = ("elbo", "max")             # validation ELBO in nats (pipelines/best.py)
+    best_metric = ("elbo", "max")             # validation ELBO in nats (pipelines/core/best.py)
 
     def make_net(self):
         return VAENet(self.config, self.info, self.num_classes)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Samples, ToolResult
+from ..core.base import Samples, ToolResult
 from . import spec as S
 from .common import AutoencoderPipeline
 from .losses import perplexity

@@ -4,7 +4,7 @@ registry entry, spec.py their torch- and scikit-learn-free declarations (configs
 summaries.py the statistical tables, plots.py the pictures, fit.py the run folder
 (`studio train svm-rbf --data digits` ends there)."""
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "fit_run": ".fit", "refit": ".fit", "ClassicModel": ".models",

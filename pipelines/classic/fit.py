@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import apply_overrides, config_hash, to_dict
+from ..core.config import apply_overrides, config_hash, to_dict
 from ..data.tabular import TabularData, load_table
-from ..errors import StudioError
+from ..core.errors import StudioError
 from ..registry import get_entry, load_pipeline_class
-from ..runs import RunFolder, atomic_write_bytes, atomic_write_json, atomic_write_text, runs_dir_from_env
+from ..core.runs import RunFolder, atomic_write_bytes, atomic_write_json, atomic_write_text, runs_dir_from_env
 from . import plots
 from .summaries import markdown
 

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..data.tabular import TabularData
-from ..errors import StudioError
-from ..spec import PipelineSpec, adopt
+from ..core.errors import StudioError
+from ..core.spec import PipelineSpec, adopt
 from . import plots
 from . import spec as S
 from .spec import ClassicConfig

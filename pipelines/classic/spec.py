@@ -1,4 +1,4 @@
-"""The classic models' declarations, without scikit-learn (pipelines/spec.py): the config every
+"""The classic models' declarations, without scikit-learn (pipelines/core/spec.py): the config every
 model shares, each model's own options, and one spec per registry entry. They are fit in one
 go (`trains="fit"`): no trainer, no steps, so no training defaults and no presets (None). The
 page and the CLI read these; fitting imports models.py (scikit-learn, statsmodels)."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..config import option, seed_option
-from ..spec import PipelineSpec
+from ..core.config import option, seed_option
+from ..core.spec import PipelineSpec
 
 
 @dataclass
@@ -64,7 +64,7 @@ class SVMConfig(ClassicConfig):
 
 
 # Fit in one go by fit.py: no trainer options to change, and no presets (None, not {}: there
-# are no steps for a preset to set; pipelines/presets.py `has_presets`).
+# are no steps for a preset to set; pipelines/core/presets.py `has_presets`).
 CLASSIC_SPEC = PipelineSpec(
     name="classic-base", family="classic", kind="classic",
     summary="every classic model's shared declarations",

@@ -11,7 +11,7 @@
     classify.py  classify_image: every finished classifier's answer for one picture
 """
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "ClassifierConfig": ".spec", "ClassifierPipeline": ".common", "MLP": ".mlp",

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from ..registry import get_entry
-from ..runs import list_runs, runs_dir_from_env
+from ..core.runs import list_runs, runs_dir_from_env
 
 
 def as_float_image(image: np.ndarray) -> np.ndarray:
@@ -106,8 +106,8 @@ def classify_image(image: np.ndarray, runs_dir: str | os.PathLike | None = None,
 
     `data` picks the runs' data set (default digits, what a sketch pad draws); None takes
     every image classifier (each run resizes the picture to its own data's size)."""
-    from ..loading import load_for_sampling
-    from ..runs import RunFolder
+    from ..services.loading import load_for_sampling
+    from ..core.runs import RunFolder
     root = runs_dir_from_env(runs_dir)
     answers = []
     for row in reversed(list_runs(root)):                     # oldest first

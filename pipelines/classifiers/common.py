@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Pipeline, Samples, data_info
+from ..core.base import Pipeline, Samples, data_info
 from ..data import ImageData
-from ..errors import StudioError
-from ..optim import adam
-from ..schedules import Schedule
+from ..core.errors import StudioError
+from ..core.optim import adam
+from ..core.schedules import Schedule
 from .spec import CLASSIFIER_SPEC
 from .tools import ClassifierTools
 
@@ -53,8 +53,8 @@ def augment(x: torch.Tensor, shift: float, rotate: float, scale: float, flip: bo
 
 def source_weights(ref: str) -> tuple[dict[str, torch.Tensor], dict[str, str], Path]:
     """The sampling weights of the run (or .safetensors file) named by `init_from`."""
-    from ..checkpoints import load_weights
-    from ..loading import weights_file
+    from ..core.checkpoints import load_weights
+    from ..services.loading import weights_file
     path = weights_file(ref)
     tensors, meta = load_weights(path)
     return tensors, meta, path
@@ -66,7 +66,7 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
     spec = CLASSIFIER_SPEC
     draws_samples = False
     ema_modules = ("net",)
-    best_metric = ("accuracy", "max")         # validation accuracy (pipelines/best.py)
+    best_metric = ("accuracy", "max")         # validation accuracy (pipelines/core/best.py)
 
     def make_net(self, channels: int, size: int, classes: int) -> nn.Module:
         raise NotImplementedError

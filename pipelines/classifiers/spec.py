@@ -1,4 +1,4 @@
-"""The classifiers' declarations, without torch (pipelines/spec.py): the config every
+"""The classifiers' declarations, without torch (pipelines/core/spec.py): the config every
 classifier shares and each kind's own options, the tools' options, the training defaults and
 gpu presets, and one spec per registry entry (the papers are cited in cnn.py and sequence.py).
 The page and the CLI read these; training, prediction and tools import common.py, mlp.py,
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..config import option, variant_config
-from ..presets import extend
-from ..spec import PipelineSpec, Tool
+from ..core.config import option, variant_config
+from ..core.presets import extend
+from ..core.spec import PipelineSpec, Tool
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
 # The MLP's hidden-layer activations (mlp.py maps each to its torch module)
@@ -120,7 +120,7 @@ CONFUSION = Tool("confusion", "tool_confusion", ConfusionOptions,
 # --- training defaults and presets ------------------------------------------------------------
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 64, "log_every": 50,
                                   "sample_every": 0, "checkpoint_every": 500}
-# `--preset gpu` (pipelines/presets.py): what every classifier shares; each kind adds its
+# `--preset gpu` (pipelines/core/presets.py): what every classifier shares; each kind adds its
 # own width. Measured on an H200 (README): lenet5's ran 186 steps/s in fp32 (the others
 # not yet timed). Planned from:
 # LeNet-5 ran at 131 steps/s in fp32 on an H200 at the defaults (8 px, batch 64), ~8 ms a

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import ToolResult
-from ..errors import StudioError
+from ..core.base import ToolResult
+from ..core.errors import StudioError
 
 
 def _unit_scale(w: torch.Tensor) -> torch.Tensor:

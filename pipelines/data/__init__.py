@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from . import folder, images, shapes, text
 
 VALIDATION_FRACTION = 0.1

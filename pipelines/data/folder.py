@@ -5,7 +5,7 @@ their captions where the set has them (for text-to-image): a caption file beside
 object a line, or a CSV row, with the image's `file_name` and its `text`, or `caption`). A set with captions must caption every
 image.
 
-Sizes are checked before anything is decoded or read whole (pipelines/limits.py): a picture's
+Sizes are checked before anything is decoded or read whole (pipelines/core/limits.py): a picture's
 pixels from its header, a file's or zip entry's bytes from the file system or the zip's
 directory, and zip entries are streamed with a running count, so neither a decompression bomb
 nor a zip that lies about its sizes costs more than the limits. A picture over a limit is
@@ -24,8 +24,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from .. import limits
-from ..errors import StudioError
+from ..core import limits
+from ..core.errors import StudioError
 from .images import bomb_guard, check_image_pixels, normalise_image
 
 EXPECTED_LAYOUT = ("expected one subfolder of images per class (e.g. cats/*.jpg, dogs/*.jpg), "

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image
 
-from .. import limits
-from ..errors import StudioError
+from ..core import limits
+from ..core.errors import StudioError
 
 # Modes that hold one grey channel; everything else becomes RGB.
 HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross", "diamond")
 PALETTE = (("red", (220, 40, 40)), ("green", (40, 170, 60)), ("blue", (40, 80, 220)),

@@ -24,8 +24,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import limits
-from ..errors import StudioError
+from ..core import limits
+from ..core.errors import StudioError
 from . import SPLIT_SEED, VALIDATION_FRACTION, split_indices
 
 BUNDLED_TABLES = {

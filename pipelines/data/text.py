@@ -5,8 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .. import limits
-from ..errors import StudioError
+from ..core import limits
+from ..core.errors import StudioError
 
 MIN_CHARACTERS = 100  # below this, a 10% validation split holds almost nothing
 

@@ -3,7 +3,7 @@ betas; EMA; min-SNR; classifier-free guidance dropout), every common scheduler, 
 conditioning, img2img, inpainting, step previews, and export as a diffusers folder. The options
 (config.py) and the three named forms' declarations (spec.py) import no torch."""
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "SCHEDULERS": ".config", "DiffusionConfig": ".config", "DiffusionSampleControls": ".config",

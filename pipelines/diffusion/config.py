@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import option, seed_option
+from ..core.config import option, seed_option
 
 SCHEDULERS = ("ddpm", "ddim", "dpm++", "euler", "euler-ancestral", "heun", "unipc")
 # Samplers that draw fresh noise at every step (DDIM only when eta > 0).

@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Pipeline, data_info
+from ..core.base import Pipeline, data_info
 from ..data import ImageData
-from ..errors import StudioError
-from ..optim import adamw
-from ..phases import Phase
-from ..schedules import Schedule
+from ..core.errors import StudioError
+from ..core.optim import adamw
+from ..core.phases import Phase
+from ..core.schedules import Schedule
 from ..data import shapes as grammar
 from . import text as T
 from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss

@@ -12,9 +12,9 @@ import inspect
 import numpy as np
 import torch
 
-from ..base import Samples
-from ..errors import StudioError
-from ..latent import requested_labels, slerp
+from ..core.base import Samples
+from ..core.errors import StudioError
+from ..services.latent import requested_labels, slerp
 from ..data import shapes as grammar
 from . import text as T
 from .autoencoder import DOWNSCALE, latent_mask

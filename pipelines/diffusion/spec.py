@@ -1,4 +1,4 @@
-"""The diffusion family's declarations, without torch (pipelines/spec.py): the tools, the
+"""The diffusion family's declarations, without torch (pipelines/core/spec.py): the tools, the
 training defaults and presets, and one spec per named form with its defaults (the forms are
 explained on the classes in variants.py). The options themselves (DiffusionConfig, the sampling
 controls and the tools' options) are in config.py, torch-free too. The page and the CLI read
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import variant_config
-from ..spec import PipelineSpec, Tool
+from ..core.config import variant_config
+from ..core.spec import PipelineSpec, Tool
 from .config import (DiffusionConfig, DiffusionSampleControls, Img2ImgOptions, InpaintOptions,
                      PreviewOptions)
 
@@ -29,7 +29,7 @@ TOOLS = (
 # Sized for 2 CPU cores: a width-16 UNet on 16 px digits takes ~0.2 s per step of 32.
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 32, "sample_every": 500,
                                   "checkpoint_every": 500, "log_every": 50, "sample_count": 40}
-# `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 22.0 steps/s in bf16,
+# `--preset gpu` (pipelines/core/presets.py). Measured on an H200 (README): 22.0 steps/s in bf16,
 # ~45 ms a step, 4,000 steps in ~3 minutes. Planned from: the default DDPM ran at 22.4 steps/s
 # in fp32 on an H200, ~45 ms a step of kernel launches for a 2-level width-16 UNet. Launches
 # grow with the levels, arithmetic with width^2 and pixels, so at 64 px: 3 levels (64, 32, 16;

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")       # ids 0..3
 SAMPLE_PROMPTS = 64   # validation captions kept with a model of free captions, drawn by seed

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base import ToolResult
-from ..config import to_dict
-from ..errors import StudioError
+from ..core.base import ToolResult
+from ..core.config import to_dict
+from ..core.errors import StudioError
 from ..data import shapes as grammar
 from . import text as T
 from .config import DiffusionSampleControls

@@ -2,10 +2,10 @@
 losses (losses.py), the named variants (variants.py) and their torch-free declarations
 (spec.py: configs, defaults, presets, tools)."""
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "GAN": ".pipeline", "truncated_normal": ".pipeline", "GANConfig": ".spec",
-    "slerp": "..latent", "VARIANTS": ".variants", "VanillaGAN": ".variants",
+    "slerp": "..services.latent", "VARIANTS": ".variants", "VanillaGAN": ".variants",
     "DCGAN": ".variants", "ConditionalGAN": ".variants", "WGAN": ".variants",
     "WGANGP": ".variants", "LSGAN": ".variants", "SNGAN": ".variants", "InfoGAN": ".variants"})

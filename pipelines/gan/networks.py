@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 
 def resolution_steps(size: int) -> int:

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Pipeline, Samples
+from ..core.base import Pipeline, Samples
 from ..data import ImageData
-from ..errors import StudioError
-from ..latent import requested_labels, slerp
-from ..optim import adam
+from ..core.errors import StudioError
+from ..services.latent import requested_labels, slerp
+from ..core.optim import adam
 from . import losses as L
 from .spec import GAN_SPEC
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,

@@ -1,4 +1,4 @@
-"""The GAN family's declarations, without torch (pipelines/spec.py): the config every variant
+"""The GAN family's declarations, without torch (pipelines/core/spec.py): the config every variant
 shares, the sampling controls, and one spec per named variant with its paper's defaults (the
 papers are cited on the classes in variants.py). The page and the CLI read these; training,
 sampling and tools import pipeline.py and variants.py."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import option, seed_option, variant_config
-from ..presets import extend
-from ..spec import PipelineSpec, Tool
+from ..core.config import option, seed_option, variant_config
+from ..core.presets import extend
+from ..core.spec import PipelineSpec, Tool
 
 # The GAN objectives (losses.py implements each)
 LOSSES = ("minimax", "non-saturating", "wasserstein", "least-squares", "hinge")
@@ -103,7 +103,7 @@ class CodeSweepOptions:
 
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 64, "sample_every": 250,
                                   "checkpoint_every": 500}
-# `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s in
+# `--preset gpu` (pipelines/core/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s in
 # bf16, ~15 ms a step, 8,000 steps in ~2 minutes. Planned from: at the defaults an H200 ran
 # the DCGAN at 98 steps/s in fp32, ~10 ms a step of kernel launches for almost no arithmetic.
 # Width 64 at 64 px is the DCGAN paper's generator (1024 channels at 4x4 down to 64 at 64x64)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..base import ToolResult
-from ..errors import StudioError
+from ..core.base import ToolResult
+from ..core.errors import StudioError
 from . import spec as S
 from .pipeline import GAN
 

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from ..data import ImageData
-from ..errors import StudioError
+from ..core.errors import StudioError
 from .distances import (KID_SUBSET_SIZE, frechet_distance, kernel_inception_distance,
                         precision_recall)
 from .judge import get_judge

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import load_weights, weights_bytes
+from ..core.checkpoints import load_weights, weights_bytes
 from ..data import ImageData
-from ..errors import StudioError
-from ..runs import atomic_write_bytes, atomic_write_json, now_iso
+from ..core.errors import StudioError
+from ..core.runs import atomic_write_bytes, atomic_write_json, now_iso
 
 # Bump when the network, its training or its features change: every cached judge is retrained.
 JUDGE_VERSION = "judge-cnn/1"

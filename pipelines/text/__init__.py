@@ -4,7 +4,7 @@ Hugging Face tokenizers (tokenizer.py), one generation path (generation.py), the
 torch-free declarations (spec.py: configs, controls, defaults, presets, tools), and the
 attention view and exports (tools.py)."""
 
-from ..spec import lazy_exports
+from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
     "TextLM": ".pipeline", "TextConfig": ".spec", "TransformerConfig": ".spec",

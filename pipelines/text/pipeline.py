@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import Pipeline, Samples, data_info
+from ..core.base import Pipeline, Samples, data_info
 from ..data import TextData
-from ..errors import StudioError
-from ..optim import adamw
-from ..schedules import Schedule
+from ..core.errors import StudioError
+from ..core.optim import adamw
+from ..core.schedules import Schedule
 from . import generation as G
 from . import tokenizer as T
 from .models import context_limit
@@ -32,7 +32,7 @@ class TextLM(Pipeline):
     """Shared by every text model; variants.py names the four models, spec.py declares them."""
     spec = TEXT_SPEC
     is_transformer: ClassVar[bool] = False
-    best_metric = ("loss", "min")    # validation nats per token (pipelines/best.py)
+    best_metric = ("loss", "min")    # validation nats per token (pipelines/core/best.py)
 
     def __init__(self, config: Any, info: dict[str, Any]):
         super().__init__(config, info)
@@ -71,7 +71,7 @@ class TextLM(Pipeline):
         groups = [{"params": [p for p in params if p.dim() >= 2],
                    "weight_decay": self.config.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-        # fused where it can be (pipelines/optim.py): measured 4% faster per CPU step here
+        # fused where it can be (pipelines/core/optim.py): measured 4% faster per CPU step here
         return {"model": adamw(groups, lr=self.config.lr, betas=(0.9, self.config.beta2))}
 
     def logits(self, model: nn.Module, ids: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The text family's declarations, without torch (pipelines/spec.py): the training options every
+"""The text family's declarations, without torch (pipelines/core/spec.py): the training options every
 model shares and each kind's shape, the sampling controls, the attention tool's options, and one
 spec per named model with its defaults and presets. The page and the CLI read these; training,
 sampling and tools import pipeline.py and variants.py (whose docstring says how the defaults
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import option
-from ..spec import PipelineSpec, Tool
+from ..core.config import option
+from ..core.spec import PipelineSpec, Tool
 
 
 @dataclass
@@ -106,7 +106,7 @@ class AttentionOptions:
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 1500, "batch_size": 16, "grad_clip": 1.0,
                                   "log_every": 100, "sample_every": 750,
                                   "checkpoint_every": 500, "sample_count": 1}
-# The transformer's `--preset gpu` (pipelines/presets.py). Measured on an H200 (README): 48.5
+# The transformer's `--preset gpu` (pipelines/core/presets.py). Measured on an H200 (README): 48.5
 # steps/s in bf16 (5,000 steps in under 2 minutes plus validation). nanoGPT's shakespeare_char
 # shape and schedule (6 layers, 6 heads, 384 wide, context 256, batch 64, dropout 0.2, lr 1e-3
 # decaying to 1e-4 over 5,000 steps), here in the Llama style: 10.7M parameters, ~1.2 TFLOP a

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 
 UNK = "<unk>"
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import StudioError
+from ..core.errors import StudioError
 from .tokenizer import save_for_transformers
 
 

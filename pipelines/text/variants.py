@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..base import ToolResult
-from ..errors import StudioError
+from ..core.base import ToolResult
+from ..core.errors import StudioError
 from . import spec as S
 from . import tools
 from .models import (RecurrentLM, add_residual_dropout, build_transformer, context_limit,

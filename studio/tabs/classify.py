@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 
 from ..common import Studio, shows_errors
 

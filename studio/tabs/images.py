@@ -12,8 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from pipelines.errors import StudioError
-from pipelines.runs import RunFolder
+from pipelines.core.errors import StudioError
+from pipelines.core.runs import RunFolder
 
 from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input

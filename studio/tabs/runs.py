@@ -10,9 +10,9 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from pipelines.errors import StudioError
-from pipelines.model_card import model_card_text
-from pipelines.runs import RunFolder, delete_run, list_runs
+from pipelines.core.errors import StudioError
+from pipelines.services.model_card import model_card_text
+from pipelines.core.runs import RunFolder, delete_run, list_runs
 
 from ..common import (Studio, as_markdown_text, format_created, format_losses, format_step,
                       markdown_table, shows_errors)

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 from ..common import Studio, describe, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import gradio as gr
 import pandas as pd
 
-from pipelines.errors import StudioError
-from pipelines.runs import RunFolder
+from pipelines.core.errors import StudioError
+from pipelines.core.runs import RunFolder
 
 from .. import live
 from ..common import Studio, shows_errors, whole_number

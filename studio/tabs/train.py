@@ -12,9 +12,9 @@ from typing import Any
 import gradio as gr
 
 from pipelines.data import BUNDLED_DATASETS
-from pipelines.errors import StudioError
+from pipelines.core.errors import StudioError
 from pipelines.registry import list_pipelines
-from pipelines.runs import RunFolder
+from pipelines.core.runs import RunFolder
 
 from .. import live
 from ..common import Studio, describe, as_markdown_text, shows_errors, whole_number
@@ -30,7 +30,7 @@ CUSTOM_DATA_HINT = ("or type folder:/path/to/images (a .zip works too), text:/pa
 
 def preset_values(desc: dict[str, Any], preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """What choosing `preset` puts in the form, as ({model option: value}, {trainer option:
-    value}), from the presets in the pipeline's description (`pipelines.presets`): every
+    value}), from the presets in the pipeline's description (`pipelines.core.presets`): every
     option that any of its presets sets gets this preset's value or else its default (so
     default undoes gpu); options no preset touches keep what the user typed."""
     presets = desc.get("presets") or {}

@@ -33,12 +33,12 @@ from .base import Pipeline
 from .best import BestTracker
 from .config import TrainerConfig, from_dict
 from .errors import StudioError
-from .imaging import save_grid
+from ..services.imaging import save_grid
 from .phases import span_at
 from .phases import spans as phase_spans
-from .model_card import write_model_card
-from .registry import load_pipeline_class
-from .run_setup import load_data_for, make_configs, start_run  # noqa: F401  (their old home)
+from ..services.model_card import write_model_card
+from ..registry import load_pipeline_class
+from .run_setup import load_data_for
 from .runs import RunFolder, atomic_write_text
 from .step import StepContext, without_overflow
 
@@ -184,7 +184,7 @@ class Trainer:
         batch = {k: v[idx] for k, v in self.tensors.items()}
         return hw.batch_channels_last(batch) if self.channels_last else batch
 
-    # --- checkpoints (pipelines/trainer_state.py: what one holds, written and read) --------
+    # --- checkpoints (pipelines/core/trainer_state.py: what one holds, written and read) --------
     def save_checkpoint(self) -> None:
         trainer_state.save(self)
 
@@ -267,7 +267,7 @@ class Trainer:
                           for s in self.spans if s.start >= span.end]}
 
     def apply_schedules(self) -> dict[str, float]:
-        """Set each scheduled optimiser's learning rate for this step (pipelines/schedules.py):
+        """Set each scheduled optimiser's learning rate for this step (pipelines/core/schedules.py):
         its groups' peaks times the schedule's factor. Returns what to log: `lr`, or
         `lr_<optimiser>` when there are several."""
         logged = {}
@@ -411,7 +411,3 @@ class Trainer:
         self.emit("end", status=status, message=message)
         return status
 
-
-# Where the callers have always imported it from; it lives in training_run.py (its lock,
-# heartbeat and failure handling around the loop above).
-from .training_run import train_run  # noqa: E402,F401

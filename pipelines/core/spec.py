@@ -39,12 +39,12 @@ class PipelineSpec:
     kind: str        # "image", "text", "classifier" or "classic": what it makes
     summary: str     # one line for lists
     impl: str        # "module:Class", imported only to train, sample or run a tool
-    Config: type     # the options dataclass (pipelines/config.py's `option` fields)
+    Config: type     # the options dataclass (pipelines/core/config.py's `option` fields)
     SampleControls: type | None = None      # extra sampling controls, if any
     tools: tuple[Tool, ...] = ()
     # Changes to TrainerConfig's defaults that suit this pipeline, e.g. {"steps": 3000}.
     train_defaults: dict[str, Any] = field(default_factory=dict)
-    # Named option sets beside the step multipliers (pipelines/presets.py), as plain data:
+    # Named option sets beside the step multipliers (pipelines/core/presets.py), as plain data:
     # {"gpu": {"config": {model options}, "trainer": {trainer options}}}; None for a model
     # fit in one go, which has no steps for a preset to set.
     presets: dict[str, dict[str, dict[str, Any]]] | None = field(default_factory=dict)

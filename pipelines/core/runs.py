@@ -30,9 +30,8 @@ from typing import Any, Iterator
 
 from .errors import StudioError
 from .liveness import heartbeat_fresh, trainer_lock_held
-from .run_schema import check_run_info
+from .run_schema import STATUSES, check_run_info
 
-STATUSES = ("queued", "running", "stopped", "done", "failed")
 # What readers show: a `running` run nobody trains any more is `interrupted` (never written).
 DISPLAY_STATUSES = (*STATUSES, "interrupted")
 _INFO_LOCK = threading.Lock()
@@ -129,7 +128,7 @@ class RunFolder:
 
     @property
     def best_weights_path(self) -> Path:
-        """The sampling weights of the best validated step (pipelines/best.py), if kept."""
+        """The sampling weights of the best validated step (pipelines/core/best.py), if kept."""
         return self.path / "best.safetensors"
 
     @property
@@ -192,7 +191,7 @@ class RunFolder:
 
     # --- run.json ------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        """run.json, checked (pipelines/run_schema.py): a missing, unreadable or malformed one
+        """run.json, checked (pipelines/core/run_schema.py): a missing, unreadable or malformed one
         is a StudioError naming this run and what is damaged, never a KeyError later."""
         try:
             info = read_json(self.info_path)
@@ -288,7 +287,7 @@ class RunFolder:
     def clear_stop(self) -> None:
         self.stop_path.unlink(missing_ok=True)
 
-    # --- liveness (pipelines/liveness.py) ------------------------------------------------
+    # --- liveness (pipelines/core/liveness.py) ------------------------------------------------
     def trainer_alive(self, info: dict[str, Any] | None = None) -> bool:
         """Whether a process is training (or starting to train) this run now: its trainer
         lock is held, or, for a run trained on another machine, its heartbeat is fresh."""

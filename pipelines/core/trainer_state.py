@@ -1,7 +1,7 @@
 """What a training checkpoint holds, how the trainer writes and reads it, and which weights
 sampling uses (the EMA's, or the best validated) while the run goes on.
 
-A checkpoint is one folder, `state/step_N/`, written atomically (pipelines/checkpoints.py):
+A checkpoint is one folder, `state/step_N/`, written atomically (pipelines/core/checkpoints.py):
 
     model.safetensors       the sampling weights (EMA where kept), with the metadata that says
                             what they are (`weights_metadata`); also copied to the run's top level
@@ -43,7 +43,7 @@ def sampling_tensors(tr: Trainer) -> dict[str, torch.Tensor]:
 
 
 def weights_metadata(tr: Trainer) -> dict[str, str]:
-    """What a weights file says about itself (pipelines/run_schema.py checks it on load)."""
+    """What a weights file says about itself (pipelines/core/run_schema.py checks it on load)."""
     return {"studio_format": ckpt.FORMAT, "studio_pipeline": tr.info["pipeline"],
             "studio_step": str(tr.step), "studio_config_hash": tr.info["config_hash"],
             "studio_config": json.dumps(tr.info["config"], sort_keys=True),
@@ -53,7 +53,7 @@ def weights_metadata(tr: Trainer) -> dict[str, str]:
 
 def save_best_weights(tr: Trainer) -> None:
     """This step's sampling weights as the run's best.safetensors (what sampling, export and
-    the final evaluation use; pipelines/best.py decides when)."""
+    the final evaluation use; pipelines/core/best.py decides when)."""
     sampling = ckpt.weights_bytes(sampling_tensors(tr),
                                   {**weights_metadata(tr), "studio_best": "true"})
     atomic_write_bytes(tr.run.best_weights_path, sampling)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .errors import StudioError
+from ..core.errors import StudioError
 
 
 def requested_labels(n: int, labels: Any, count: int, *, what: str = "class",

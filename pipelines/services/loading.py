@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .base import Pipeline
-from .checkpoints import FORMAT, load_module_tensors, load_weights
-from .config import from_dict
-from .errors import StudioError
-from .registry import load_pipeline_class
-from .run_schema import check_weights_metadata
-from .runs import RunFolder
+from ..core.base import Pipeline
+from ..core.checkpoints import FORMAT, load_module_tensors, load_weights
+from ..core.config import from_dict
+from ..core.errors import StudioError
+from ..registry import load_pipeline_class
+from ..core.run_schema import check_weights_metadata
+from ..core.runs import RunFolder
 
 
 def weights_file(ref: str | os.PathLike, runs_dir=None, step: int | None = None) -> Path:

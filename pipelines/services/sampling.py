@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import Pipeline, ToolContext, ToolResult
-from .config import apply_overrides, to_dict
-from .errors import StudioError
+from ..core.base import Pipeline, ToolContext, ToolResult
+from ..core.config import apply_overrides, to_dict
+from ..core.errors import StudioError
 
 
 def parse_controls(pipe: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
              cache_dir: str | os.PathLike) -> ToolResult:
     """Run the family tool `name` on a loaded model (see `loading.load_for_sampling`)."""
     from .imaging import read_images
-    from .trainer import load_data_for
+    from ..core.run_setup import load_data_for
     tool = pipe.get_tool(name)
     typed = to_dict(apply_overrides(tool.Options(), options))
     if tool.needs_images and not input_paths:

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import TrainerConfig
-from .phases import spans as phase_spans
-from .registry import load_pipeline_class
-from .run_setup import make_configs, start_run
-from .runs import RunFolder
+from ..core.config import TrainerConfig
+from ..core.phases import spans as phase_spans
+from ..registry import load_pipeline_class
+from ..core.run_setup import make_configs, start_run
+from ..core.runs import RunFolder
 
 WARMUP_STEPS = 2
 
@@ -71,7 +71,7 @@ def dry_run(pipeline: str, data: str, config_overrides: dict[str, Any],
     autoencoder first) gets one such trial per phase. `create_on_main` creates the run on the
     main process only under `accelerate launch`."""
     if steps < 1:
-        from .errors import StudioError
+        from ..core.errors import StudioError
         raise StudioError(f"--dry-run-steps must be at least 1, not {steps}")
     cls = load_pipeline_class(pipeline)
     config, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as configured
@@ -91,7 +91,7 @@ def _trial(pipeline: str, data: str, config_overrides: dict[str, Any],
     """WARMUP_STEPS + steps real steps in a temporary folder, from step `start` (the first
     step of the phase being timed: the trainer picks each step's phase by its number):
     their times and sizes."""
-    from .trainer import Trainer  # torch and accelerate: only when it runs
+    from ..core.trainer import Trainer  # torch and accelerate: only when it runs
 
     total = start + WARMUP_STEPS + steps
     trial = {**trainer_overrides, "steps": total, "log_every": total, "sample_every": 0,

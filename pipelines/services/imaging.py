@@ -8,7 +8,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from .runs import atomic_write_bytes
+from ..core.runs import atomic_write_bytes
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -71,8 +71,8 @@ def read_images(paths: list[str | os.PathLike], channels: int, size: int) -> np.
     """Image files as one (N, channels, size, size) float array in [0, 1], the way a model
     trained on `channels` channels at `size` pixels expects them (centre-cropped, resized,
     grey or colour converted). Unreadable files raise StudioError naming the file."""
-    from .data.images import bomb_guard, check_image_pixels, normalise_image
-    from .errors import StudioError
+    from ..data.images import bomb_guard, check_image_pixels, normalise_image
+    from ..core.errors import StudioError
     out = []
     for path in paths:
         try:

@@ -3,9 +3,9 @@
     train_run(run, resume=True)   what `studio train`, `studio resume` and the queue call
 
 The order matters and is the point of this module: take the run's trainer lock first
-(pipelines/liveness.py), so that a second trainer of the same run is refused before it
+(pipelines/core/liveness.py), so that a second trainer of the same run is refused before it
 touches anything; check the new options; clean what a killed trainer left half-written and
-an old STOP file; mark the run `running`; keep a heartbeat; train (pipelines/trainer.py); and
+an old STOP file; mark the run `running`; keep a heartbeat; train (pipelines/core/trainer.py); and
 turn running out of memory into one plain message. The lock and the heartbeat end with the
 process, however it ends.
 """
@@ -32,7 +32,7 @@ def train_run(run: RunFolder, *, resume: bool = False, total_steps: int | None =
     change trainer options for the rest of the run (e.g. a smaller batch after running out
     of memory); they are checked like any option and recorded in run.json.
 
-    The first thing it does is take the run's trainer lock (pipelines/liveness.py): a second
+    The first thing it does is take the run's trainer lock (pipelines/core/liveness.py): a second
     trainer of the same run, however started, is refused here before it touches anything.
     `lock`: one the caller already took (the CLI does, before importing torch)."""
     main = os.environ.get("RANK", "0") == "0"

@@ -11,10 +11,10 @@ from importlib import metadata
 from typing import Any
 
 from .config import TrainerConfig, apply_overrides, config_hash, to_dict
-from .data import ImageData, TextData, load_data
+from ..data import ImageData, TextData, load_data
 from .errors import StudioError
 from .hardware import check_compile
-from .registry import get_entry, load_pipeline_class
+from ..registry import get_entry, load_pipeline_class
 from .runs import RunFolder, runs_dir_from_env
 
 

@@ -11,8 +11,8 @@ the run (at most one, the last). Which phase a step belongs to depends on the st
 alone, so a run resumed across a boundary continues exactly.
 
 The trainer writes the current phase into run.json (`phase`), the live view shows it and its
-own ETA, and `--dry-run` times every phase (pipelines/dryrun.py). A learning-rate `Schedule`
-that begins with a phase sets its `start` to `span.start` (pipelines/schedules.py).
+own ETA, and `--dry-run` times every phase (pipelines/services/dryrun.py). A learning-rate `Schedule`
+that begins with a phase sets its `start` to `span.start` (pipelines/core/schedules.py).
 
 This module never imports torch.
 """

@@ -99,9 +99,11 @@ def _problems(values: dict[str, Any], fields: dict[str, Check], prefix: str = ""
 
 
 # --- run.json ---------------------------------------------------------------------------------
+STATUSES = ("queued", "running", "stopped", "done", "failed")   # as written in run.json
+
+
 @functools.cache
 def _run_fields() -> dict[str, Check]:
-    from .runs import STATUSES   # run_schema is imported by runs: import it when first used
     return {
         "id": text, "pipeline": nonempty_text, "data": text, "status": one_of(STATUSES),
         "step": whole(0), "total_steps": optional(whole(1)),
@@ -159,7 +161,7 @@ def data_info_problems(pipeline: str, info: dict[str, Any], config: dict[str, An
                        prefix: str = "") -> list[str]:
     """What is missing or malformed in the data facts of a `pipeline` model. An unknown
     pipeline has nothing to check here (loading it says it is unknown)."""
-    from .registry import PIPELINES
+    from ..registry import PIPELINES
     entry = next((e for e in PIPELINES if e.name == pipeline), None)
     if entry is None or entry.trains == "fit":   # classic runs store a table's facts
         return []
@@ -195,7 +197,7 @@ class WeightsMetadata:
 def weights_metadata_problems(meta: dict[str, Any]) -> tuple[list[str], WeightsMetadata | None]:
     problems: list[str] = []
     pipeline = meta.get("studio_pipeline")
-    from .registry import PIPELINES
+    from ..registry import PIPELINES
     entry = next((e for e in PIPELINES if e.name == pipeline), None)
     if not isinstance(pipeline, str) or entry is None:
         problems.append(f"studio_pipeline must name a pipeline of this studio (`studio list`), "

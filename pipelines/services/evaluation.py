@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .base import data_info
-from .data import ImageData, TextData
-from .errors import StudioError
+from ..core.base import data_info
+from ..data import ImageData, TextData
+from ..core.errors import StudioError
 from .loading import load_for_sampling
-from .metrics.judge import data_fingerprint
-from .runs import RunFolder
-from .trainer import load_data_for
+from ..metrics.judge import data_fingerprint
+from ..core.runs import RunFolder
+from ..core.run_setup import load_data_for
 
 def evaluate_run(run_ref: str | os.PathLike, runs_dir: str | os.PathLike | None = None, *,
                  step: int | None = None, data: str | None = None) -> dict[str, Any]:

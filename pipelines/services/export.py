@@ -12,9 +12,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .errors import StudioError
+from ..core.errors import StudioError
 from .model_card import write_model_card
-from .runs import RunFolder, atomic_write_json
+from ..core.runs import RunFolder, atomic_write_json
 
 
 def export_run(run: RunFolder) -> Path:

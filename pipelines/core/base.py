@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from .data import ImageData, TextData
+from ..data import ImageData, TextData
 from .errors import StudioError
 from .phases import Phase
 from .spec import PipelineSpec, Tool, adopt  # noqa: F401 - Tool: families import it from here
@@ -76,7 +76,7 @@ def data_info(data: ImageData | TextData) -> dict[str, Any]:
 
 
 class Pipeline:
-    # The pipeline's torch-free declaration (pipelines/spec.py): a class that names one takes
+    # The pipeline's torch-free declaration (pipelines/core/spec.py): a class that names one takes
     # its name, Config, SampleControls, tools, train_defaults, presets and data_kind from it.
     spec: ClassVar[PipelineSpec | None] = None
     name: ClassVar[str]
@@ -84,7 +84,7 @@ class Pipeline:
     data_kind: ClassVar[str] = "image"
     # Changes to TrainerConfig's defaults that suit this family, e.g. {"steps": 3000}.
     train_defaults: ClassVar[dict[str, Any]] = {}
-    # Named option sets beside the step multipliers (pipelines/presets.py), as plain data:
+    # Named option sets beside the step multipliers (pipelines/core/presets.py), as plain data:
     # {"gpu": {"config": {model options}, "trainer": {trainer options}}}.
     presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
     # Modules whose exponential moving average is kept and used for sampling.
@@ -96,7 +96,7 @@ class Pipeline:
     # False for models that draw nothing (classifiers): the trainer saves no sample grids.
     draws_samples: ClassVar[bool] = True
     # The validation number that says which weights are best, and whether lower or higher is
-    # better, e.g. ("loss", "min"); None keeps only the latest weights (pipelines/best.py).
+    # better, e.g. ("loss", "min"); None keeps only the latest weights (pipelines/core/best.py).
     best_metric: ClassVar[tuple[str, str] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -167,13 +167,13 @@ class Pipeline:
 
     @classmethod
     def phases(cls, config: Any) -> list[Phase]:
-        """The parts of a run that train different things, in order (pipelines/phases.py):
+        """The parts of a run that train different things, in order (pipelines/core/phases.py):
         each names the method its steps call. One phase, "training" (train_step), unless a
         family says otherwise (a latent diffusion model trains its autoencoder first)."""
         return [Phase("training")]
 
     def schedules(self) -> dict[str, Any]:
-        """{optimiser name: pipelines.schedules.Schedule}: how each optimiser's learning rate
+        """{optimiser name: pipelines.core.schedules.Schedule}: how each optimiser's learning rate
         moves over the run; the trainer applies them before every step. None listed: each
         keeps the learning rate it was made with."""
         return {}

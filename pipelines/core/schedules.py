@@ -1,6 +1,6 @@
 """Learning-rate schedules, owned by the trainer: a family declares one `Schedule` per
 optimiser (`Pipeline.schedules()`), and the trainer sets each optimiser's learning rate from it
-before every step (pipelines/trainer.py, `apply_schedules`).
+before every step (pipelines/core/trainer.py, `apply_schedules`).
 
     Schedule(warmup_steps=100, decay="cosine", decay_steps=1500, floor=0.1)
     # linear warm-up from 0 over 100 steps, then a cosine from the peak down to 10% of it at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .runs import RunFolder, atomic_write_text
+from ..core.runs import RunFolder, atomic_write_text
 
 
 def _table(values: dict) -> str:
@@ -69,7 +69,7 @@ def model_card_text(run: RunFolder, ecosystem: str = "") -> str:
         "```",
         "",
         "```python",
-        "from pipelines.loading import load_for_sampling",
+        "from pipelines.services.loading import load_for_sampling",
         f"pipe = load_for_sampling({str(run.path)!r})",
         "samples = pipe.sample(16, seed=0)   # samples.images: (16, C, H, W) floats in [0, 1]",
         "```",
