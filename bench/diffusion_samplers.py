@@ -145,7 +145,7 @@ def main() -> None:
         name = (f"GPU {torch.cuda.get_device_name(0)}, bf16 autocast" if gpu
                 else f"CPU ({torch.get_num_threads()} threads), fp32")
         machine = {"platform": platform.platform(), "torch": torch.__version__, "device": name}
-        text = pipe.config.conditioning == "text"
+        text = info["pipeline"] == "ddpm-text"
         md = (f"Samplers of `{info['pipeline']}` on {info['data']} (run {run.id}, step "
               f"{info['step']}), guidance {args.guidance}, n = {args.n} per row, {name}, "
               f"torch {torch.__version__}\n\n{table(rows, text)}\n\n"

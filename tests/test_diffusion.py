@@ -24,9 +24,10 @@ from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+TINY = {"width": 8, "num_train_timesteps": 50, "image_size": 8, "lr_warmup_steps": 2}
 # ddpm-text is a latent model: its autoencoder trains for the first 3 of the 6 steps.
-TINY = {"width": 8, "text_width": 16, "text_layers": 1, "num_train_timesteps": 50,
-        "image_size": 8, "lr_warmup_steps": 2, "autoencoder_width": 4, "autoencoder_steps": 3}
+TINY_TEXT = {**TINY, "text_width": 16, "text_layers": 1, "autoencoder_width": 4,
+             "autoencoder_steps": 3}
 TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 3, "sample_count": 4, "seed": 7, "final_eval": False}
 FAST = {"steps": 3, "guidance": 2.0}
@@ -34,7 +35,8 @@ DATA = {"ddpm": "digits", "ddpm-class": "digits", "ddpm-text": "shapes"}
 
 
 def tiny(name, runs_dir, run_name, steps=6, trainer=None, **config):
-    return start_run(name, DATA[name], config_overrides={**TINY, **config},
+    tiny_config = TINY_TEXT if name == "ddpm-text" else TINY
+    return start_run(name, DATA[name], config_overrides={**tiny_config, **config},
                      trainer_overrides={**TRAINER, "steps": steps, **(trainer or {})},
                      runs_dir=runs_dir,
                      name=run_name)
@@ -108,7 +110,7 @@ def test_attention_only_on_small_feature_maps_and_pooled_text(runs, trained):
 def test_snr_shift_scales_the_signal_to_noise_ratio(runs):
     from diffusers import DDPMScheduler
 
-    from pipelines.diffusion.pipeline import make_scheduler
+    from pipelines.diffusion.sampling import make_scheduler
     run = tiny("ddpm-class", runs, "shifted", steps=1, snr_shift=0.25, beta_schedule="cosine",
                prediction_type="v_prediction")
     assert train_run(run) == "done"
@@ -278,7 +280,7 @@ def test_latent_model_trains_its_autoencoder_first(trained, runs):
 
 
 def test_dry_run_times_both_phases_of_a_latent_model(tmp_path, capsys):
-    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    sets = [arg for key, value in TINY_TEXT.items() for arg in ("--set", f"{key}={value}")]
     assert main(["--runs-dir", str(tmp_path), "train", "ddpm-text", "--data", "shapes",
                  "--dry-run", "--dry-run-steps", "2", "--steps", "10", *sets]) == 0
     speed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("speed"))
@@ -380,7 +382,7 @@ def test_cli_sampling_and_bad_prompts(trained, runs, tmp_path, capsys):
 def test_bad_options_are_refused_before_a_run_exists(tmp_path):
     from pipelines.core.errors import StudioError
     with pytest.raises(StudioError, match="captioned"):
-        start_run("ddpm-text", "digits", config_overrides=TINY, runs_dir=tmp_path)
+        start_run("ddpm-text", "digits", config_overrides=TINY_TEXT, runs_dir=tmp_path)
     with pytest.raises(StudioError, match="held_out"):
         grammar.parse_pairs("red circle, pink circle")
     with pytest.raises(StudioError, match="v_prediction"):

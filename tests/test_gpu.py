@@ -36,13 +36,13 @@ TRAINER = {"steps": 6, "batch_size": 16, "log_every": 1, "sample_every": 3, "sam
 FAMILY_CONFIG = {
     "gan": {"width": 8, "z_dim": 8, "hidden": 32},
     "autoencoder": {"hidden": 32, "depth": 1, "latent_dim": 4, "width": 8},
-    "diffusion": {"width": 8, "text_width": 16, "text_layers": 1, "num_train_timesteps": 50,
-                  "image_size": 8, "lr_warmup_steps": 2, "autoencoder_width": 4,
-                  "autoencoder_steps": 2},
+    "diffusion": {"width": 8, "num_train_timesteps": 50, "image_size": 8, "lr_warmup_steps": 2},
     "classifier": {"ema_decay": 0.0},
 }
 CONFIG = {
     "vqvae": {**FAMILY_CONFIG["autoencoder"], "codebook_size": 8, "dead_code_steps": 2},
+    "ddpm-text": {"text_width": 16, "text_layers": 1, "autoencoder_width": 4,
+                  "autoencoder_steps": 2},
     "transformer": {"n_layer": 1, "n_head": 2, "n_embd": 16, "context": 16},
     "rnn": {"embed_dim": 8, "hidden_size": 16, "layers": 2, "context": 16},
     "lstm": {"embed_dim": 8, "hidden_size": 16, "layers": 2, "context": 16},

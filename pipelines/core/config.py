@@ -199,8 +199,18 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(config_cls: type, values: dict[str, Any], where: str = "") -> Any:
-    """Rebuild a config from JSON, with the same checks as overrides."""
-    return apply_overrides(config_cls(), values, where)
+    """Rebuild a config from JSON (run.json, a weights file's metadata), with the same checks
+    as overrides. Options a config has retired since older runs saved them (its `retired`
+    class attribute: option -> the only value it may have held, None for any) are dropped;
+    one that held another value meant a model this config no longer describes, said so."""
+    retired = getattr(config_cls, "retired", {})
+    for key in sorted(set(values) & set(retired)):
+        if retired[key] is not None and values[key] != retired[key]:
+            raise StudioError(f"{where}{key}={values[key]!r} was saved by an older version "
+                              f"whose models this one no longer builds (it needs "
+                              f"{key}={retired[key]!r}); train a new run")
+    return apply_overrides(config_cls(), {k: v for k, v in values.items() if k not in retired},
+                           where)
 
 
 def variant_config(name: str, base: type, **defaults: Any) -> type:

@@ -172,3 +172,13 @@ def measure_colours(images: np.ndarray) -> np.ndarray:
             colour = np.median(image[:, far], axis=1)                            # (3,)
             out[i] = int(np.argmin(((palette - colour) ** 2).sum(1)))
     return out
+
+
+def prompt_accuracies(images: np.ndarray, prompts: list[str]) -> dict[str, float]:
+    """How often each image drawn for a prompt in this grammar has the colour and the place
+    the prompt names, read from its pixels: {"colour_accuracy", "position_accuracy"}.
+    images: (N, 3, H, W) in [0, 1]. (The shape is read by the judge, metrics/judge.py.)"""
+    colours = np.array([caption_attributes(p)[0] for p in prompts])
+    positions = np.array([caption_position(p) for p in prompts])
+    return {"colour_accuracy": float(np.mean(measure_colours(images) == colours)),
+            "position_accuracy": float(np.mean(measure_positions(images) == positions))}

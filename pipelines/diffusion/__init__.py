@@ -1,11 +1,13 @@
-"""Diffusion with diffusers: DDPM training (epsilon, v or sample prediction; linear or cosine
-betas; EMA; min-SNR; classifier-free guidance dropout), every common scheduler, class and text
-conditioning, img2img, inpainting, step previews, and export as a diffusers folder. The options
-(config.py) and the three named forms' declarations (spec.py) import no torch."""
+"""Diffusion with diffusers, as two single-file pipelines: pixel.py (`ddpm`, `ddpm-class`: a
+UNet2DModel, class conditioning, patches) and text_to_image.py (`ddpm-text`: an AutoencoderKL,
+a CLIP text encoder and a UNet2DConditionModel on captioned images). They share plain
+functions: common.py (the UNet layout, noise schedule and denoising loss), sampling.py (every
+common scheduler in one loop, classifier-free guidance), tools.py (img2img, inpainting, step
+previews) and export.py (diffusers folders). The options (config.py) and the declarations
+(spec.py) import no torch."""
 
 from ..core.spec import lazy_exports
 
 __getattr__ = lazy_exports(__name__, {
-    "SCHEDULERS": ".config", "DiffusionConfig": ".config", "DiffusionSampleControls": ".config",
-    "Diffusion": ".pipeline", "make_scheduler": ".pipeline", "VARIANTS": ".variants",
-    "ClassDDPM": ".variants", "DDPM": ".variants", "TextDDPM": ".variants"})
+    "SCHEDULERS": ".config", "make_scheduler": ".sampling",
+    "DDPM": ".pixel", "ClassDDPM": ".pixel", "TextDDPM": ".text_to_image"})

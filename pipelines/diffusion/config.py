@@ -1,10 +1,14 @@
-"""The diffusion family's options: training (DiffusionConfig), sampling (DiffusionSampleControls)
-and the tools' options. Torch-free, so the UI can read them; spec.py declares the pipelines that
-use them."""
+"""The diffusion family's options, torch-free so that the page can read them: what every
+diffusion model shares (DiffusionConfig: the UNet, the noise schedule, the loss, the
+optimiser), what the pixel models add (PixelDiffusionConfig: class conditioning, patches) and
+what the text-to-image model adds (TextToImageConfig: the autoencoder, the text encoder, the
+held-out prompts); then the sampling controls and the tools' options. spec.py declares the
+pipelines that use them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ..core.config import option, seed_option
 
@@ -18,45 +22,11 @@ DEFAULT_HELD_OUT = "red triangle, blue cross, yellow circle, purple diamond, gre
 
 @dataclass
 class DiffusionConfig:
-    conditioning: str = option("none", "none: unconditional; class: a class embedding in the "
-                               "UNet (needs 2+ classes); text: a CLIP text encoder trained "
-                               "jointly, read by cross-attention (needs captions: shapes, or a "
-                               "folder: with a caption per image).",
-                               choices=("none", "class", "text"))
+    """What every diffusion model here has: a diffusers UNet, a DDPM noise schedule, the
+    training target and loss weighting, condition dropout, AdamW and an EMA."""
     image_size: int = option(16, "Resize the data to this size (a power of two, 8 to 64); 0 "
                              "keeps the data set's size. digits are 8 px natively.",
                              low=0, high=64)
-    patch_size: int = option(1, "Space-to-depth before the UNet (Hoogeboom et al. 2023, 'simple "
-                             "diffusion'): each p x p patch becomes p*p*C channels, so the UNet "
-                             "works on 1/p^2 of the positions; noise and images stay in pixel "
-                             "space (the same diffusion, its coordinates reordered). 1 or 2; 2 "
-                             "needs conditioning class or text (a DDPMPipeline has no patching).",
-                             low=1, high=2)
-    latent_channels: int = option(0, "Latent diffusion (Rombach et al. 2022, as in Stable "
-                                  "Diffusion): 0 diffuses the pixels; 4 first trains an "
-                                  "AutoencoderKL (images 4x smaller per side, this many "
-                                  "channels) for autoencoder_steps, then diffuses its latents. "
-                                  "Needs conditioning class or text.", low=0, high=16)
-    autoencoder_steps: int = option(1500, "Latent diffusion: the run's first this-many steps "
-                                    "train the autoencoder alone; it is then frozen and the "
-                                    "rest of the steps train the UNet.", low=1)
-    autoencoder_batch: int = option(16, "Latent diffusion: the autoencoder trains on the first "
-                                    "this-many images of each batch (at 32 px it costs ~3x a "
-                                    "latent UNet step per image).", low=1)
-    autoencoder_width: int = option(16, "Latent diffusion: channels of the autoencoder's first "
-                                    "level (then 2x, 2x).", low=4, high=128)
-    foreground_weight: float = option(10.0, "Latent diffusion: in the autoencoder's squared "
-                                      "error a pixel weighs 1 + this x (its distance from the "
-                                      "image's background, the median border colour, + 2 x the "
-                                      "image's local gradient; both 0 to 1), so that small "
-                                      "objects keep their colour and corners; 0 is the plain "
-                                      "MSE.", low=0.0, high=1000.0)
-    autoencoder_lr: float = option(2e-3, "Latent diffusion: the autoencoder's AdamW learning "
-                                   "rate (warm-up, then a cosine decay to 1/10 over its "
-                                   "phase).", low=0.0, high=1.0)
-    kl_weight: float = option(1e-4, "Latent diffusion: weight of the autoencoder's KL term "
-                              "(per image value) next to its reconstruction loss.",
-                              low=0.0, high=1.0)
     width: int = option(16, "Channels of the UNet's first level; each deeper level doubles "
                         "them (16, 32, 64, ...).", low=4, high=256)
     levels: int = option(2, "UNet resolution levels (each halves the size).", low=2, high=4)
@@ -92,17 +62,73 @@ class DiffusionConfig:
     weight_decay: float = option(0.0, "AdamW weight decay.", low=0.0, high=1.0)
     ema_decay: float = option(0.999, "EMA of the weights used for sampling (with warm-up); 0 "
                               "turns it off.", low=0.0, high=1.0)
-    text_width: int = option(64, "text: hidden size of the CLIP text encoder (and the UNet's "
+
+
+@dataclass
+class PixelDiffusionConfig(DiffusionConfig):
+    """ddpm and ddpm-class (pixel.py): a UNet2DModel on the pixels."""
+    # Runs saved before the pixel and text-to-image pipelines were split (one config for
+    # every form) hold the text model's options too: loading drops them, where they held the
+    # value a pixel model implies (None: any value, they did nothing here). core/config.py.
+    retired: ClassVar[dict[str, Any]] = {
+        "latent_channels": 0, **dict.fromkeys((
+            "autoencoder_steps", "autoencoder_batch", "autoencoder_width", "foreground_weight",
+            "autoencoder_lr", "kl_weight", "text_width", "text_layers", "pooled_text",
+            "held_out"))}
+    conditioning: str = option("none", "none: unconditional; class: a class embedding in the "
+                               "UNet (needs 2+ classes), dropped cond_dropout of the time for "
+                               "classifier-free guidance. (Text conditioning is ddpm-text.)",
+                               choices=("none", "class"))
+    patch_size: int = option(1, "Space-to-depth before the UNet (Hoogeboom et al. 2023, 'simple "
+                             "diffusion'): each p x p patch becomes p*p*C channels, so the UNet "
+                             "works on 1/p^2 of the positions; noise and images stay in pixel "
+                             "space (the same diffusion, its coordinates reordered). 1 or 2; 2 "
+                             "needs conditioning class (a DDPMPipeline has no patching).",
+                             low=1, high=2)
+
+
+@dataclass
+class TextToImageConfig(DiffusionConfig):
+    """ddpm-text (text_to_image.py): an AutoencoderKL, a CLIP text encoder and a
+    UNet2DConditionModel on the autoencoder's latents."""
+    retired: ClassVar[dict[str, Any]] = {"conditioning": "text", "patch_size": 1}  # as above
+    latent_channels: int = option(4, "Latent diffusion (Rombach et al. 2022, as in Stable "
+                                  "Diffusion): the run first trains an AutoencoderKL (images 4x "
+                                  "smaller per side, this many channels) for "
+                                  "autoencoder_steps, then diffuses its latents; 0 diffuses the "
+                                  "pixels (no autoencoder phase).", low=0, high=16)
+    autoencoder_steps: int = option(1500, "The run's first this-many steps "
+                                    "train the autoencoder alone; it is then frozen and the "
+                                    "rest of the steps train the UNet.", low=1)
+    autoencoder_batch: int = option(16, "The autoencoder trains on the first "
+                                    "this-many images of each batch (at 32 px it costs ~3x a "
+                                    "latent UNet step per image).", low=1)
+    autoencoder_width: int = option(16, "Channels of the autoencoder's first "
+                                    "level (then 2x, 2x).", low=4, high=128)
+    foreground_weight: float = option(10.0, "In the autoencoder's squared "
+                                      "error a pixel weighs 1 + this x (its distance from the "
+                                      "image's background, the median border colour, + 2 x the "
+                                      "image's local gradient; both 0 to 1), so that small "
+                                      "objects keep their colour and corners; 0 is the plain "
+                                      "MSE.", low=0.0, high=1000.0)
+    autoencoder_lr: float = option(2e-3, "The autoencoder's AdamW learning "
+                                   "rate (warm-up, then a cosine decay to 1/10 over its "
+                                   "phase).", low=0.0, high=1.0)
+    kl_weight: float = option(1e-4, "Weight of the autoencoder's KL term "
+                              "(per image value) next to its reconstruction loss.",
+                              low=0.0, high=1.0)
+    text_width: int = option(64, "Hidden size of the CLIP text encoder (and the UNet's "
                              "cross-attention width).", low=8, high=512)
-    text_layers: int = option(2, "text: transformer layers of the text encoder.", low=1, high=12)
-    pooled_text: bool = option(True, "text: also add an attention-pooled summary of the prompt "
+    text_layers: int = option(2, "Transformer layers of the text encoder.", low=1, high=12)
+    pooled_text: bool = option(True, "Also add an attention-pooled summary of the prompt "
                                "to the timestep embedding (as Imagen and DeepFloyd IF do), so "
                                "every ResNet block sees the prompt, not only the cross-attention "
                                "layers.")
-    held_out: str = option(DEFAULT_HELD_OUT, "text on shapes: 'colour shape' pairs, comma "
+    held_out: str = option(DEFAULT_HELD_OUT, "shapes captions: 'colour shape' pairs, comma "
                            "separated, whose images are left out of training and whose prompts "
                            "are evaluated (attributes combined as never seen); empty keeps every "
                            "image. Other captioned data keeps every image.")
+
 
 
 @dataclass

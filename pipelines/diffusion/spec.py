@@ -1,8 +1,7 @@
 """The diffusion family's declarations, without torch (pipelines/core/spec.py): the tools, the
-training defaults and presets, and one spec per named form with its defaults (the forms are
-explained on the classes in variants.py). The options themselves (DiffusionConfig, the sampling
-controls and the tools' options) are in config.py, torch-free too. The page and the CLI read
-these; training, sampling and tools import pipeline.py and variants.py."""
+training defaults and presets, and the three pipelines: `ddpm` and `ddpm-class` (pixel.py)
+and `ddpm-text` (text_to_image.py). The options are in config.py, torch-free too. The page and
+the CLI read these; training, sampling and tools import pixel.py or text_to_image.py."""
 
 from __future__ import annotations
 
@@ -10,8 +9,8 @@ from typing import Any
 
 from ..core.config import variant_config
 from ..core.spec import PipelineSpec, Tool
-from .config import (DiffusionConfig, DiffusionSampleControls, Img2ImgOptions, InpaintOptions,
-                     PreviewOptions)
+from .config import (DiffusionSampleControls, Img2ImgOptions, InpaintOptions,
+                     PixelDiffusionConfig, PreviewOptions, TextToImageConfig)
 
 TOOLS = (
     Tool("img2img", "tool_img2img", Img2ImgOptions,
@@ -41,38 +40,31 @@ GPU_PRESET: dict[str, dict[str, Any]] = {
     "config": {"image_size": 64, "width": 64, "levels": 3, "lr": 5e-4},
     "trainer": {"steps": 4000, "batch_size": 64, "mixed_precision": "auto",
                 "log_every": 100, "sample_every": 1000, "checkpoint_every": 1000}}
-DIFFUSION_SPEC = PipelineSpec(
-    name="diffusion-base", family="diffusion", kind="image",
-    summary="every diffusion form's shared pipeline",
-    impl="pipelines.diffusion.pipeline:Diffusion", Config=DiffusionConfig,
+DDPM = PipelineSpec(
+    name="ddpm", family="diffusion", kind="image",
+    summary="DDPM with diffusers: an unconditional UNet2DModel; every common sampler; "
+            "img2img, inpainting; exports a DDPMPipeline folder",
+    impl="pipelines.diffusion.pixel:DDPM", Config=PixelDiffusionConfig,
     SampleControls=DiffusionSampleControls, tools=TOOLS, train_defaults=TRAIN_DEFAULTS,
     presets={"gpu": GPU_PRESET}, can_interpolate=True)
-
-
-def variant(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:
-    """A named form: the shared spec with its name, class, summary and what it changes."""
-    return DIFFUSION_SPEC.variant(name, f"pipelines.diffusion.variants:{cls}", summary,
-                                  **changes)
-
-
-DDPM = variant(
-    "ddpm", "DDPM", "DDPM with diffusers: an unconditional UNet2DModel; every common sampler; "
-    "img2img, inpainting; exports a DDPMPipeline folder",
-    Config=variant_config("DDPMConfig", DiffusionConfig))
-CLASS_DDPM = variant(
+CLASS_DDPM = DDPM.variant(
     "ddpm-class", "ClassDDPM", "Class-conditional DDPM with classifier-free guidance; draws the "
     "class you ask for",
-    Config=variant_config("ClassDDPMConfig", DiffusionConfig, conditioning="class"))
-TEXT_DDPM = variant(
-    "ddpm-text", "TextDDPM", "Text-to-image latent diffusion on the captioned shapes: an "
-    "AutoencoderKL, then a CLIP text encoder and a cross-attention UNet on its latents; "
-    "guidance, held-out colour/shape prompts; exports a StableDiffusionPipeline",
-    Config=variant_config("TextDDPMConfig", DiffusionConfig, conditioning="text",
-                          image_size=0, latent_channels=4, autoencoder_steps=2500,
-                          width=32, levels=2,
+    Config=variant_config("ClassDDPMConfig", PixelDiffusionConfig, conditioning="class"))
+TEXT_DDPM = PipelineSpec(
+    name="ddpm-text", family="diffusion", kind="image",
+    summary="Text-to-image latent diffusion on captioned images (shapes, or a folder: with "
+            "captions): an AutoencoderKL, then a CLIP text encoder and a cross-attention UNet "
+            "on its latents; guidance, held-out colour/shape prompts; exports a "
+            "StableDiffusionPipeline",
+    impl="pipelines.diffusion.text_to_image:TextDDPM",
+    Config=variant_config("TextDDPMConfig", TextToImageConfig, image_size=0,
+                          autoencoder_steps=2500, width=32, levels=2,
                           prediction_type="v_prediction", beta_schedule="cosine",
                           min_snr_gamma=0.0),
+    SampleControls=DiffusionSampleControls, tools=TOOLS,
     train_defaults={**TRAIN_DEFAULTS, "steps": 7000, "grad_clip": 1.0},
+    can_interpolate=True,
     # `--preset gpu`, not yet measured on a GPU (bench/gpu.py will). The defaults ran at 20.5
     # steps/s in fp32 on an H200 (~50 ms a step, launch-bound), so the same two-level latent
     # UNet at twice the width, on 64 px shapes (16x16x4 latents, attention and cross-attention

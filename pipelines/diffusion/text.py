@@ -54,3 +54,12 @@ def encode(tokenizer, prompts: list[str], *, strict: bool = True) -> np.ndarray:
             raise StudioError(f"the prompt uses words this model never saw ({', '.join(unknown)});"
                               f" it knows: {known}")
     return np.array([e.ids for e in tokenizer.encode_batch(prompts)], dtype=np.int64)
+
+
+def transformers_tokenizer(json_text: str, max_length: int):
+    """The tokenizer as a transformers PreTrainedTokenizerFast that pads to the trained length,
+    as the studio does: what an exported folder's tokenizer/ holds."""
+    from transformers import PreTrainedTokenizerFast
+    return PreTrainedTokenizerFast(
+        tokenizer_object=load_tokenizer(json_text), pad_token="[PAD]", unk_token="[UNK]",
+        bos_token="[BOS]", eos_token="[EOS]", model_max_length=max_length)
