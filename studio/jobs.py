@@ -19,20 +19,18 @@ never start one run twice.
 Everything a job prints goes to `<runs_dir>/.jobs/<time>-<random>.log`; when the CLI refuses a
 job (unknown data set, bad option: exit code 2 before any run folder exists), its one-line
 "studio: error: ..." becomes the `StudioError` that the UI shows (studio/cli_process.py reads
-what the CLI printed).
+what the CLI printed). How one job's process is started, its command line and its log file,
+is studio/job_launch.py.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.core.errors import StudioError
@@ -40,29 +38,14 @@ from pipelines.registry import get_entry
 from pipelines.core.runs import RunFolder
 
 from . import run_queue
-from .cli_process import child_env, failure_message, reported_run_folder, run_to_the_end
+from .cli_process import failure_message, run_to_the_end
 from .guards import confine_data_spec
+from .job_launch import (Job, launch, resume_command, train_command, wait_for_run_folder,
+                         whole_steps)
 
 ACTIVE_STATUSES = ("queued", "running")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Job:
-    """One training process this manager started."""
-    command: list[str]
-    process: subprocess.Popen
-    log_path: Path
-    started: float = field(default_factory=time.time)
-    run_id: str | None = None        # known once the CLI printed its run folder
-    trains: bool = False             # a training process (resume); else it only creates a run
-    cancelled: bool = False          # stopped by the user while it was still starting
-    settled: bool = False            # its exit has been looked at (see JobManager._reap)
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
 
 
 class JobManager:
@@ -88,18 +71,6 @@ class JobManager:
         self._closing = threading.Event()
 
     # --- starting ------------------------------------------------------------------------
-    def command(self, pipeline: str, data: str, steps: int | None = 0,
-                extra_set: dict[str, object] | None = None,
-                extra_args: list[str] | None = None) -> list[str]:
-        """The CLI command line of a training job; steps 0 or None = the pipeline's default."""
-        cmd = [self.python, "-m", "pipelines", "--runs-dir", str(self.runs_dir),
-               "train", pipeline, "--data", data, "--quiet"]
-        if steps:
-            cmd += ["--steps", str(int(steps))]
-        for key, value in (extra_set or {}).items():
-            cmd += ["--set", f"{key}={value}"]
-        return cmd + list(extra_args or [])
-
     def start(self, pipeline: str, data: str, steps: int | float | None = 0,
               extra_set: dict[str, object] | None = None,
               extra_args: list[str] | None = None) -> str:
@@ -114,12 +85,12 @@ class JobManager:
         if not data:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
         confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
-        steps = _whole_steps(steps)
+        steps = whole_steps(steps)
         # Classic models are fit in one go (seconds), not trained by steps: nothing to queue.
         queue = [] if entry.trains == "fit" else ["--queue"]
-        job = self._launch(self.command(pipeline, data, steps, extra_set,
-                                        [*queue, *(extra_args or [])]))
-        run_id = self._wait_for_run_folder(job)
+        job = self._launch(train_command(self.python, self.runs_dir, pipeline, data, steps,
+                                         extra_set, [*queue, *(extra_args or [])]))
+        run_id = wait_for_run_folder(job, self.start_timeout)
         self.dispatch()
         return run_id
 
@@ -136,7 +107,8 @@ class JobManager:
         if not data:
             raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
         confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
-        cmd = self.command(pipeline, data, _whole_steps(steps), extra_set, ["--dry-run"])
+        cmd = train_command(self.python, self.runs_dir, pipeline, data, whole_steps(steps),
+                            extra_set, ["--dry-run"])
         return run_to_the_end(cmd, self.cwd, timeout, "the dry run",
                               "try a smaller batch or model")
 
@@ -146,7 +118,7 @@ class JobManager:
         Returns a message for the user."""
         self.poll()
         run = self._run_folder(run_id)
-        steps = _whole_steps(steps)
+        steps = whole_steps(steps)
         with self._dispatch_lock:
             info = run.info()
             status = info.get("status", "?")
@@ -187,42 +159,11 @@ class JobManager:
         return job.log_path if job is not None else None
 
     def _launch(self, cmd: list[str], trains: bool = False) -> Job:
-        log_dir = self.runs_dir / ".jobs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-")
-        fd, log_name = tempfile.mkstemp(prefix=stamp, suffix=".log", dir=log_dir)
-        with os.fdopen(fd, "wb") as log_file:
-            try:
-                process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, cwd=self.cwd,
-                                           env=child_env())
-            except OSError as e:
-                raise StudioError(f"could not start the training process ({e})") from None
-        job = Job(cmd, process, Path(log_name), trains=trains)
+        """Start a job's process and list it, so that it is watched and reaped."""
+        job = launch(cmd, self.runs_dir, self.cwd, trains)
         with self._lock:
             self._jobs.append(job)
         return job
-
-    def _wait_for_run_folder(self, job: Job) -> str:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            exited = job.process.poll() is not None
-            if self._learn_run_id(job):
-                return job.run_id
-            if exited:
-                raise StudioError(failure_message(job.log_path, job.returncode))
-            time.sleep(0.1)
-        raise StudioError(f"the training process is still starting after "
-                          f"{self.start_timeout:.0f} s; its run appears in the runs table when "
-                          f"it has started (log: {job.log_path})")
-
-    @staticmethod
-    def _learn_run_id(job: Job) -> bool:
-        if job.run_id is None:
-            path = reported_run_folder(job.log_path)
-            if path is not None:
-                job.run_id = Path(path).name
-        return job.run_id is not None
 
     # --- the queue -----------------------------------------------------------------------
     def dispatch(self) -> list[str]:
@@ -241,8 +182,7 @@ class JobManager:
                 if run.id in live or not run_queue.claim(run):
                     continue
                 try:
-                    job = self._launch([self.python, "-m", "pipelines", "--runs-dir",
-                                        str(self.runs_dir), "resume", run.id, "--quiet"],
+                    job = self._launch(resume_command(self.python, self.runs_dir, run.id),
                                        trains=True)
                 except StudioError as e:
                     run_queue.release(run)
@@ -278,7 +218,7 @@ class JobManager:
             jobs = list(self._jobs)
         for job in jobs:
             job.process.poll()
-            self._learn_run_id(job)
+            job.learn_run_id()
             if not job.trains or job.returncode is None or job.settled:
                 continue
             job.settled = True
@@ -400,16 +340,3 @@ class JobManager:
 
     def _run_folder(self, run_id: str) -> RunFolder:
         return RunFolder.by_id(self.runs_dir, run_id)
-
-
-def _whole_steps(steps: int | float | None) -> int:
-    if steps in (None, ""):
-        return 0
-    try:
-        value = float(steps)
-    except (TypeError, ValueError):
-        raise StudioError(f"steps must be a whole number, not {steps!r}") from None
-    if value < 0 or value != int(value):
-        raise StudioError(f"steps must be a whole number of at least 0 (0 = the pipeline's "
-                          f"default), not {steps!r}")
-    return int(value)

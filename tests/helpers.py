@@ -9,6 +9,10 @@ from pipelines.core.training_run import train_run
 
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
         "checkpoint_every": 4, "sample_count": 10, "seed": 3, "final_eval": False}
+# The text tests' trainer (test_text.py, test_text_input.py). sample_count 1: a periodic sample
+# is 400 new tokens, the slowest part of a tiny run.
+TEXT_TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
+                "checkpoint_every": 3, "seed": 4, "final_eval": False, "sample_count": 1}
 
 
 def tiny_run(runs_dir, name="t", data="digits", callbacks=(), **trainer):
@@ -16,6 +20,14 @@ def tiny_run(runs_dir, name="t", data="digits", callbacks=(), **trainer):
                     trainer_overrides={**TINY, **trainer}, runs_dir=runs_dir, name=name)
     status = train_run(run, callbacks=callbacks)
     return run, status
+
+
+def plays_file(folder):
+    """A 12,000-character slice of the bundled plays, as a user's text file."""
+    from pipelines.data.text import read_shakespeare
+    path = folder / "plays.txt"
+    path.write_text(read_shakespeare()[:12_000], encoding="utf-8")
+    return path
 
 
 def losses(run, start=0):

@@ -1,6 +1,6 @@
-"""The text family: tokenizers round-trip, every model trains and resumes exactly, one
-generation path that matches transformers' `generate`, exports that load with the libraries
-alone, fine-tuning from a local folder, bits per character, and clear errors for bad files."""
+"""The text family: every model trains and resumes exactly, one generation path that matches
+transformers' `generate`, exports that load with the libraries alone, fine-tuning from a local
+folder, bits per character. Tokenizers and bad text files: tests/test_text_input.py."""
 
 import json
 import math
@@ -19,29 +19,24 @@ from pipelines.core.errors import StudioError  # noqa: E402
 from pipelines.services.export import export_run  # noqa: E402
 from pipelines.services.loading import load_for_sampling  # noqa: E402
 from pipelines.registry import get_entry  # noqa: E402
-from pipelines.text import Transformer  # noqa: E402
 from pipelines.text import tokenizer as T  # noqa: E402
 from pipelines.text.generation import logits_processors, sample_tokens  # noqa: E402
 from pipelines.text.tools import RECURRENT_LOADER  # noqa: E402
 from pipelines.core.run_setup import start_run  # noqa: E402
 from pipelines.core.training_run import train_run  # noqa: E402
 
+from helpers import TEXT_TRAINER, plays_file  # noqa: E402
+
 TINY = {"transformer": {"n_layer": 1, "n_head": 2, "n_embd": 16, "context": 16},
         "rnn": {"embed_dim": 8, "hidden_size": 16, "layers": 2, "context": 16},
         "lstm": {"embed_dim": 8, "hidden_size": 16, "layers": 2, "context": 16},
         "gru": {"embed_dim": 8, "hidden_size": 16, "layers": 1, "context": 16}}
-# sample_count 1: a periodic sample is 400 new tokens, the slowest part of a tiny run.
-TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
-           "checkpoint_every": 3, "seed": 4, "final_eval": False, "sample_count": 1}
 MODELS = list(TINY)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    """A 12,000-character slice of the bundled plays, as a user's text file."""
-    path = tmp_path_factory.mktemp("text") / "plays.txt"
-    path.write_text(read_shakespeare()[:12_000], encoding="utf-8")
-    return path
+    return plays_file(tmp_path_factory.mktemp("text"))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,7 @@ def runs(tmp_path_factory):
 
 def tiny(name, corpus, runs, run_name, steps=6, config=None, **trainer):
     run = start_run(name, f"text:{corpus}", config_overrides={**TINY[name], **(config or {})},
-                    trainer_overrides={**TRAINER, "steps": steps, **trainer}, runs_dir=runs,
+                    trainer_overrides={**TEXT_TRAINER, "steps": steps, **trainer}, runs_dir=runs,
                     name=run_name)
     return run
 
@@ -65,26 +60,6 @@ def transformer_run(corpus, runs):
     run = tiny("transformer", corpus, runs, "tf", steps=6, sample_every=3)
     assert train_run(run) == "done"
     return run
-
-
-# --- tokenizers --------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_tokenizers_round_trip_exactly_and_load_with_autotokenizer(kind, tmp_path):
-    from transformers import AutoTokenizer
-    text = read_shakespeare()[:30_000]
-    tok = T.train_tokenizer(text, kind, vocab_size=300)
-    sample = text[-2000:] + "\n\n  two  spaces,\n"
-    ids, ends = T.encode(tok, sample)
-    assert tok.decode(ids) == sample and ends[-1] == len(sample)
-    if kind == "char":  # one token per character; one it never saw is <unk>
-        assert len(ids) == len(sample) and T.encode(tok, "\t")[0] == [T.unknown_id(tok)]
-    else:  # byte-level: any text at all, accents and emoji included
-        odd = "Tybalt — café ☕ 🎭\ttabs\n"
-        assert tok.decode(T.encode(tok, odd)[0]) == odd and len(ids) < len(sample)
-    T.save_for_transformers(tok, tmp_path)
-    auto = AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
-    assert auto.encode(sample, add_special_tokens=False) == ids
-    assert auto.decode(ids) == sample
 
 
 # --- training ----------------------------------------------------------------------------
@@ -345,7 +320,7 @@ def test_init_from_a_local_folder_works_offline(transformer_run, corpus, runs, t
     folder = export_run(transformer_run) / "transformers"
     run = start_run("transformer", f"text:{corpus}", runs_dir=runs, name="ft",
                     config_overrides={"init_from": str(folder), "context": 16},
-                    trainer_overrides={**TRAINER, "steps": 2, "checkpoint_every": 2})
+                    trainer_overrides={**TEXT_TRAINER, "steps": 2, "checkpoint_every": 2})
     assert run.info()["data_info"]["tokenizer_kind"] == "pretrained"
     from pipelines.core.trainer import Trainer
     trainer = Trainer(run)  # builds the pipeline and its optimiser: the pretrained weights
@@ -366,37 +341,3 @@ def test_init_from_a_local_folder_works_offline(transformer_run, corpus, runs, t
                   config_overrides={"init_from": str(tmp_path)})
     assert main(["--runs-dir", str(runs), "train", "lstm", "--data", f"text:{corpus}",
                  "--init-from", str(folder)]) == 2
-
-
-# --- bad input ---------------------------------------------------------------------------
-@pytest.mark.parametrize("content, message", [
-    (b"", "holds only 0 characters"),
-    (b"\x00" * 500, "binary"),
-    (b"text\x00\x01\x02\x03" * 100, "binary"),
-    (b"\xff\xfe\x00\x81" * 100, "not valid UTF-8"),
-], ids=["empty", "nul-bytes", "control-codes", "not-utf8"])
-def test_empty_or_binary_text_files_are_clear_errors(content, message, tmp_path, capsys):
-    path = tmp_path / "bad.txt"
-    path.write_bytes(content)
-    with pytest.raises(StudioError, match=message):
-        load_data(f"text:{path}")
-    assert main(["--runs-dir", str(tmp_path), "train", "lstm", "--data", f"text:{path}"]) == 2
-    assert message.split()[-1] in capsys.readouterr().err
-
-
-def test_a_text_shorter_than_the_context_is_a_clear_error(tmp_path):
-    path = tmp_path / "short.txt"
-    path.write_text("To be, or not to be, that is the question. " * 4, encoding="utf-8")
-    with pytest.raises(StudioError, match="lower context"):
-        run = start_run("rnn", f"text:{path}", runs_dir=tmp_path,
-                        config_overrides={"context": 400}, trainer_overrides=TRAINER)
-        train_run(run)
-
-
-def test_transformer_config_is_checked_before_a_run_exists(corpus, tmp_path):
-    with pytest.raises(StudioError, match="divide"):
-        start_run("transformer", f"text:{corpus}", runs_dir=tmp_path,
-                  config_overrides={"n_embd": 30, "n_head": 4})
-    assert not any(tmp_path.iterdir())
-    info = Transformer.describe_data(load_data(f"text:{corpus}"), Transformer.Config())
-    assert json.loads(info["tokenizer"])["model"]["type"] == "WordLevel"
