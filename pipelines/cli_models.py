@@ -96,7 +96,7 @@ def _write_texts(texts: list[str], out: Path | None) -> int:
         return 0
     if out.suffix.lower() != ".txt":
         raise StudioError(f"this model writes text: --out must end in .txt, not {out.name!r}")
-    from .core.runs import atomic_write_text
+    from .core.atomic_files import atomic_write_text
     atomic_write_text(out, joined + "\n")
     print(f"wrote {len(texts)} samples to {out}")
     return 0
@@ -107,7 +107,7 @@ def _write_images(samples, out: Path, walk: bool = False) -> None:
 
     import numpy as np
     from .services.imaging import save_gif, save_grid
-    from .core.runs import atomic_write_bytes
+    from .core.atomic_files import atomic_write_bytes
     suffix = out.suffix.lower()
     if suffix == ".gif":
         save_gif(samples.images, out)
@@ -126,7 +126,7 @@ def _write_images(samples, out: Path, walk: bool = False) -> None:
 
 def cmd_tool(args) -> int:
     from .services.loading import load_for_sampling
-    from .core.runs import atomic_write_bytes, atomic_write_text
+    from .core.atomic_files import atomic_write_bytes, atomic_write_text
     from .services.sampling import run_tool
     pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
     if not args.name:

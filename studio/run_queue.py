@@ -17,8 +17,9 @@ import socket
 import time
 from pathlib import Path
 
+from pipelines.core.atomic_files import atomic_write_json
 from pipelines.core.errors import StudioError
-from pipelines.core.runs import RunFolder, atomic_write_json
+from pipelines.core.runs import RunFolder
 
 CLAIM_FILE = ".dispatched"
 CLAIM_TTL = 600.0   # seconds: a run still queued this long after its claim is retried

@@ -31,7 +31,8 @@ from ..core.config import apply_overrides, config_hash, to_dict
 from ..data.tabular import TabularData, load_table
 from ..core.errors import StudioError
 from ..registry import get_entry, load_pipeline_class
-from ..core.runs import RunFolder, atomic_write_bytes, atomic_write_json, atomic_write_text, runs_dir_from_env
+from ..core.atomic_files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..core.runs import RunFolder, runs_dir_from_env
 from . import plots
 from .summaries import markdown
 

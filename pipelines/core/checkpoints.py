@@ -28,8 +28,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from .atomic_files import atomic_write_bytes, fsync_dir
 from .errors import StudioError
-from .runs import RunFolder, atomic_write_bytes, fsync_dir
+from .runs import RunFolder
 
 FORMAT = "generative-media-studio/1"
 

@@ -10,9 +10,9 @@
     README.md          the model card
     STOP               created by anyone who wants the trainer to save and stop
 
-Every write is atomic (temp file, fsync, rename), so a reader never sees half a file and a run
-killed at any instant keeps its last complete state. This module never imports torch: the UI
-reads run folders too.
+Every write is atomic (pipelines/core/atomic_files.py: temp file, fsync, rename), so a reader
+never sees half a file and a run killed at any instant keeps its last complete state. This
+module never imports torch: the UI reads run folders too.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from .atomic_files import atomic_write_json, atomic_write_text
 from .errors import StudioError
 from .liveness import heartbeat_fresh, trainer_lock_held
 from .run_schema import STATUSES, check_run_info
@@ -45,39 +45,6 @@ def runs_dir_from_env(explicit: str | os.PathLike | None = None) -> Path:
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -9,12 +9,14 @@ the data position is two integers), call the family's `train_step` under autocas
 EMA, and every N steps log, sample a grid, or checkpoint. It stops cleanly on SIGINT/SIGTERM
 or a STOP file (saves, marks the run `stopped`), and a non-finite loss stops it as `failed`
 without touching the last good checkpoint.
+
+Out of the loop, as plain functions of the Trainer: what a checkpoint holds and which weights
+sampling uses (trainer_state.py); the log lines, the phase and ETA, and the run's last word
+(trainer_report.py).
 """
 
 from __future__ import annotations
 
-import errno
-import math
 import os
 import signal
 import socket
@@ -28,7 +30,8 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from . import hardware as hw
-from . import trainer_state
+from . import trainer_report, trainer_state
+from .atomic_files import atomic_write_text
 from .base import Pipeline
 from .best import BestTracker
 from .config import TrainerConfig, from_dict
@@ -36,17 +39,13 @@ from .errors import StudioError
 from ..services.imaging import save_grid
 from .phases import span_at
 from .phases import spans as phase_spans
-from ..services.model_card import write_model_card
 from ..registry import load_pipeline_class
 from .run_setup import load_data_for
-from .runs import RunFolder, atomic_write_text
+from .runs import RunFolder
 from .step import StepContext, without_overflow
+from .trainer_report import TrainingFailed
 
 Callback = Callable[[str, dict[str, Any]], None]
-
-
-class TrainingFailed(Exception):
-    """The run could not go on (e.g. a non-finite loss); its message says why and what to try."""
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -224,48 +223,6 @@ class Trainer:
             values = self.pipeline.validate(self.data)
         return {f"val/{k}": float(v) for k, v in values.items()}
 
-    def log_window(self, window: dict[str, list], steps: int, seconds: float) -> None:
-        """Log the mean of each value over the steps since the last log line that reported it
-        (a WGAN's generator loss comes every n_critic steps); a non-finite mean stops the run
-        before anything is saved from it."""
-        means = self._gathered_means(window)
-        bad = [k for k, v in means.items() if not math.isfinite(v)]
-        if bad:
-            kept = self.run.checkpoint_steps()
-            raise TrainingFailed(
-                f"{', '.join(bad)} became non-finite near step {self.step}; the last good "
-                f"checkpoint ({f'step {kept[-1]}' if kept else 'none yet'}) is kept. Try a "
-                f"lower learning rate, grad_clip, or fp32")
-        speed = steps / max(seconds, 1e-9)
-        # The ETA of the phase under way, at its own speed; later phases' steps cost
-        # differently (a latent model's UNet steps are slower than its autoencoder's), so they
-        # are named in run.json's `phase`, not guessed at this speed.
-        span = span_at(self.spans, max(self.step - 1, 0))
-        eta = (span.end - self.step) / speed
-        # The family's own alarms (mode collapse, posterior collapse): in the metrics line and
-        # the run's status line while they last.
-        if self.accelerator.is_main_process:
-            means.update(self.validate())
-            self.track_best(means)
-        warning = "; ".join(self.pipeline.log_warnings(means, self.step))
-        peak = self._peak_memory_mb()
-        if self.accelerator.scaler is not None:
-            means["skipped_steps"] = float(self.skipped_steps)
-        if self.accelerator.is_main_process:
-            record = {"step": self.step, "time": round(self.elapsed, 3), **means}
-            self.run.log_metrics({**record, "warning": warning} if warning else record)
-            self.run.update_info(step=self.step, steps_per_sec=round(speed, 3), warning=warning,
-                                 eta_seconds=round(eta, 1), elapsed_seconds=round(self.elapsed, 1),
-                                 peak_memory_mb=round(peak, 1), phase=self.phase_info(span))
-        self.emit("log", metrics=means, steps_per_sec=speed, eta=eta, warning=warning)
-
-    def phase_info(self, span) -> dict[str, Any]:
-        """run.json's `phase`: the phase under way and the ones after it (the live view)."""
-        return {"name": span.phase.name, "number": span.index + 1, "of": len(self.spans),
-                "start": span.start, "end": span.end,
-                "after": [{"name": s.phase.name, "steps": s.steps}
-                          for s in self.spans if s.start >= span.end]}
-
     def apply_schedules(self) -> dict[str, float]:
         """Set each scheduled optimiser's learning rate for this step (pipelines/core/schedules.py):
         its groups' peaks times the schedule's factor. Returns what to log: `lr`, or
@@ -278,18 +235,6 @@ class Trainer:
                 group["lr"] = group["initial_lr"] * factor
             logged["lr" if len(self.schedules) == 1 else f"lr_{name}"] = groups[0]["lr"]
         return logged
-
-    def track_best(self, means: dict[str, float]) -> None:
-        """Main process, after validation: keep this step's sampling weights if they are the
-        best so far, and note when the early-stopping patience is used up."""
-        if self.best is None or not self.best.update(means, self.step):
-            self.early_stopped = bool(self.best and self.best.should_stop)
-            return
-        trainer_state.save_best_weights(self)
-        self.run.update_info(best=self.best.summary())
-
-    def _gathered_means(self, window: dict[str, list]) -> dict[str, float]:
-        return hw.window_means(self.accelerator, window)
 
     def _peak_memory_mb(self) -> float:
         return hw.peak_memory_over_processes(self.accelerator)
@@ -310,8 +255,8 @@ class Trainer:
         device = hw.device_name(self.accelerator.device)
         hw.reset_peak_memory(self.accelerator.device)
         if main:
-            self.run.update_info(status="running", step=self.step, message=self.data_note(),
-                                 device=device,
+            self.run.update_info(status="running", step=self.step,
+                                 message=trainer_report.data_note(self.info), device=device,
                                  pid=os.getpid(), host=socket.gethostname(),
                                  precision=self.precision,
                                  precision_reason=self.precision_reason,
@@ -350,7 +295,7 @@ class Trainer:
                     if self.step % self.tc.log_every == 0 or due_ckpt or self.step == self.tc.steps:
                         now = time.perf_counter()
                         self.elapsed = now - t0
-                        self.log_window(window, window_steps, now - window_start)
+                        trainer_report.log_window(self, window, window_steps, now - window_start)
                         window, window_steps, window_start = {}, 0, now
                     if self.tc.sample_every and self.step % self.tc.sample_every == 0:
                         self.sample_grid()
@@ -360,7 +305,7 @@ class Trainer:
                 if self.step != self.saved_step:   # the last grid and checkpoint
                     self.sample_grid()
                     self.save_checkpoint()
-                return self.finish(status, signals.received)
+                return trainer_report.finish(self, status, signals.received)
             except TrainingFailed as e:
                 if main:
                     self.run.update_info(status="failed", message=str(e))
@@ -368,46 +313,6 @@ class Trainer:
                 raise
             except BaseException as e:
                 if main and not isinstance(e, KeyboardInterrupt):
-                    self.run.update_info(status="failed", message=self.failure_message(e))
+                    self.run.update_info(status="failed",
+                                         message=trainer_report.failure_message(self, e))
                 raise
-
-    def data_note(self) -> str:
-        """What the run's messages keep saying about its data (e.g. files it could not read)."""
-        skipped = self.info.get("skipped_files") or 0
-        return f"{skipped} unreadable files were skipped" if skipped else ""
-
-    def failure_message(self, e: BaseException) -> str:
-        """What a run that failed says: the error, and what is kept and how to go on."""
-        kept = self.run.checkpoint_steps()
-        where = f"step {kept[-1]}" if kept else "none yet: a resume starts from step 0"
-        disk = (" (is the disk full, or a file size limit reached?)"
-                if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-                else "")
-        return (f"{type(e).__name__} at step {self.step}: {e}{disk}. The last complete "
-                f"checkpoint is kept ({where}); `studio resume {self.run.id}` continues")
-
-    def finish(self, status: str, signal_name: str | None) -> str:
-        message = ""
-        if status == "stopped":
-            why = f"signal {signal_name}" if signal_name else "a stop request"
-            message = f"stopped at step {self.step} by {why}; `studio resume {self.run.id}` continues"
-        elif self.early_stopped:
-            message = self.best.stop_message(self.step)
-        message = "; ".join(m for m in (message, self.data_note()) if m)
-        if status == "done" and self.accelerator.is_main_process and self.tc.final_eval:
-            with trainer_state.sampling_weights(self), trainer_state.best_weights(self), torch.no_grad():
-                results = self.pipeline.evaluate(self.data, self.run.path.parent / ".judges")
-            if results and self.best is not None and self.best.state.step >= 0:
-                results["weights_step"] = self.best.state.step  # judged: the best weights
-            if results:
-                self.run.log_metrics({"step": self.step, "time": round(self.elapsed, 3),
-                                      **{f"eval/{k}": v for k, v in results.items()}})
-                self.run.update_info(eval=results)
-        self.run.clear_stop()
-        if self.accelerator.is_main_process:
-            self.run.update_info(status=status, step=self.step, message=message,
-                                 elapsed_seconds=round(self.elapsed, 1), eta_seconds=0)
-            write_model_card(self.run)
-        self.emit("end", status=status, message=message)
-        return status
-

@@ -25,7 +25,7 @@ import torch
 
 from . import checkpoints as ckpt
 from .best import BestState
-from .runs import atomic_write_bytes
+from .atomic_files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from .trainer import Trainer

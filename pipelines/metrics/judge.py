@@ -36,7 +36,8 @@ from torch import nn
 from ..core.checkpoints import load_weights, weights_bytes
 from ..data import ImageData
 from ..core.errors import StudioError
-from ..core.runs import atomic_write_bytes, atomic_write_json, now_iso
+from ..core.atomic_files import atomic_write_bytes, atomic_write_json
+from ..core.runs import now_iso
 
 # Bump when the network, its training or its features change: every cached judge is retrained.
 JUDGE_VERSION = "judge-cnn/1"

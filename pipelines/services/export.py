@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..core.errors import StudioError
 from .model_card import write_model_card
-from ..core.runs import RunFolder, atomic_write_json
+from ..core.atomic_files import atomic_write_json
+from ..core.runs import RunFolder
 
 
 def export_run(run: RunFolder) -> Path:

@@ -8,7 +8,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..core.runs import atomic_write_bytes
+from ..core.atomic_files import atomic_write_bytes
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

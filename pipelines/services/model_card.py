@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.runs import RunFolder, atomic_write_text
+from ..core.atomic_files import atomic_write_text
+from ..core.runs import RunFolder
 
 
 def _table(values: dict) -> str:
