@@ -12,8 +12,15 @@ import importlib
 from .core.errors import StudioError
 from .core.spec import PipelineSpec
 
-FAMILY_SPECS = ("pipelines.gan.spec", "pipelines.autoencoders.spec", "pipelines.classic.spec",
-                "pipelines.classifiers.spec", "pipelines.diffusion.spec", "pipelines.text.spec")
+FAMILY_SPECS = (
+    "pipelines.gan.spec",
+    "pipelines.autoencoders.spec",
+    "pipelines.linear.spec",
+    "pipelines.classic.spec",
+    "pipelines.classifiers.spec",
+    "pipelines.diffusion.spec",
+    "pipelines.text.spec",
+)
 
 PIPELINES: tuple[PipelineSpec, ...] = tuple(
     spec for module in FAMILY_SPECS for spec in importlib.import_module(module).SPECS)
