@@ -39,17 +39,10 @@ from .autoencoder import DOWNSCALE, LatentAutoencoder, autoencoder_loss, latent_
 
 
 class TextDDPM(Pipeline):
-    """Text-to-image at small scale. On the captioned shapes (32 px): the run's first 2,500
-    steps train an AutoencoderKL (32 px -> 8 x 8 x 4), the next 4,500 a two-level UNet (32, 64)
-    on its latents (about 28 minutes on 2 CPU cores; held-out colour/shape pairs evaluated).
-    Why (docs/diffusion.md, "ddpm-text on shapes"): every 32 px pixel UNet that trains in
-    minutes drew the asked background but not the asked colour or shape; on 8 x 8 latents a
-    UNet step costs 1/16 as much and a shape is a few cells. Also:
-    - v-prediction on cosine betas: an epsilon model's image estimate at high noise is its
-      noise error times 1/sqrt(alpha_bar) (~150 at t = T), and its samples stayed noise;
-    - no min-SNR weighting: its v weight is ~SNR at heavy noise, where only the prompt says
-      what the image is, and the pixel models learned to ignore the prompt;
-    - gradient clipping at 1: without it a loss spike made the pixel model lose the prompt."""
+    """Text-to-image at small scale. On the captioned shapes (32 px): 2,500 steps of an
+    AutoencoderKL (32 px -> 8 x 8 x 4), then 4,500 of a two-level UNet on its latents, about
+    28 minutes on 2 CPU cores. Why latents, v-prediction on cosine betas, no min-SNR weighting
+    and gradient clipping at 1: each was measured (docs/diffusion.md, "ddpm-text on shapes")."""
     spec = S.TEXT_DDPM
     ema_modules = ("unet", "text_encoder")   # the autoencoder samples as trained
     best_metric = ("loss", "min")            # validation MSE at fixed timesteps and noise
