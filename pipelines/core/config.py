@@ -273,6 +273,11 @@ class TrainerConfig:
     early_stop_patience: int = option(0, "Stop once the validation score has not improved for "
                                       "this many log steps in a row; 0 never stops early.",
                                       low=0)
+    report_to: str = option("none", "Also send every logged number and sample grid to an "
+                            "experiment tracker, through Accelerate: tensorboard writes event "
+                            "files into the run folder's tensorboard/ (view every run with "
+                            "`tensorboard --logdir checkpoints`); none keeps the studio's own "
+                            "metrics.jsonl only.", choices=("none", "tensorboard"))
     cpu: bool = option(False, "Train on the CPU even when a GPU is available.")
     compile: bool = option(False, "torch.compile the pipeline's networks (inductor): slower "
                            "first steps while it compiles, then often faster steps; needs a "

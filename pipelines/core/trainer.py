@@ -30,7 +30,7 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 
 from . import hardware as hw
-from . import trainer_report, trainer_state
+from . import tracking, trainer_report, trainer_state
 from .atomic_files import atomic_write_text
 from .base import Pipeline
 from .best import BestTracker
@@ -111,7 +111,8 @@ class Trainer:
             dynamo.reset()
         self.accelerator = Accelerator(mixed_precision=self.precision,
                                        cpu=hw.use_cpu(self.tc.cpu),
-                                       dynamo_backend="inductor" if self.tc.compile else "no")
+                                       dynamo_backend="inductor" if self.tc.compile else "no",
+                                       **tracking.accelerator_args(self.tc.report_to, run.path))
         device = self.accelerator.device
         hw.set_fast_math(self.tc.tf32, device)
         self.channels_last = hw.to_channels_last(self.pipeline.modules, device, self.tc.channels_last)
@@ -200,6 +201,7 @@ class Trainer:
         if samples.images is not None:
             path = self.run.sample_path(self.step)
             save_grid(samples.images, path, labels=samples.labels)
+            tracking.log_grid(self, path)
         else:
             path = self.run.sample_path(self.step, ".txt")
             atomic_write_text(path, "\n\n---\n\n".join(samples.texts or []))
@@ -249,6 +251,7 @@ class Trainer:
                 # it) is done again now, so it must not stay twice
                 self.run.truncate_metrics(self.step)
                 self.run.trim_samples(self.step)
+        tracking.start(self)   # after the checkpoint: a tracker forgets what came after it
         # (train_run cleared an old STOP file before marking the run running: a stop asked
         # for since then, even before this point, is honoured at the first step)
         self.accelerator.wait_for_everyone()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import hardware as hw
-from . import trainer_state
+from . import tracking, trainer_state
 from .phases import Span, span_at
 from ..services.model_card import write_model_card
 
@@ -60,6 +60,7 @@ def log_window(tr: Trainer, window: dict[str, list], steps: int, seconds: float)
     if tr.accelerator.is_main_process:
         record = {"step": tr.step, "time": round(tr.elapsed, 3), **means}
         tr.run.log_metrics({**record, "warning": warning} if warning else record)
+        tracking.log(tr, record)
         tr.run.update_info(step=tr.step, steps_per_sec=round(speed, 3), warning=warning,
                            eta_seconds=round(eta, 1), elapsed_seconds=round(tr.elapsed, 1),
                            peak_memory_mb=round(peak, 1), phase=phase_info(tr.spans, span))
@@ -117,13 +118,16 @@ def finish(tr: Trainer, status: str, signal_name: str | None) -> str:
         if results and tr.best is not None and tr.best.state.step >= 0:
             results["weights_step"] = tr.best.state.step  # judged: the best weights
         if results:
-            tr.run.log_metrics({"step": tr.step, "time": round(tr.elapsed, 3),
-                                **{f"eval/{k}": v for k, v in results.items()}})
+            record = {"step": tr.step, "time": round(tr.elapsed, 3),
+                      **{f"eval/{k}": v for k, v in results.items()}}
+            tr.run.log_metrics(record)
+            tracking.log(tr, record)
             tr.run.update_info(eval=results)
     tr.run.clear_stop()
     if tr.accelerator.is_main_process:
         tr.run.update_info(status=status, step=tr.step, message=message,
                            elapsed_seconds=round(tr.elapsed, 1), eta_seconds=0)
         write_model_card(tr.run)
+    tracking.finish(tr)
     tr.emit("end", status=status, message=message)
     return status
