@@ -2,8 +2,9 @@
 or `... resume RUN` for a queued run), its log file `<runs_dir>/.jobs/<time>-<random>.log`, and
 the run id it reports once it has created its run folder.
 
-What to start and when (the queue, stopping) is studio/jobs.py's `JobManager`; reading what a
-process printed is studio/cli_process.py.
+What to start and when (the queue, stopping) is studio/jobs.py's `JobManager`; the list of the
+processes it started, reaped and ended there, is studio/started_jobs.py; reading what a process
+printed is studio/cli_process.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Job:
     run_id: str | None = None        # known once the CLI printed its run folder
     trains: bool = False             # a training process (resume); else it only creates a run
     cancelled: bool = False          # stopped by the user while it was still starting
-    settled: bool = False            # its exit has been looked at (see JobManager._reap)
+    settled: bool = False            # its exit has been looked at (StartedJobs.reap)
 
     @property
     def returncode(self) -> int | None:

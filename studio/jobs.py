@@ -5,15 +5,15 @@ learns the run id from the first line the CLI prints ("run folder: PATH"), and f
 run folder is the truth: its run.json says how far the run is, and a STOP file asks it to save
 and stop. So Stop works for any run in the folder, also one started by another UI session or
 from a terminal; the manager only adds what a folder cannot say: the exit codes of the
-processes it started (it reaps them, so none is left a zombie).
+processes it started (studio/started_jobs.py lists and reaps them, so none is left a zombie).
 
 Jobs queue. `start` runs `studio train ... --queue`: the CLI checks everything and creates the
 run folder with status `queued`, without training. `dispatch` (run by `start`, `resume` and
 every `poll`, so by the page's timers and a background thread of launch.py) then starts
 `studio resume RUN` for the oldest queued runs while fewer than `max_running` runs under
 runs_dir train: whether a run trains is read from its folder (the trainer's lock,
-pipelines/core/liveness.py), so runs started by another studio or from a terminal count too, and a queued run left by a closed studio is started by the
-next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
+pipelines/core/liveness.py), so runs started by another studio or from a terminal count too,
+and a queued run left by a closed studio is started by the next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
 never start one run twice.
 
 Everything a job prints goes to `<runs_dir>/.jobs/<time>-<random>.log`; when the CLI refuses a
@@ -38,10 +38,10 @@ from pipelines.registry import get_entry
 from pipelines.core.runs import RunFolder
 
 from . import run_queue
-from .cli_process import failure_message, run_to_the_end
+from .cli_process import run_to_the_end
 from .guards import confine_data_spec
-from .job_launch import (Job, launch, resume_command, train_command, wait_for_run_folder,
-                         whole_steps)
+from .job_launch import Job, resume_command, train_command, wait_for_run_folder, whole_steps
+from .started_jobs import StartedJobs
 
 ACTIVE_STATUSES = ("queued", "running")
 
@@ -64,8 +64,7 @@ class JobManager:
         self.python = python
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()  # relative data paths as typed
         self.start_timeout = start_timeout
-        self._jobs: list[Job] = []
-        self._lock = threading.Lock()            # the job list
+        self._started = StartedJobs(self.runs_dir, self.cwd)   # the processes it launched
         self._dispatch_lock = threading.Lock()   # one dispatcher (and stop) at a time
         self._last_dispatch = 0.0
         self._closing = threading.Event()
@@ -88,9 +87,9 @@ class JobManager:
         steps = whole_steps(steps)
         # Classic models are fit in one go (seconds), not trained by steps: nothing to queue.
         queue = [] if entry.trains == "fit" else ["--queue"]
-        job = self._launch(train_command(self.python, self.runs_dir, pipeline, data, steps,
-                                         extra_set, [*queue, *(extra_args or [])]))
-        run_id = wait_for_run_folder(job, self.start_timeout)
+        cmd = train_command(self.python, self.runs_dir, pipeline, data, steps, extra_set,
+                            [*queue, *(extra_args or [])])
+        run_id = wait_for_run_folder(self._started.launch(cmd), self.start_timeout)
         self.dispatch()
         return run_id
 
@@ -140,10 +139,7 @@ class JobManager:
             run_queue.release(run)
             # A process of the run's last stint may still be exiting: until it has, it counts
             # as live (no second start), but its exit says nothing about this new stint.
-            with self._lock:
-                for job in self._jobs:
-                    if job.run_id == run.id:
-                        job.settled = True
+            self._started.settle(run.id)
         self.dispatch()
         return self.queue_message(run.id, "resuming run")
 
@@ -158,20 +154,13 @@ class JobManager:
                                         if j.run_id == run_id), None)
         return job.log_path if job is not None else None
 
-    def _launch(self, cmd: list[str], trains: bool = False) -> Job:
-        """Start a job's process and list it, so that it is watched and reaped."""
-        job = launch(cmd, self.runs_dir, self.cwd, trains)
-        with self._lock:
-            self._jobs.append(job)
-        return job
-
     # --- the queue -----------------------------------------------------------------------
     def dispatch(self) -> list[str]:
         """Start the oldest queued runs while fewer than `max_running` runs train. Returns
         the ids of the runs it started."""
         with self._dispatch_lock:
             self._last_dispatch = time.monotonic()
-            self._reap()
+            self._started.reap()
             if not self.dispatching:
                 return []
             queued, live = self._scan()
@@ -182,8 +171,8 @@ class JobManager:
                 if run.id in live or not run_queue.claim(run):
                     continue
                 try:
-                    job = self._launch(resume_command(self.python, self.runs_dir, run.id),
-                                       trains=True)
+                    job = self._started.launch(
+                        resume_command(self.python, self.runs_dir, run.id), trains=True)
                 except StudioError as e:
                     run_queue.release(run)
                     run.update_info(status="failed", message=str(e))
@@ -205,33 +194,7 @@ class JobManager:
         """(queued runs, oldest first; ids of the runs that train or are being started,
         including this manager's processes that have not written their pid yet)."""
         queued, live = run_queue.scan(self.runs_dir)
-        with self._lock:
-            live.update(j.run_id for j in self._jobs
-                        if j.trains and j.run_id and j.returncode is None)
-        return queued, live
-
-    def _reap(self) -> None:
-        """Reap finished processes; a training process that ended while its run still says
-        queued (it failed before training: the run was deleted, its data is gone...) marks
-        the run failed with the process's own message, so it is not started again and again."""
-        with self._lock:
-            jobs = list(self._jobs)
-        for job in jobs:
-            job.process.poll()
-            job.learn_run_id()
-            if not job.trains or job.returncode is None or job.settled:
-                continue
-            job.settled = True
-            run = RunFolder(self.runs_dir / job.run_id)
-            try:
-                # (a run another process trains, e.g. `studio resume` from a terminal that
-                # won the run's lock first, is not this process's failure)
-                if job.cancelled or run.info().get("status") != "queued" or run.trainer_alive():
-                    continue
-                run.update_info(status="failed",
-                                message=failure_message(job.log_path, job.returncode))
-            except StudioError:
-                continue  # deleted or damaged: nothing to mark
+        return queued, live | self._started.training_run_ids()
 
     def run_queue_in_background(self, interval: float = 2.0) -> threading.Thread:
         """Dispatch queued runs every `interval` seconds in a daemon thread, so the queue moves
@@ -254,12 +217,11 @@ class JobManager:
             self.dispatch()
         else:
             with self._dispatch_lock:
-                self._reap()
+                self._started.reap()
 
     def jobs(self) -> list[Job]:
         self.poll()
-        with self._lock:
-            return list(self._jobs)
+        return self._started.all()
 
     def job(self, run_id: str) -> Job | None:
         """The newest training process this manager started for `run_id`."""
@@ -267,11 +229,6 @@ class JobManager:
             if job.run_id == run_id and job.trains:
                 return job
         return None
-
-    def _live_job(self, run_id: str) -> Job | None:
-        with self._lock:
-            return next((j for j in reversed(self._jobs) if j.run_id == run_id and j.trains
-                         and j.process.poll() is None), None)
 
     def exit_codes(self) -> dict[str, int]:
         """{run id: exit code} of the runs whose newest training process (started by this
@@ -302,7 +259,7 @@ class JobManager:
                 run.update_info(status="stopped", message="cancelled before it started; "
                                 "Resume queues it again")
                 run_queue.release(run)
-                starting = self._live_job(run.id)
+                starting = self._started.live_training_job(run.id)
                 if starting is not None:   # being started by us: end it before it trains
                     starting.cancelled = True
                     starting.process.terminate()   # once training, SIGTERM saves and stops
@@ -326,17 +283,7 @@ class JobManager:
         (SIGTERM: a training one saves and stops), and wait for them (then kill). Queued runs
         stay queued for the next studio."""
         self._closing.set()
-        with self._lock:
-            live = [j for j in self._jobs if j.process.poll() is None]
-        for job in live:
-            job.process.terminate()
-        deadline = time.monotonic() + timeout
-        for job in live:
-            try:
-                job.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                job.process.kill()
-                job.process.wait()
+        self._started.end_all(timeout)
 
     def _run_folder(self, run_id: str) -> RunFolder:
         return RunFolder.by_id(self.runs_dir, run_id)
