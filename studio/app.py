@@ -160,8 +160,16 @@ def launch_studio(runs_dir: str | os.PathLike | None = None, *, host: str = "127
     # The forms come from the specs in this process; the sampling worker (torch: seconds)
     # starts now, in the background, so that the first sample is quick too.
     threading.Thread(target=app.studio.worker.warm_up, daemon=True).start()
+    # quiet: Gradio's own lines end with "set `share=True` in `launch()`", advice for its API
+    # that a studio user cannot follow; the studio says where it is, and its own flag.
     app.launch(server_name=host, server_port=port, inbrowser=inbrowser, share=share,
                auth=auth, auth_message="Generative Media Studio: log in" if auth else None,
-               theme=gr.themes.Soft(), css=CSS, prevent_thread_lock=prevent_thread_lock,
-               footer_links=["gradio", "settings"], **launch_options(runs, viewer=viewer))
+               theme=gr.themes.Soft(), css=CSS, prevent_thread_lock=True,
+               footer_links=["gradio", "settings"], quiet=True,
+               **launch_options(runs, viewer=viewer))
+    print(f"Generative Media Studio: {app.local_url}"
+          + (f" and {app.share_url}" if app.share_url else "  (`--share` for a public link)"),
+          flush=True)
+    if not prevent_thread_lock:
+        app.block_thread()         # serve until Ctrl-C, as launch() itself would have
     return app

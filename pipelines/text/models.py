@@ -9,6 +9,7 @@ Both kinds answer the same call, so training, evaluation and generation never as
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -116,9 +117,19 @@ def step_logits(model: nn.Module, ids: torch.Tensor, state: Any = None
                 ) -> tuple[torch.Tensor, Any]:
     """Logits (B, T, V) for `ids` (B, T) following `state`; returns the new state."""
     if is_transformer(model):
-        out = model(input_ids=ids, past_key_values=state, use_cache=True)
-        return out.logits, out.past_key_values
+        name = cache_keyword(model)
+        out = model(input_ids=ids, use_cache=True, **{name: state})
+        return out.logits, getattr(out, name)
     return model(ids, state)
+
+
+def cache_keyword(model: nn.Module) -> str:
+    """What this transformers version calls the key/value cache, in forward's arguments and
+    its output: `cache` since 5.2x (`past_key_values` still works there, with a deprecation
+    warning users would see, and goes in 5.40), `past_key_values` before."""
+    inner = getattr(model, "_orig_mod", getattr(model, "module", model))   # compiled, DDP
+    accepted = inspect.signature(type(inner).forward).parameters
+    return "cache" if "cache" in accepted else "past_key_values"
 
 
 def parameter_count(model: nn.Module) -> int:
