@@ -1,7 +1,7 @@
 """The run folder, `checkpoints/<run-id>/`: the contract between the engine and the UI.
 
     run.json           pipeline, data, configs, status, step, timestamps, versions, seed
-    metrics.jsonl      one JSON object per logged step
+    metrics.jsonl      one JSON object per logged step (see metrics_log.py)
     samples/           step_000500.png sample grids at fixed seeds
     model.safetensors  the latest weights for sampling (EMA swapped in), with metadata
     best.safetensors   the same for the best validated step, where the family validates
@@ -25,11 +25,12 @@ import shutil
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .atomic_files import atomic_write_json, atomic_write_text
 from .errors import StudioError
 from .liveness import heartbeat_fresh, trainer_lock_held
+from .metrics_log import append_metrics, drop_metrics_after, last_losses, read_metrics
 from .run_schema import STATUSES, check_run_info
 
 # What readers show: a `running` run nobody trains any more is `interrupted` (never written).
@@ -177,38 +178,19 @@ class RunFolder:
             atomic_write_json(self.info_path, info)
         return info
 
-    # --- metrics -------------------------------------------------------------------------
+    # --- metrics.jsonl (pipelines/core/metrics_log.py) ------------------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
-        """Append one line; a crash mid-append leaves at most a partial last line, which
-        `metrics()` skips and the next resume cuts away."""
-        line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        """Append `record` as one line, fsynced (a crash cuts at most that line)."""
+        append_metrics(self.metrics_path, record)
 
     def metrics(self) -> list[dict[str, Any]]:
-        return list(self._iter_metrics())
-
-    def _iter_metrics(self) -> Iterator[dict[str, Any]]:
-        try:
-            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-            if isinstance(record, dict):
-                yield record
+        """Every whole line of metrics.jsonl (a line cut by a crash is skipped)."""
+        return list(read_metrics(self.metrics_path))
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop metrics logged after `last_step` (the checkpoint a resume starts from), so the
         resumed run does not log those steps twice."""
-        kept = [r for r in self._iter_metrics() if r.get("step", 0) <= last_step]
-        atomic_write_text(self.metrics_path, "".join(json.dumps(r, sort_keys=True) + "\n"
-                                                     for r in kept))
+        drop_metrics_after(self.metrics_path, last_step)
 
     # --- samples, checkpoints, stop ------------------------------------------------------
     def sample_path(self, step: int, suffix: str = ".png") -> Path:
@@ -309,32 +291,30 @@ class RunFolder:
             if m and int(m.group(1)) > last_step:
                 p.unlink(missing_ok=True)
 
-    def summary(self) -> dict[str, Any]:
-        """One row for `studio runs` and the UI's table."""
-        info = self.info()
-        losses: dict[str, float] = {}
-        for record in self._iter_metrics():  # the last line may be evaluation, not losses
-            losses = {k: v for k, v in record.items() if k.startswith("loss")
-                      and isinstance(v, (int, float)) and not isinstance(v, bool)} or losses
-        return {
-            "id": self.id,
-            "pipeline": info.get("pipeline", "?"),
-            "data": info.get("data", "?"),
-            "status": self.display_status(info),   # `interrupted`: nobody trains it
-            "step": info.get("step", 0),
-            "total_steps": info.get("total_steps"),
-            "last_loss": losses,
-            "created": info.get("created", ""),
-            "message": info.get("message") or "",
-            "warning": info.get("warning") or "",
-            "eval": info.get("eval") or {},
-            # where and how it trained (set when training starts; peak memory at each log)
-            "device": info.get("device") or "",
-            "precision": info.get("precision") or "",
-            "processes": info.get("processes"),
-            "peak_memory_mb": info.get("peak_memory_mb"),
-            "checkpoint_step": info.get("checkpoint_step"),   # where a resume continues
-        }
+
+def summary_row(run: RunFolder) -> dict[str, Any]:
+    """One row for `studio runs` and the UI's table."""
+    info = run.info()
+    losses = last_losses(run.metrics())   # the last line may be evaluation, not losses
+    return {
+        "id": run.id,
+        "pipeline": info.get("pipeline", "?"),
+        "data": info.get("data", "?"),
+        "status": run.display_status(info),   # `interrupted`: nobody trains it
+        "step": info.get("step", 0),
+        "total_steps": info.get("total_steps"),
+        "last_loss": losses,
+        "created": info.get("created", ""),
+        "message": info.get("message") or "",
+        "warning": info.get("warning") or "",
+        "eval": info.get("eval") or {},
+        # where and how it trained (set when training starts; peak memory at each log)
+        "device": info.get("device") or "",
+        "precision": info.get("precision") or "",
+        "processes": info.get("processes"),
+        "peak_memory_mb": info.get("peak_memory_mb"),
+        "checkpoint_step": info.get("checkpoint_step"),   # where a resume continues
+    }
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -348,7 +328,7 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]
         if not (path / "run.json").is_file():
             continue
         try:
-            rows.append(RunFolder(path).summary())
+            rows.append(summary_row(RunFolder(path)))
         except (StudioError, OSError) as e:   # this run alone: every other one still lists
             rows.append({"id": path.name, "pipeline": "?", "data": "?", "status": "damaged",
                          "step": 0, "total_steps": None, "last_loss": {}, "created": "",
