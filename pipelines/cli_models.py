@@ -72,7 +72,14 @@ def cmd_sample(args) -> int:
     if out is None or suffix == ".txt":
         raise StudioError("this model draws images: pass --out grid.png (or samples.npz, or "
                           "walk.gif with --interpolate)")
-    _write_images(samples, out, walk=bool(args.interpolate))
+    settings = None
+    if not args.interpolate and Path(args.run).suffix != ".safetensors":
+        # the batch's settings in the PNG: the Images tab restores them (core/png_settings.py)
+        from .core.runs import RunFolder
+        settings = {"pipeline": pipe.name, "run": RunFolder.resolve(args.run, args.runs_dir).id,
+                    "checkpoint": args.step, "weights_step": pipe.step, "seed": args.seed,
+                    "count": args.n, "label": args.label, "index": None, "controls": controls}
+    _write_images(samples, out, walk=bool(args.interpolate), settings=settings)
     print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
     return 0
 
@@ -102,7 +109,7 @@ def _write_texts(texts: list[str], out: Path | None) -> int:
     return 0
 
 
-def _write_images(samples, out: Path, walk: bool = False) -> None:
+def _write_images(samples, out: Path, walk: bool = False, settings: dict | None = None) -> None:
     import io
 
     import numpy as np
@@ -114,7 +121,7 @@ def _write_images(samples, out: Path, walk: bool = False) -> None:
     elif suffix == ".png":
         # A walk is one row per walk, in order; a batch is a square-ish grid.
         save_grid(samples.images, out, labels=None if walk else samples.labels,
-                  nrow=len(samples.images) if walk else None)
+                  nrow=len(samples.images) if walk else None, settings=settings)
     else:
         buf = io.BytesIO()
         arrays = {"images": samples.images.astype(np.float32)}

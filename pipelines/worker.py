@@ -82,19 +82,25 @@ class Worker:
             raise StudioError("the batch size must be between 1 and 1024")
         seed = check_seed(seed)
         pipe = self.model(run, step)
-        samples = pipe.sample(int(n), seed=seed, labels=label,
-                              **self._controls(pipe, controls))
+        controls = self._controls(pipe, controls)
+        samples = pipe.sample(int(n), seed=seed, labels=label, **controls)
         if samples.texts is not None:
             return {"texts": samples.texts, "step": pipe.step}
         out = self._out_dir()
+        # What made this batch, in every PNG (pipelines/core/png_settings.py): dropped on the
+        # Images tab, a file brings these settings back.
+        made = {"pipeline": pipe.name, "run": self._run_path(run).name, "checkpoint": step,
+                "weights_step": pipe.step, "seed": seed, "count": int(n), "label": label,
+                "controls": controls}
         files = []
         for i, image in enumerate(samples.images):
             name = f"seed{int(seed) + i}"
             if samples.labels is not None:
                 name += f"-class{int(samples.labels[i])}"
-            save_grid(image[None], out / f"{name}.png", nrow=1)
+            save_grid(image[None], out / f"{name}.png", nrow=1, settings={**made, "index": i})
             files.append(str(out / f"{name}.png"))
-        save_grid(samples.images, out / "grid.png", labels=samples.labels)
+        save_grid(samples.images, out / "grid.png", labels=samples.labels,
+                  settings={**made, "index": None})
         labels = None if samples.labels is None else [int(x) for x in samples.labels]
         return {"grid": str(out / "grid.png"), "files": files, "labels": labels,
                 "step": pipe.step, "class_names": pipe.info.get("class_names")}

@@ -1,6 +1,7 @@
 """The studio in a real browser (Playwright driving Debian's headless Chromium): start a short
 DCGAN run from the Train tab, watch its curves and grids appear, stop it, resume it, sample the
-same images twice from the Images tab with a chosen seed, and find the run in the Runs tab.
+same images twice from the Images tab with a chosen seed, drop one of them back on the tab to
+restore its settings and draw it again, and find the run in the Runs tab.
 Screenshots go to a temporary folder, or with STUDIO_SCREENSHOTS=docs/studio to the README's.
 Skipped where Chromium or Playwright is missing (.ci/run installs both)."""
 
@@ -123,6 +124,25 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         pictures = [page.request.get(src).body() for src in sources]
         assert pictures[0] == pictures[1]  # (the page's file cache is keyed by content too)
         assert len(list((runs_dir / ".ui").glob("*/*/seed7.png"))) == 2  # two samplings
+
+        # Restore: the third sample, dropped on the tab, brings back its seed and batch size
+        # (changed here first), and Generate draws the same picture in the same place.
+        third = sorted((runs_dir / ".ui").glob("*/*/seed9.png"))[0]
+        set_number(page, "Seed", 0)
+        set_number(page, "Batch size", 1)
+        page.locator("#images-generate").click()
+        playwright.expect(page.locator("#images-gallery img")).to_have_count(1)
+        page.locator("#images-restore input[type=file]").set_input_files(str(third))
+        page.locator("#images-restore-note").get_by_text("Restored run").wait_for()
+        playwright.expect(page.get_by_label("Seed", exact=True)).to_have_value("7")
+        playwright.expect(page.get_by_label("Batch size", exact=True)).to_have_value("4")
+        page.locator("#images-generate").click()
+        page.locator("#images-gallery img").nth(3).wait_for()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "images-restore.png"), full_page=True)
+        redrawn = page.request.get(page.locator("#images-gallery img").nth(2)
+                                   .get_attribute("src")).body()
+        assert redrawn == third.read_bytes()  # same pixels, same settings inside
 
         # Runs: the run is in the table.
         page.get_by_role("tab", name="Runs").click()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..core.atomic_files import atomic_write_bytes
+from ..core.png_settings import png_bytes
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -37,21 +39,16 @@ def grid_image(images: np.ndarray, nrow: int | None = None, min_cell: int = 32,
     return Image.fromarray(canvas[..., 0] if c == 1 else canvas)
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def save_grid(images: np.ndarray, path: str | os.PathLike, labels: np.ndarray | None = None,
-              nrow: int | None = None) -> None:
-    """Save a sample grid as PNG, atomically. When the labels cycle through the classes (as
+              nrow: int | None = None, settings: dict[str, Any] | None = None) -> None:
+    """Save a sample grid as PNG, atomically, with the generation `settings` that made it in
+    the file (pipelines/core/png_settings.py). When the labels cycle through the classes (as
     the periodic grids do), each row holds whole cycles, so every column is one class."""
     if nrow is None and labels is not None and len(labels):
         classes = int(np.max(labels)) + 1
         if len(labels) >= classes and 2 <= classes <= 16:
             nrow = classes * max(1, round(np.sqrt(len(labels)) / classes))
-    atomic_write_bytes(path, png_bytes(grid_image(images, nrow=nrow)))
+    atomic_write_bytes(path, png_bytes(grid_image(images, nrow=nrow), settings))
 
 
 def save_gif(frames: np.ndarray, path: str | os.PathLike, seconds_per_frame: float = 0.12,

@@ -1,6 +1,8 @@
 """Images tab: sample a trained image model — run and checkpoint, seed, batch, class, every
 sampling control its family offers (read from the family, not written here), walks between two
 seeds (a strip and a GIF), and the family's tools. Sampling happens in the sampling worker.
+Every sample PNG carries the settings that made it; dropping one on the tab brings them back
+(pipelines/core/png_settings.py), so Generate draws the same batch again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from pipelines.core.errors import StudioError
+from pipelines.core.png_settings import read_settings
 from pipelines.core.runs import RunFolder
 
 from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
@@ -64,6 +67,37 @@ def parse_label(label: str | None) -> int | None:
     return whole_number(str(label).split(":")[0], "class", 0)
 
 
+def label_choice(info: dict[str, Any], label: int | None) -> str:
+    """The Class dropdown's entry for class `label` (None: cycle through the classes)."""
+    if label is None:
+        return CYCLE
+    choices = class_choices(info)
+    if not 0 <= label < len(choices) - 1:
+        raise StudioError(f"class {label} is not one of this run's classes")
+    return choices[label + 1]
+
+
+def restored_settings(studio: Studio, path: str | None) -> dict[str, Any]:
+    """A studio PNG's settings, checked against this studio's runs: the run must be here, be
+    the pipeline that made the picture, and still have the checkpoint it was drawn from."""
+    if not path:
+        raise StudioError("drop a PNG the studio wrote (one of the Images tab's samples)")
+    settings = read_settings(path)
+    name, run_id = Path(path).name, settings["run"]
+    if not (studio.runs_dir / run_id).is_dir():
+        raise StudioError(f"{name} was drawn by run {run_id}, which is not in this studio's "
+                          f"runs folder")
+    run = RunFolder.by_id(studio.runs_dir, run_id)
+    info = run.info()
+    if info["pipeline"] != settings["pipeline"]:
+        raise StudioError(f"{name} was drawn by a {settings['pipeline']} model, but run "
+                          f"{run_id} here is {info['pipeline']}")
+    if settings["checkpoint"] is not None and settings["checkpoint"] not in run.checkpoint_steps():
+        raise StudioError(f"run {run_id} no longer keeps the checkpoint of step "
+                          f"{settings['checkpoint']} that {name} was drawn from")
+    return {**settings, "label_choice": label_choice(info, settings["label"])}
+
+
 def zip_batch(files: list[str]) -> str:
     """The batch's PNGs in one zip, next to them (the names carry seed and class)."""
     path = Path(files[0]).parent / "batch.zip"
@@ -104,17 +138,26 @@ def build(studio: Studio) -> None:
                           interactive=True)
         label = gr.Dropdown([CYCLE], value=CYCLE, label="Class", info="conditional models",
                             interactive=True)
+    # {"run": id, "controls": {...}} from a dropped studio PNG: the form below shows them
+    restored = gr.State({})
+    if not studio.viewer:
+        with gr.Row():
+            png = gr.File(label="Restore the settings of a studio PNG (drop one of its samples)",
+                          file_types=[".png"], elem_id="images-restore", scale=2)
+            restore_note = gr.Markdown(elem_id="images-restore-note")
 
-    @gr.render(inputs=[run])
-    def sampling_form(run_id):
+    @gr.render(inputs=[run, restored])
+    def sampling_form(run_id, restored_values):
         described = run_pipeline(studio, run_id) if run_id else None
         if described is None:
             gr.Markdown("No image run with weights yet: train one in the Train tab.")
             return
         desc = describe(described[0])
         specs = desc["controls"]
+        values = (restored_values or {}).get("controls", {}) \
+            if (restored_values or {}).get("run") == run_id else {}
         with gr.Group():
-            inputs = [field_input(spec) for spec in specs]
+            inputs = [field_input(spec, values.get(spec["name"])) for spec in specs]
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="images-generate")
             walk = gr.Button("Walk A → B", interactive=desc["can_interpolate"])
@@ -174,15 +217,37 @@ def build(studio: Studio) -> None:
                              [tool_image, tool_values])
 
     @shows_errors(2)
-    def pick_run(run_id, current_step):
+    def pick_run(run_id, current_step, current_label):
         described = run_pipeline(studio, run_id)
         labels = class_choices(described[1]) if described else [CYCLE]
         steps = step_choices(studio, run_id)
-        # The Timeline tab sets run and step together: keep its step.
+        # The Timeline tab sets run and step together, a restored PNG run, step and class:
+        # keep what fits the new run.
         return (gr.Dropdown(choices=steps, value=current_step if current_step in steps
-                            else LATEST), gr.Dropdown(choices=labels, value=CYCLE))
+                            else LATEST),
+                gr.Dropdown(choices=labels, value=current_label if current_label in labels
+                            else CYCLE))
 
-    run.change(pick_run, [run, step], [step, label], show_progress="hidden")
+    run.change(pick_run, [run, step, label], [step, label], show_progress="hidden")
+
+    if not studio.viewer:
+        @shows_errors(7)
+        def restore(path):
+            s = restored_settings(studio, path)
+            info = RunFolder.by_id(studio.runs_dir, s["run"]).info()
+            place = (f"; the picture is number {s['index'] + 1} of the batch"
+                     if s["index"] is not None else "")
+            note = (f"Restored run {s['run']}, checkpoint {s['checkpoint'] or LATEST} (weights "
+                    f"of step {s['weights_step']}), seed {s['seed']}, batch {s['count']} and "
+                    f"its sampling controls: Generate draws the same batch{place}.")
+            return (gr.Dropdown(choices=studio.run_ids("image"), value=s["run"]),
+                    gr.Dropdown(choices=step_choices(studio, s["run"]),
+                                value=LATEST if s["checkpoint"] is None else str(s["checkpoint"])),
+                    s["seed"], s["count"],
+                    gr.Dropdown(choices=class_choices(info), value=s["label_choice"]),
+                    {"run": s["run"], "controls": s["controls"]}, note)
+
+        png.upload(restore, png, [run, step, seed, batch, label, restored, restore_note])
     refresh.click(lambda: run_choices(studio, "image"), None, run)
     return SimpleNamespace(run=run, step=step, seed=seed, batch=batch)
 
