@@ -144,6 +144,20 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
                                    .get_attribute("src")).body()
         assert redrawn == third.read_bytes()  # same pixels, same settings inside
 
+        # History: every batch drawn here is listed, newest first; picking the one-picture
+        # batch of seed 0 and restoring it sets seed and batch size back.
+        page.locator("#images-history-open").get_by_text("History").first.click()
+        history = page.locator("#images-history")
+        playwright.expect(history).to_contain_text(run_id)
+        rows = history.locator('[role="row"]')             # a header, then one per batch
+        playwright.expect(rows).to_have_count(5)           # 7 x 4 twice, 0 x 1, 7 x 4 again
+        history.get_by_test_id("cell-1-2").click()         # the seed-0 batch's seed
+        page.locator("#images-history-gallery img").first.wait_for()
+        page.locator("#images-history-restore").click()
+        playwright.expect(page.get_by_label("Seed", exact=True)).to_have_value("0")
+        playwright.expect(page.get_by_label("Batch size", exact=True)).to_have_value("1")
+        page.screenshot(path=str(SHOTS / "images-history.png"), full_page=True)
+
         # Runs: the run is in the table.
         page.get_by_role("tab", name="Runs").click()
         playwright.expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=60_000)

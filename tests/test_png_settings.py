@@ -1,9 +1,10 @@
 """Generation settings in the studio's PNGs: every sample the worker or `studio sample` writes
 carries them; the Images tab's restore reads them back (checked against the runs folder), and
-drawing with them gives the same picture again. Damaged or foreign PNGs are refused in words.
-(tests/test_browser.py drops a sample on the page itself.)"""
+drawing with them gives the same picture again; the History keeps every batch the page draws.
+Damaged or foreign PNGs are refused in words. (tests/test_browser.py does both on the page.)"""
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -103,3 +104,35 @@ def test_foreign_damaged_and_orphaned_pngs_are_refused_in_words(trained, tmp_pat
     with pytest.raises(StudioError, match="not a picture"):
         (tmp_path / "f.png").write_bytes(b"not a png")
         restored_settings(studio, tmp_path / "f.png")
+
+
+def test_the_history_keeps_every_batch_drawn_with_its_settings(trained, tmp_path, monkeypatch):
+    from pipelines.core import limits
+    from studio import history
+    from studio.outputs import OutputCache
+    from studio.tabs.images import sample_batch
+    runs_dir, run, worker = trained
+    studio = SimpleNamespace(runs_dir=runs_dir, worker=worker,
+                             outputs=OutputCache(runs_dir / ".ui"))
+    shown, _ = sample_batch(studio, run.id, "latest", 21, 3, "cycle through classes", {})
+    sample_batch(studio, run.id, "latest", 30, 2, "4: 4", {"truncation": "0.5"})
+    newest, older = history.entries(runs_dir)[:2]
+    assert (newest["seed"], newest["count"], newest["class"]) == (30, 2, 4)
+    assert "truncation=0.5" in newest["controls"] and older["seed"] == 21
+    assert Path(newest["folder"]).relative_to(runs_dir / "outputs").parts[1] == run.id
+    pictures = history.pictures(runs_dir, older["folder"])
+    assert [Path(p).name.split("-")[0] for p in pictures] == ["seed21", "seed22", "seed23"]
+    assert np.array_equal(pixels(pictures[1]), pixels(shown[1][0]))
+    # Kept after the page's own copies are gone (a closed session), until deleted.
+    studio.outputs.drop_session("")
+    assert not Path(shown[0][0]).exists() and Path(pictures[0]).exists()
+    history.delete(runs_dir, older["folder"])
+    assert older["folder"] not in [e["folder"] for e in history.entries(runs_dir)]
+    with pytest.raises(StudioError, match="no longer in the history"):
+        history.pictures(runs_dir, older["folder"])
+    with pytest.raises(StudioError, match="no longer in the history"):
+        history.delete(runs_dir, runs_dir)                       # only history folders
+    # Over its size limit, the oldest batches go first.
+    monkeypatch.setattr(limits, "HISTORY_MAX_BYTES", 1)
+    sample_batch(studio, run.id, "latest", 40, 1, "cycle through classes", {})
+    assert [e["seed"] for e in history.entries(runs_dir)] == [40]

@@ -74,6 +74,15 @@ OUTPUT_MAX_BYTES = 1 * 2**30
 OUTPUT_MAX_AGE_SECONDS = 24 * 3600
 OUTPUT_MIN_AGE_SECONDS = 60
 
+# --- the generation history (runs folder/outputs/) --------------------------------------------
+
+# Every batch drawn on the Images tab is also kept in outputs/, with its settings in its PNGs,
+# until the history holds this many bytes; then the oldest batches go. ~8,000 batches of 16
+# digits, or ~1,000 of 16 pictures at 256 px.
+HISTORY_MAX_BYTES = 2 * 2**30
+# The History view lists this many batches, newest first.
+HISTORY_SHOWN = 200
+
 
 def size_text(n: int | float) -> str:
     """Bytes for a message: '2.0 GB', '100 MB', '4 KB', '900 bytes'."""

@@ -18,8 +18,10 @@ from pipelines.core.errors import StudioError
 from pipelines.core.png_settings import read_settings
 from pipelines.core.runs import RunFolder
 
+from .. import history
 from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
+from . import history as history_view
 
 CYCLE = "cycle through classes"
 LATEST = "latest"
@@ -98,6 +100,24 @@ def restored_settings(studio: Studio, path: str | None) -> dict[str, Any]:
     return {**settings, "label_choice": label_choice(info, settings["label"])}
 
 
+def restore_updates(studio: Studio, path: str | None) -> tuple:
+    """What restoring a studio PNG sets on the tab: run, checkpoint step, seed, batch size,
+    class, the controls the form then shows, and a note saying what was restored."""
+    s = restored_settings(studio, path)
+    info = RunFolder.by_id(studio.runs_dir, s["run"]).info()
+    place = (f"; the picture is number {s['index'] + 1} of the batch"
+             if s["index"] is not None else "")
+    note = (f"Restored run {s['run']}, checkpoint {s['checkpoint'] or LATEST} (weights of step "
+            f"{s['weights_step']}), seed {s['seed']}, batch {s['count']} and its sampling "
+            f"controls: Generate draws the same batch{place}.")
+    return (gr.Dropdown(choices=studio.run_ids("image"), value=s["run"]),
+            gr.Dropdown(choices=step_choices(studio, s["run"]),
+                        value=LATEST if s["checkpoint"] is None else str(s["checkpoint"])),
+            s["seed"], s["count"],
+            gr.Dropdown(choices=class_choices(info), value=s["label_choice"]),
+            {"run": s["run"], "controls": s["controls"]}, note)
+
+
 def zip_batch(files: list[str]) -> str:
     """The batch's PNGs in one zip, next to them (the names carry seed and class)."""
     path = Path(files[0]).parent / "batch.zip"
@@ -123,6 +143,8 @@ def sample_batch(studio: Studio, run_id: str, step: Any, seed: Any, batch: Any, 
                                       else "") for i, c in enumerate(labels)]
     batch_zip = zip_batch(result["files"])
     studio.outputs.keep(Path(batch_zip).parent)   # bounded per session (studio/outputs.py)
+    history.record(studio.runs_dir, Path(result["grid"]).parent,   # and in the History
+                   RunFolder.by_id(studio.runs_dir, run_id).id, seed, len(result["files"]))
     return list(zip(result["files"], captions)), batch_zip
 
 
@@ -140,11 +162,11 @@ def build(studio: Studio) -> None:
                             interactive=True)
     # {"run": id, "controls": {...}} from a dropped studio PNG: the form below shows them
     restored = gr.State({})
-    if not studio.viewer:
-        with gr.Row():
+    with gr.Row():
+        if not studio.viewer:      # an upload: editors only
             png = gr.File(label="Restore the settings of a studio PNG (drop one of its samples)",
                           file_types=[".png"], elem_id="images-restore", scale=2)
-            restore_note = gr.Markdown(elem_id="images-restore-note")
+        restore_note = gr.Markdown(elem_id="images-restore-note")
 
     @gr.render(inputs=[run, restored])
     def sampling_form(run_id, restored_values):
@@ -168,7 +190,8 @@ def build(studio: Studio) -> None:
                                 changed_values(specs, list(values)))
 
         generate.click(sample, [run, step, seed, batch, label, *inputs], [gallery, download],
-                       concurrency_limit=4)
+                       concurrency_limit=4).then(lambda: history_view.listing(studio), None,
+                                                 [past.table, past.folders])
 
         @shows_errors(2)
         def interpolate(run_id, step, seed_a, seed_b, frames, label, *values):
@@ -230,24 +253,14 @@ def build(studio: Studio) -> None:
 
     run.change(pick_run, [run, step, label], [step, label], show_progress="hidden")
 
+    restore_outputs = [run, step, seed, batch, label, restored, restore_note]
+    past = history_view.build(studio, restore_updates, restore_outputs)
     if not studio.viewer:
-        @shows_errors(7)
-        def restore(path):
-            s = restored_settings(studio, path)
-            info = RunFolder.by_id(studio.runs_dir, s["run"]).info()
-            place = (f"; the picture is number {s['index'] + 1} of the batch"
-                     if s["index"] is not None else "")
-            note = (f"Restored run {s['run']}, checkpoint {s['checkpoint'] or LATEST} (weights "
-                    f"of step {s['weights_step']}), seed {s['seed']}, batch {s['count']} and "
-                    f"its sampling controls: Generate draws the same batch{place}.")
-            return (gr.Dropdown(choices=studio.run_ids("image"), value=s["run"]),
-                    gr.Dropdown(choices=step_choices(studio, s["run"]),
-                                value=LATEST if s["checkpoint"] is None else str(s["checkpoint"])),
-                    s["seed"], s["count"],
-                    gr.Dropdown(choices=class_choices(info), value=s["label_choice"]),
-                    {"run": s["run"], "controls": s["controls"]}, note)
+        @shows_errors(len(restore_outputs))
+        def restore_png(path):
+            return restore_updates(studio, path)
 
-        png.upload(restore, png, [run, step, seed, batch, label, restored, restore_note])
+        png.upload(restore_png, png, restore_outputs)
     refresh.click(lambda: run_choices(studio, "image"), None, run)
     return SimpleNamespace(run=run, step=step, seed=seed, batch=batch)
 
