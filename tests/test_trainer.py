@@ -37,6 +37,19 @@ def test_a_run_fills_its_folder(runs_dir):
     assert meta["studio_config_hash"] == info["config_hash"]
 
 
+def test_the_first_grid_comes_at_five_percent_of_the_run(runs_dir):
+    # sample_every 30 of 40 steps: a grid at step 2 (5%) too, so a short run shows a picture
+    # early; and none early where sample_every is 0 (only at the end).
+    run, status = tiny_run(runs_dir, name="early", steps=40, sample_every=30,
+                           checkpoint_every=40, log_every=10)
+    assert status == "done"
+    assert [p.name for p in run.sample_files()] == [
+        "step_000002.png", "step_000030.png", "step_000040.png"]
+    run, _ = tiny_run(runs_dir, name="late", steps=40, sample_every=0, checkpoint_every=40,
+                      log_every=10)
+    assert [p.name for p in run.sample_files()] == ["step_000040.png"]
+
+
 def test_weights_and_optimizer_state_round_trip_bit_for_bit(tmp_path):
     torch.manual_seed(0)
     tensors = {"a": torch.randn(3, 4), "b": torch.arange(5), "c": torch.randn(2).bfloat16()}

@@ -254,8 +254,9 @@ class TrainerConfig:
     grad_clip: float = option(0.0, "Clip each model's gradient norm to this value; 0 disables.",
                               low=0.0)
     log_every: int = option(25, "Write losses to metrics.jsonl every N steps.", low=1)
-    sample_every: int = option(500, "Save a sample grid to samples/ every N steps (and at the "
-                               "end); 0 only at the end.", low=0)
+    sample_every: int = option(500, "Save a sample grid to samples/ every N steps, at the end, "
+                               "and once early (at 5% of a run of 20 steps or more); 0 only at "
+                               "the end.", low=0)
     checkpoint_every: int = option(500, "Save a resumable checkpoint every N steps (and at the "
                                    "end); 0 only at the end.", low=0)
     keep_checkpoints: int = option(3, "How many recent checkpoints to keep in state/.", low=1)

@@ -147,6 +147,10 @@ class Trainer:
         self.best = (BestTracker(f"val/{metric[0]}", metric[1], self.tc.early_stop_patience)
                      if metric else None)
         self.early_stopped = False
+        # A first grid at 5% of the run whatever sample_every says (250 of 300 steps showed
+        # none while training); a run under 20 steps has nothing to show that early.
+        self.first_grid = -(-self.tc.steps // 20) if self.tc.steps >= 20 else 0
+        self.sampled_step = -1  # the step of the last grid (every run ends with one)
         self.saved_step = -1  # the step of this process's last checkpoint (not the folder's:
         # under several processes only the main one writes, and all must agree)
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its permutation)
@@ -194,6 +198,7 @@ class Trainer:
     # --- sampling grids ---------------------------------------------------------------------
     @torch.no_grad()
     def sample_grid(self) -> None:
+        self.sampled_step = self.step
         if not self.accelerator.is_main_process or not self.pipeline.draws_samples:
             return
         with trainer_state.sampling_weights(self):
@@ -300,13 +305,15 @@ class Trainer:
                         self.elapsed = now - t0
                         trainer_report.log_window(self, window, window_steps, now - window_start)
                         window, window_steps, window_start = {}, 0, now
-                    if self.tc.sample_every and self.step % self.tc.sample_every == 0:
+                    if self.tc.sample_every and (self.step % self.tc.sample_every == 0
+                                                 or self.step == self.first_grid):
                         self.sample_grid()
                     if due_ckpt:
                         self.save_checkpoint()
                 self.elapsed = time.perf_counter() - t0
-                if self.step != self.saved_step:   # the last grid and checkpoint
+                if self.step != self.sampled_step:   # the last grid and checkpoint
                     self.sample_grid()
+                if self.step != self.saved_step:
                     self.save_checkpoint()
                 return trainer_report.finish(self, status, signals.received)
             except TrainingFailed as e:
