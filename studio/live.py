@@ -17,21 +17,57 @@ from pipelines.core.runs import RunFolder
 from .common import as_markdown_text, format_step
 
 NOT_CURVES = ("step", "time", "warning")
+# The live view's charts, each on its own y axis, so that gradient norms (~20) do not flatten
+# losses (~1) into a line at 0. A name's shape decides its chart (chart_of).
+CHARTS = ("losses", "diagnostics", "learning rate", "validation")
+# Counts and sizes are numbers to read, not curves: 120,000 tokens beside a loss of 1.5 made
+# the validation chart's axis useless.
+COUNTS = ("n", "characters", "tokens", "weights_step", "skipped_steps")
+
+
+def _series(run: RunFolder) -> dict[str, list[tuple[int, float]]]:
+    """Every plottable number of the run's metrics: {name: [(step, value), ...]}."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for record in run.metrics():
+        for key in record:
+            point = None if key in NOT_CURVES else curve_point(record, key)
+            if point is not None:
+                out.setdefault(key, []).append(point)
+    return out
 
 
 def curve_frames(run: RunFolder, smoothing: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(training curves, validation/evaluation curves) as long tables (step, value, series) for
     gr.LinePlot. `smoothing` in [0, 1) is an exponential moving average of each series (as in
     TensorBoard), so noisy losses read as trends; validation numbers are never smoothed."""
-    train: dict[str, list[tuple[int, float]]] = {}
-    checks: dict[str, list[tuple[int, float]]] = {}
-    for record in run.metrics():
-        for key in record:
-            point = None if key in NOT_CURVES else curve_point(record, key)
-            if point is not None:
-                target = checks if key.startswith(("val/", "eval/")) else train
-                target.setdefault(key, []).append(point)
+    series = _series(run)
+    checks = {k: v for k, v in series.items() if k.startswith(("val/", "eval/"))}
+    train = {k: v for k, v in series.items() if k not in checks}
     return _long(train, smoothing), _long(checks, 0.0)
+
+
+def chart_of(name: str) -> str | None:
+    """Which live chart draws metric `name`, or None: counts and sizes, and the end-of-run
+    evaluation (one number each, in the Runs tab), are not curves."""
+    if name.startswith("eval/") or name.rsplit("/", 1)[-1] in COUNTS:
+        return None
+    if name.startswith("val/"):
+        return "validation"
+    if name == "lr" or name.startswith("lr_"):
+        return "learning rate"
+    return "losses" if "loss" in name or "nll" in name else "diagnostics"
+
+
+def chart_frames(run: RunFolder, smoothing: float = 0.0) -> dict[str, pd.DataFrame]:
+    """{chart: long table} for each of CHARTS; losses and diagnostics smoothed as in
+    curve_frames, learning rates and validation numbers never."""
+    groups: dict[str, dict[str, list[tuple[int, float]]]] = {chart: {} for chart in CHARTS}
+    for name, points in _series(run).items():
+        chart = chart_of(name)
+        if chart is not None:
+            groups[chart][name] = points
+    return {chart: _long(series, smoothing if chart in ("losses", "diagnostics") else 0.0)
+            for chart, series in groups.items()}
 
 
 def _is_number(value: Any) -> bool:

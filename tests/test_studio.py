@@ -162,18 +162,22 @@ def test_the_live_view_blanks_a_plot_before_it_shows_new_lines(runs_dir):
     app = build_app(runs_dir)
     refresh = next(f.fn for f in app.fns.values() if f.fn and f.fn.__name__ == "refresh")
     run = fake_run(runs_dir)
-    first = list(refresh(run.id, 0.0, 0, [(), ()]))
+    first = list(refresh(run.id, 0.0, 0, [()] * 4))
     assert len(first) == 1   # an empty plot draws the first table as it comes
-    progress, losses, checks, *_, drawn = first[0]
-    assert "**running**" in progress and checks is None
+    progress, losses, diagnostics, rates, validation, *_, drawn = first[0]
+    assert "**running**" in progress and validation is None and diagnostics is None
     assert list(losses["series"].unique()) == ["loss_d", "loss_g"]
-    assert drawn == [("loss_d", "loss_g"), ()]
+    assert drawn == [("loss_d", "loss_g"), (), (), ()]
     assert len(list(refresh(run.id, 0.0, 0, drawn))) == 1   # same lines: just the new data
-    run.log_metrics({"step": 10, "loss_d": 0.4, "loss_g": 1.0, "diversity": 0.3, "val/x": 1})
+    # One chart per group, each on its own axis: a new loss joins the losses (whose chart is
+    # blanked first), a gradient norm of ~20 goes to the diagnostics, the learning rate to
+    # its own, and a count is not drawn at all.
+    run.log_metrics({"step": 10, "loss_d": 0.4, "loss_g": 1.0, "loss_aux": 0.1,
+                     "grad_norm_d": 20.0, "lr": 2e-4, "val/x": 1, "val/tokens": 120000})
     blank, full = list(refresh(run.id, 0.0, 0, drawn))
-    assert blank[1] is None and isinstance(blank[2], dict)  # losses blanked, checks skipped
-    assert full[-1] == [("diversity", "loss_d", "loss_g"), ("val/x",)]
-    assert set(full[1]["series"]) == {"diversity", "loss_d", "loss_g"}
+    assert blank[1] is None and isinstance(blank[2], dict)  # losses blanked, the rest skipped
+    assert full[-1] == [("loss_aux", "loss_d", "loss_g"), ("grad_norm_d",), ("lr",), ("val/x",)]
+    assert set(full[1]["series"]) == {"loss_aux", "loss_d", "loss_g"}
     app.studio_jobs.stop_all(timeout=10)
 
 

@@ -145,10 +145,15 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
                                    info="0 = the run's own total", scale=1)
             duplicate = gr.Button("Duplicate with changes", size="sm")
-    with gr.Row():   # (no height=: with one, Gradio 6 cuts the legend off below the plot)
-        losses = gr.LinePlot(x="step", y="value", color="series", label="Training curves",
-                             elem_id="live-losses")
-        checks = gr.LinePlot(x="step", y="value", color="series", label="Validation")
+    # One chart per group of metrics, each with its own y axis (live.CHARTS, live.chart_of).
+    # (no height=: with one, Gradio 6 cuts the legend off below the plot)
+    plots = []
+    for row in (live.CHARTS[:2], live.CHARTS[2:]):
+        with gr.Row():
+            for chart in row:
+                plots.append(gr.LinePlot(x="step", y="value", color="series",
+                                         label=chart.capitalize(),
+                                         elem_id=f"live-{chart.replace('learning rate', 'lr')}"))
     with gr.Row():
         with gr.Column():
             grid = gr.Image(label="Samples", type="filepath", interactive=False, height=320,
@@ -158,28 +163,32 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             text_sample = gr.Textbox(label="Latest text sample", lines=6, max_lines=12)
             log = gr.Textbox(label="Log", lines=8, max_lines=12, autoscroll=True)
 
-    drawn = gr.State([(), ()])   # per session: the lines each plot shows (live.needs_redraw)
+    # per session: the lines each plot shows (live.needs_redraw)
+    drawn = gr.State([()] * len(plots))
 
     # The Stop button is there only for an editor, and enabled only while the picked run is
     # queued or training (a finished, stopped or interrupted run has nothing to stop).
     controls = [] if studio.viewer else [stop]
 
-    @shows_errors(8 + len(controls))
+    n_out = 6 + len(plots) + len(controls)
+
+    @shows_errors(n_out)
     def refresh(run_id, smooth, back, shown):
         if not run_id:
-            yield (gr.skip(),) * (8 + len(controls))
+            yield (gr.skip(),) * n_out
             return
         folder = RunFolder(studio.runs_dir / run_id)
         if not folder.info_path.is_file():
             yield ((f"Run `{run_id}` is gone (deleted?); pick another.",)
-                   + (gr.skip(),) * (7 + len(controls)))
+                   + (gr.skip(),) * (n_out - 1))
             return
         stoppable = [gr.Button(interactive=folder.display_status() in ("queued", "running"))
                      for _ in controls]
         codes = studio.jobs.exit_codes()
-        frames = live.curve_frames(folder, float(smooth or 0))
+        frames = list(live.chart_frames(folder, float(smooth or 0)).values())
         series = [live.plotted_series(frame) for frame in frames]
-        blank = [live.needs_redraw(old, new) for old, new in zip(shown or [(), ()], series)]
+        blank = [live.needs_redraw(old, new)
+                 for old, new in zip(shown or [()] * len(plots), series)]
         if any(blank):   # new lines: empty the plot first, so that it draws a new chart
             yield ((gr.skip(), *(None if b else gr.skip() for b in blank))
                    + (gr.skip(),) * (5 + len(controls)))
@@ -194,7 +203,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                live.latest_text_sample(folder),
                live.log_tail(folder, studio.jobs.log_path(run_id)), *stoppable, series)
 
-    outputs = [progress, losses, checks, grid, scrub, text_sample, log, *controls, drawn]
+    outputs = [progress, *plots, grid, scrub, text_sample, log, *controls, drawn]
     inputs = [run, smoothing, scrub, drawn]
     # One at a time (they share `drawn`): two refreshes interleaved could leave a plot's chart
     # built for other lines than `drawn` says.
