@@ -46,13 +46,15 @@ def _add_trainer_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -
         if spec.name in skip:
             continue
         flag = "--" + spec.name.replace("_", "-")
+        text = spec.help.replace("%", "%%")      # argparse formats help with %: "5%" is text
         if spec.type is bool:
             p.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction,
-                           default=None, help=spec.help)
+                           default=None, help=text)
         else:
-            p.add_argument(flag, dest=spec.name, type=str, default=None, metavar=spec.type.__name__.upper(),
-                           choices=None, help=f"{spec.help} (default {spec.default}; a pipeline may "
-                                "change it: `studio list`)")
+            p.add_argument(flag, dest=spec.name, type=str, default=None,
+                           metavar=spec.type.__name__.upper(), choices=None,
+                           help=f"{text} (default {spec.default}; a pipeline may change it: "
+                                "`studio list`)")
 
 
 def build_parser() -> argparse.ArgumentParser:

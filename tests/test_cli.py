@@ -169,3 +169,11 @@ def test_sigint_stops_cleanly_and_resume_finishes(runs_dir):
     assert run.info()["status"] == "done" and run.info()["step"] == step + 3
     logged = [r["step"] for r in run.metrics() if "loss_d" in r]
     assert logged == list(range(1, step + 4))  # no step lost, none logged twice
+
+
+@pytest.mark.parametrize("command", ["train", "resume", "sample", "tool", "list", "runs",
+                                     "eval", "export", "classify"])
+def test_every_commands_help_prints(command, capsys):
+    # argparse formats help text with %: an option's "5%" once turned --help into a traceback
+    assert main([command, "--help"]) == 0
+    assert "usage: " in capsys.readouterr().out
