@@ -58,6 +58,23 @@ def chart_of(name: str) -> str | None:
     return "losses" if "loss" in name or "nll" in name else "diagnostics"
 
 
+# What an empty chart means, said under the charts instead of leaving a blank box unexplained.
+EMPTY_CHARTS = {
+    "losses": "no losses logged yet (the first log step has not come)",
+    "diagnostics": "no diagnostics logged yet",
+    "learning rate": "no learning-rate schedule: each optimiser keeps the rate it was made with",
+    "validation": "no validation numbers: this family does not validate (or the first log "
+                  "step has not come)",
+}
+
+
+def empty_charts_note(frames: dict[str, pd.DataFrame]) -> str:
+    """One line naming the empty charts and why they are empty ('' when none is)."""
+    empty = [f"*{chart}*: {EMPTY_CHARTS[chart]}" for chart, frame in frames.items()
+             if len(frame) == 0]
+    return "Empty charts — " + "; ".join(empty) + "." if empty else ""
+
+
 def chart_frames(run: RunFolder, smoothing: float = 0.0) -> dict[str, pd.DataFrame]:
     """{chart: long table} for each of CHARTS; losses and diagnostics smoothed as in
     curve_frames, learning rates and validation numbers never."""

@@ -96,6 +96,10 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         losses.locator('[aria-roledescription="line mark"]').nth(1).wait_for()
         y_axis = losses.locator('[aria-roledescription="axis"][aria-label^="Y-axis"]')
         assert "linear scale" in y_axis.get_attribute("aria-label")
+        # A DCGAN neither validates nor schedules its learning rates: those charts stay
+        # empty, and the line under the charts says why.
+        playwright.expect(page.locator("#live-chart-note")).to_contain_text(
+            "this family does not validate")
         page.screenshot(path=str(SHOTS / "train-live.png"), full_page=True)
 
         # Stop: it saves and the run says stopped; Resume: it trains again.

@@ -164,8 +164,9 @@ def test_the_live_view_blanks_a_plot_before_it_shows_new_lines(runs_dir):
     run = fake_run(runs_dir)
     first = list(refresh(run.id, 0.0, 0, [()] * 4))
     assert len(first) == 1   # an empty plot draws the first table as it comes
-    progress, losses, diagnostics, rates, validation, *_, drawn = first[0]
+    progress, losses, diagnostics, rates, validation, note, *_, drawn = first[0]
     assert "**running**" in progress and validation is None and diagnostics is None
+    assert "*validation*: no validation numbers" in note and "*losses*" not in note
     assert list(losses["series"].unique()) == ["loss_d", "loss_g"]
     assert drawn == [("loss_d", "loss_g"), (), (), ()]
     assert len(list(refresh(run.id, 0.0, 0, drawn))) == 1   # same lines: just the new data
@@ -177,6 +178,7 @@ def test_the_live_view_blanks_a_plot_before_it_shows_new_lines(runs_dir):
     blank, full = list(refresh(run.id, 0.0, 0, drawn))
     assert blank[1] is None and isinstance(blank[2], dict)  # losses blanked, the rest skipped
     assert full[-1] == [("loss_aux", "loss_d", "loss_g"), ("grad_norm_d",), ("lr",), ("val/x",)]
+    assert full[5] == ""                                    # no chart is empty now
     assert set(full[1]["series"]) == {"loss_aux", "loss_d", "loss_g"}
     app.studio_jobs.stop_all(timeout=10)
 

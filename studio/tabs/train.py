@@ -154,6 +154,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                 plots.append(gr.LinePlot(x="step", y="value", color="series",
                                          label=chart.capitalize(),
                                          elem_id=f"live-{chart.replace('learning rate', 'lr')}"))
+    chart_note = gr.Markdown(elem_id="live-chart-note")
     with gr.Row():
         with gr.Column():
             grid = gr.Image(label="Samples", type="filepath", interactive=False, height=320,
@@ -170,7 +171,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
     # queued or training (a finished, stopped or interrupted run has nothing to stop).
     controls = [] if studio.viewer else [stop]
 
-    n_out = 6 + len(plots) + len(controls)
+    n_out = 7 + len(plots) + len(controls)
 
     @shows_errors(n_out)
     def refresh(run_id, smooth, back, shown):
@@ -185,25 +186,27 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
         stoppable = [gr.Button(interactive=folder.display_status() in ("queued", "running"))
                      for _ in controls]
         codes = studio.jobs.exit_codes()
-        frames = list(live.chart_frames(folder, float(smooth or 0)).values())
+        charts = live.chart_frames(folder, float(smooth or 0))
+        frames = list(charts.values())
         series = [live.plotted_series(frame) for frame in frames]
         blank = [live.needs_redraw(old, new)
                  for old, new in zip(shown or [()] * len(plots), series)]
         if any(blank):   # new lines: empty the plot first, so that it draws a new chart
             yield ((gr.skip(), *(None if b else gr.skip() for b in blank))
-                   + (gr.skip(),) * (5 + len(controls)))
+                   + (gr.skip(),) * (6 + len(controls)))
         grids = live.sample_grids(folder)
         back = min(int(back or 0), max(len(grids) - 1, 0))
         image = gr.Image(value=str(grids[-1 - back][1]),
                          label=f"Samples at step {grids[-1 - back][0]}") if grids else None
         ahead = studio.jobs.queue_position(run_id)
         yield (live.progress_text(folder, codes.get(run_id), ahead),
-               *(live.plot_value(frame) for frame in frames), image,
+               *(live.plot_value(frame) for frame in frames), live.empty_charts_note(charts),
+               image,
                gr.Slider(maximum=max(len(grids) - 1, 1)),
                live.latest_text_sample(folder),
                live.log_tail(folder, studio.jobs.log_path(run_id)), *stoppable, series)
 
-    outputs = [progress, *plots, grid, scrub, text_sample, log, *controls, drawn]
+    outputs = [progress, *plots, chart_note, grid, scrub, text_sample, log, *controls, drawn]
     inputs = [run, smoothing, scrub, drawn]
     # One at a time (they share `drawn`): two refreshes interleaved could leave a plot's chart
     # built for other lines than `drawn` says.
