@@ -7,6 +7,11 @@ from pipelines.core.runs import RunFolder
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 
+# Tiny diffusion models (width 8, 8 px, T = 50): the diffusion tests' options. ddpm-text is a
+# latent model: its autoencoder trains for the first 3 steps.
+DIFFUSION_TINY = {"width": 8, "num_train_timesteps": 50, "image_size": 8, "lr_warmup_steps": 2}
+DIFFUSION_TINY_TEXT = {**DIFFUSION_TINY, "text_width": 16, "text_layers": 1,
+                       "autoencoder_width": 4, "autoencoder_steps": 3}
 TINY = {"steps": 8, "batch_size": 16, "log_every": 1, "sample_every": 4,
         "checkpoint_every": 4, "sample_count": 10, "seed": 3, "final_eval": False}
 # The text tests' trainer (test_text.py, test_text_input.py). sample_count 1: a periodic sample

@@ -1,7 +1,8 @@
 """The diffusion family: each form trains and resumes exactly; every scheduler samples; the
 exported folder loads with diffusers' (and transformers') own from_pretrained; seeds repeat;
 guidance at scale 1 is the conditional prediction; inpainting keeps the unmasked pixels;
-img2img, previews and the CLI work. Tiny UNets (width 8, 8 px, T = 50) throughout."""
+img2img, previews and the CLI work. Tiny UNets (width 8, 8 px, T = 50) throughout. (Options
+refused before a run exists, and the dry run: test_diffusion_input.py.)"""
 
 import math
 import os
@@ -23,11 +24,10 @@ from pipelines.services.sampling import run_tool
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 
+from helpers import DIFFUSION_TINY, DIFFUSION_TINY_TEXT
+
 os.environ["HF_HUB_OFFLINE"] = "1"
-TINY = {"width": 8, "num_train_timesteps": 50, "image_size": 8, "lr_warmup_steps": 2}
-# ddpm-text is a latent model: its autoencoder trains for the first 3 of the 6 steps.
-TINY_TEXT = {**TINY, "text_width": 16, "text_layers": 1, "autoencoder_width": 4,
-             "autoencoder_steps": 3}
+TINY, TINY_TEXT = DIFFUSION_TINY, DIFFUSION_TINY_TEXT   # ddpm-text: 3 autoencoder steps of 6
 TRAINER = {"steps": 6, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 3, "sample_count": 4, "seed": 7, "final_eval": False}
 FAST = {"steps": 3, "guidance": 2.0}
@@ -279,16 +279,6 @@ def test_latent_model_trains_its_autoencoder_first(trained, runs):
     assert load_for_sampling(pixels.path).sample(2, 0, steps=2).images.shape == (2, 3, 8, 8)
 
 
-def test_dry_run_times_both_phases_of_a_latent_model(tmp_path, capsys):
-    sets = [arg for key, value in TINY_TEXT.items() for arg in ("--set", f"{key}={value}")]
-    assert main(["--runs-dir", str(tmp_path), "train", "ddpm-text", "--data", "shapes",
-                 "--dry-run", "--dry-run-steps", "2", "--steps", "10", *sets]) == 0
-    speed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("speed"))
-    assert "steps/s for the 3 autoencoder steps" in speed
-    assert "steps/s for the 7 diffusion steps" in speed and "in each phase" in speed
-    assert not any(tmp_path.iterdir())
-
-
 def test_img2img_and_preview_tools(trained, tmp_path):
     _, pipe = trained["ddpm-text"]
     picture = _png(tmp_path / "p.png", np.random.default_rng(1).random((8, 8, 3)))
@@ -377,25 +367,3 @@ def test_cli_sampling_and_bad_prompts(trained, runs, tmp_path, capsys):
                  str(tmp_path / "x.png")]) == 2
     assert main([*rd, "sample", run_class.id, "--set", "scheduler=plms", "--out",
                  str(tmp_path / "x.png")]) == 2
-
-
-def test_bad_options_are_refused_before_a_run_exists(tmp_path):
-    from pipelines.core.errors import StudioError
-    with pytest.raises(StudioError, match="captioned"):
-        start_run("ddpm-text", "digits", config_overrides=TINY_TEXT, runs_dir=tmp_path)
-    with pytest.raises(StudioError, match="held_out"):
-        grammar.parse_pairs("red circle, pink circle")
-    with pytest.raises(StudioError, match="v_prediction"):
-        start_run("ddpm", "digits", config_overrides={**TINY, "beta_schedule": "cosine"},
-                  runs_dir=tmp_path)
-    with pytest.raises(StudioError, match="multiple of 4"):
-        start_run("ddpm", "digits", config_overrides={**TINY, "image_size": 10, "levels": 3},
-                  runs_dir=tmp_path)
-    with pytest.raises(StudioError, match="DDPMPipeline"):
-        start_run("ddpm", "digits", config_overrides={**TINY, "patch_size": 2},
-                  runs_dir=tmp_path)
-    with pytest.raises(StudioError, match="multiple of 8"):
-        start_run("ddpm-class", "digits", config_overrides={**TINY, "image_size": 12,
-                                                            "patch_size": 2, "levels": 3},
-                  runs_dir=tmp_path)
-    assert not any(tmp_path.iterdir())

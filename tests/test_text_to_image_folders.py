@@ -6,15 +6,14 @@ import json
 
 import pytest
 
-from helpers import make_captioned_folder
+from helpers import DIFFUSION_TINY_TEXT, make_captioned_folder
 from pipelines.cli import main
 from pipelines.data import load_data
 from pipelines.services.loading import load_for_sampling
 from pipelines.core.errors import StudioError
 from pipelines.core.runs import list_runs
 
-TINY = {"width": 8, "text_width": 16, "text_layers": 1, "num_train_timesteps": 50,
-        "image_size": 8, "lr_warmup_steps": 2, "autoencoder_width": 4, "autoencoder_steps": 3}
+TINY = DIFFUSION_TINY_TEXT
 
 
 @pytest.fixture(scope="module")

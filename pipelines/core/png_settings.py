@@ -42,6 +42,11 @@ def png_bytes(image: Image.Image, settings: dict[str, Any] | None = None) -> byt
     return buffer.getvalue()
 
 
+def _is_a(value: Any, kind) -> bool:
+    """isinstance, but a JSON true is not a number (bool is an int subclass in Python)."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
 def read_settings(path: str | Path) -> dict[str, Any]:
     """The settings of a studio PNG, checked; a StudioError saying what is wrong otherwise."""
     name = Path(path).name
@@ -60,8 +65,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise StudioError(f"{name}'s studio settings are damaged (not a JSON object)")
     wrong = [key for key, kind in FIELDS.items()
-             if key not in settings or isinstance(settings[key], bool)
-             and kind is not bool or not isinstance(settings[key], kind)]
+             if key not in settings or not _is_a(settings[key], kind)]
     if wrong:
         raise StudioError(f"{name}'s studio settings are damaged: {', '.join(wrong)} missing "
                           f"or of the wrong type")

@@ -97,14 +97,14 @@ def restored_settings(studio: Studio, path: str | None) -> dict[str, Any]:
     if settings["checkpoint"] is not None and settings["checkpoint"] not in run.checkpoint_steps():
         raise StudioError(f"run {run_id} no longer keeps the checkpoint of step "
                           f"{settings['checkpoint']} that {name} was drawn from")
-    return {**settings, "label_choice": label_choice(info, settings["label"])}
+    return {**settings, "classes": class_choices(info),
+            "label_choice": label_choice(info, settings["label"])}
 
 
 def restore_updates(studio: Studio, path: str | None) -> tuple:
     """What restoring a studio PNG sets on the tab: run, checkpoint step, seed, batch size,
     class, the controls the form then shows, and a note saying what was restored."""
     s = restored_settings(studio, path)
-    info = RunFolder.by_id(studio.runs_dir, s["run"]).info()
     place = (f"; the picture is number {s['index'] + 1} of the batch"
              if s["index"] is not None else "")
     note = (f"Restored run {s['run']}, checkpoint {s['checkpoint'] or LATEST} (weights of step "
@@ -114,7 +114,7 @@ def restore_updates(studio: Studio, path: str | None) -> tuple:
             gr.Dropdown(choices=step_choices(studio, s["run"]),
                         value=LATEST if s["checkpoint"] is None else str(s["checkpoint"])),
             s["seed"], s["count"],
-            gr.Dropdown(choices=class_choices(info), value=s["label_choice"]),
+            gr.Dropdown(choices=s["classes"], value=s["label_choice"]),
             {"run": s["run"], "controls": s["controls"]}, note)
 
 
