@@ -32,7 +32,7 @@ from .core.errors import StudioError
 from .core.liveness import TrainerLock
 from .core.presets import normalise_name, preset_overrides
 from .registry import get_entry
-from .cli_models import cmd_classify, cmd_list, cmd_sample, cmd_tool
+from .cli_models import cmd_chat, cmd_classify, cmd_list, cmd_sample, cmd_tool
 from .core.runs import RunFolder, list_runs, runs_dir_from_env
 
 
@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "in [0,1], shape (N, C, H, W), and labels for conditional models), or "
                    "walk.gif (with --interpolate); for text models samples.txt, or leave it "
                    "out to print them.")
+
+    p = sub.add_parser("chat", help="Chat with a text model in its corpus's format: you speak "
+                       "as one character, it answers as another (one line a turn; an empty "
+                       "line or Ctrl-D ends it). Kept in the Text tab's History.")
+    p.add_argument("run", help="Run id or run folder of a text model.")
+    p.add_argument("--as", dest="you", default=None,
+                   help="Your character (default: the corpus's most frequent speaker).")
+    p.add_argument("--to", dest="them", default=None,
+                   help="The model's character (default: the second most frequent).")
+    p.add_argument("--seed", type=int, default=0, help="Reply k of the chat uses seed + k.")
+    p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="A sampling control, e.g. temperature=0.7 (default max_new_tokens=300).")
 
     p = sub.add_parser("tool", help="Run a family's tool on a trained model (leave out NAME "
                        "to list them).")
@@ -357,7 +370,8 @@ def cmd_export(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "tool": cmd_tool,
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "chat": cmd_chat,
+            "tool": cmd_tool,
             "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list,
             "classify": cmd_classify}
 

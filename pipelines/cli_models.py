@@ -67,20 +67,95 @@ def cmd_sample(args) -> int:
         samples = pipe.interpolate(seed_a, seed_b, args.frames, labels=args.label, **controls)
     else:
         samples = pipe.sample(args.n, seed=args.seed, labels=args.label, **controls)
+    run = None     # a run's samples are kept in its runs folder's history (core/generations)
+    if not args.interpolate and Path(args.run).suffix != ".safetensors":
+        from .core.runs import RunFolder
+        run = RunFolder.resolve(args.run, args.runs_dir)
+    settings = {"pipeline": pipe.name, "run": run.id if run else None,
+                "checkpoint": args.step, "weights_step": pipe.step, "seed": args.seed,
+                "count": args.n, "label": args.label, "index": None, "controls": controls}
     if samples.texts is not None:
+        if run is not None:
+            _keep_text(run, samples.texts, settings)
         return _write_texts(samples.texts, out)
     if out is None or suffix == ".txt":
         raise StudioError("this model draws images: pass --out grid.png (or samples.npz, or "
                           "walk.gif with --interpolate)")
-    settings = None
-    if not args.interpolate and Path(args.run).suffix != ".safetensors":
-        # the batch's settings in the PNG: the Images tab restores them (core/png_settings.py)
-        from .core.runs import RunFolder
-        settings = {"pipeline": pipe.name, "run": RunFolder.resolve(args.run, args.runs_dir).id,
-                    "checkpoint": args.step, "weights_step": pipe.step, "seed": args.seed,
-                    "count": args.n, "label": args.label, "index": None, "controls": controls}
-    _write_images(samples, out, walk=bool(args.interpolate), settings=settings)
+    # the batch's settings in the PNG: the Images tab restores them (core/png_settings.py)
+    _write_images(samples, out, walk=bool(args.interpolate),
+                  settings=settings if run is not None else None)
+    if run is not None:
+        _keep_grid(run, samples, settings)
     print(f"wrote {len(samples.images)} {'frames' if args.interpolate else 'samples'} to {out}")
+    return 0
+
+
+def _keep_grid(run, samples, settings: dict) -> None:
+    """The batch's grid, with its settings, in the history (the Images tab's History)."""
+    from .core import generations
+    from .services.imaging import save_grid
+    folder = generations.new_folder(run.path.parent, run.id,
+                                    f"seed{settings['seed']}-n{settings['count']}")
+    save_grid(samples.images, folder / generations.IMAGE_MARK, labels=samples.labels,
+              settings=settings)
+    generations.prune(run.path.parent)
+
+
+def _keep_text(run, texts: list[str], settings: dict) -> None:
+    """The texts, with their settings, in the history (the Text tab's History)."""
+    from .core import generations
+    generations.record_text(run.path.parent, run.id, "write", "\n\n---\n\n".join(texts),
+                            {k: settings[k] for k in ("seed", "count", "checkpoint",
+                                                      "controls")})
+
+
+def cmd_chat(args) -> int:
+    """`studio chat RUN`: one line a turn from stdin, the model's reply streamed to stdout."""
+    import sys
+    from .core import generations
+    from .core.run_setup import load_data_for
+    from .core.runs import RunFolder
+    from .services.loading import load_for_sampling
+    from .services.sampling import parse_controls
+    from .text.chat import check_turns, speaker_format, stream_reply, transcript
+    check_seed(args.seed, "--seed")
+    run = RunFolder.resolve(args.run, args.runs_dir)
+    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
+    if not callable(getattr(pipe, "stream", None)):
+        raise StudioError(f"{pipe.name} does not write text, so it cannot chat")
+    controls = parse_controls(pipe, {"max_new_tokens": "300", **parse_set_args(args.set)})
+    found = speaker_format(load_data_for(type(pipe), pipe.config, pipe.info["name"]).train_text)
+    names = found["speakers"]
+    you, them, style = args.you or names[0], args.them or names[1], found["style"]
+    check_turns([{"speaker": you, "text": "-"}], you, them, style)   # the names, checked now
+    interactive = sys.stdin.isatty()
+    print(f"{run.id}: you speak as {you}, the model answers as {them} ({style}). "
+          f"An empty line or Ctrl-D ends the chat.", flush=True)
+    turns: list[dict[str, str]] = []
+    folder = None
+    while True:
+        try:
+            line = input(f"{you}> " if interactive else "")
+        except EOFError:
+            break
+        if not line.strip():
+            break
+        turns.append({"speaker": you, "text": line.strip()})
+        replies = sum(t["speaker"] == them for t in turns)
+        print(f"{them}. ", end="", flush=True)
+        shown = ""
+        for reply in stream_reply(pipe, args.seed + replies, turns, them, style, controls):
+            if reply.startswith(shown):
+                print(reply[len(shown):], end="", flush=True)
+                shown = reply
+        print(flush=True)
+        turns.append({"speaker": them, "text": shown})
+        settings = {"seed": args.seed, "checkpoint": args.step, "you": you, "them": them,
+                    "style": style, "controls": controls, "turns": turns}
+        folder = generations.record_text(run.path.parent, run.id, "chat",
+                                         transcript(turns, style), settings, folder=folder)
+    if folder is not None:
+        print(f"kept in {folder}")
     return 0
 
 

@@ -149,6 +149,36 @@ class Worker:
             text += piece
             yield text
 
+    def op_chat_setup(self, run: str, step: int | None = None) -> dict[str, Any]:
+        """How the run's corpus writes who speaks, and its most frequent speakers."""
+        from .core.run_setup import load_data_for
+        from .text.chat import DEFAULT_SPEAKERS, COLON, speaker_format
+        pipe = self.model(run, step)
+        if not callable(getattr(pipe, "stream", None)):
+            raise StudioError(f"{pipe.name} does not write text, so it cannot chat")
+        try:
+            corpus = load_data_for(type(pipe), pipe.config, pipe.info["name"]).train_text
+        except StudioError:             # the user's text file is gone: generic names
+            return {"style": COLON, "speakers": list(DEFAULT_SPEAKERS)}
+        return speaker_format(corpus)
+
+    def op_stream_chat(self, run: str, turns: list, you: str, them: str, style: str,
+                       seed: int = 0, step: int | None = None,
+                       controls: dict | None = None) -> Iterator[str]:
+        """The model's next reply in a chat, as it writes it (pipelines/text/chat.py)."""
+        from .text.chat import check_turns, stream_reply
+        seed = check_seed(seed)
+        pipe = self.model(run, step)
+        if not callable(getattr(pipe, "stream", None)):
+            raise StudioError(f"{pipe.name} does not write text, so it cannot chat")
+        turns = check_turns(turns, you, them, style)
+        yield from stream_reply(pipe, seed, turns, them, style, self._controls(pipe, controls))
+
+    def op_chat_transcript(self, turns: list, style: str) -> str:
+        """A chat's turns written the way its corpus writes a conversation."""
+        from .text.chat import transcript
+        return transcript(turns, style)
+
     def op_classify(self, image: str, data: str | None = "digits") -> list[dict[str, Any]]:
         """Every finished classifier's prediction for the picture at `image` (a PNG the UI
         wrote under the runs folder)."""

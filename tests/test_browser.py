@@ -2,76 +2,29 @@
 DCGAN run from the Train tab, watch its curves and grids appear, stop it, resume it, sample the
 same images twice from the Images tab with a chosen seed, drop one of them back on the tab to
 restore its settings and draw it again, and find the run in the Runs tab.
-Screenshots go to a temporary folder, or with STUDIO_SCREENSHOTS=docs/studio to the README's.
-Skipped where Chromium or Playwright is missing (.ci/run installs both)."""
+Screenshots: tests/browser_kit.py. Skipped where Chromium or Playwright is missing (.ci/run
+installs both)."""
 
-import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from helpers import free_port
+from browser_kit import CHROMIUM, browser_page, pick, served_studio, set_number, shots_folder
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
-REPO = Path(__file__).resolve().parents[1]
-# The README's screenshots are retaken only when asked (STUDIO_SCREENSHOTS=docs/studio python
-# -m pytest tests/test_browser.py), so that the suite leaves the checkout as it found it.
-SHOTS_ENV = "STUDIO_SCREENSHOTS"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def studio_url(tmp_path):
-    port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port", str(port),
-                               "--runs-dir", str(tmp_path / "runs")], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url, tmp_path / "runs"
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
-def set_number(page, label, value):
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def pick(page, dropdown_id, text):
-    page.locator(f"#{dropdown_id} input").click()
-    page.get_by_role("option", name=text, exact=True).click()
+    with served_studio(tmp_path / "runs") as url:
+        yield url, tmp_path / "runs"
 
 
 def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, tmp_path):
-    SHOTS = REPO / os.environ[SHOTS_ENV] if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
+    SHOTS = shots_folder(tmp_path)
     url, runs_dir = studio_url
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(url, wait_until="load")
-
+    with browser_page(playwright.sync_playwright, url) as page:
         # Train: a short DCGAN, from the generated form.
         pick(page, "train-pipeline", "dcgan")
         # The form is rebuilt for the chosen pipeline (from its spec, in the page's process):
@@ -167,4 +120,3 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         playwright.expect(page.locator("#runs-table")).to_contain_text(run_id, timeout=60_000)
         page.wait_for_timeout(1000)
         page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
-        browser.close()

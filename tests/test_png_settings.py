@@ -108,7 +108,7 @@ def test_foreign_damaged_and_orphaned_pngs_are_refused_in_words(trained, tmp_pat
 
 def test_the_history_keeps_every_batch_drawn_with_its_settings(trained, tmp_path, monkeypatch):
     from pipelines.core import limits
-    from studio import history
+    from pipelines.core import generations as history
     from studio.outputs import OutputCache
     from studio.tabs.images import sample_batch
     runs_dir, run, worker = trained
@@ -116,7 +116,7 @@ def test_the_history_keeps_every_batch_drawn_with_its_settings(trained, tmp_path
                              outputs=OutputCache(runs_dir / ".ui"))
     shown, _ = sample_batch(studio, run.id, "latest", 21, 3, "cycle through classes", {})
     sample_batch(studio, run.id, "latest", 30, 2, "4: 4", {"truncation": "0.5"})
-    newest, older = history.entries(runs_dir)[:2]
+    newest, older = history.image_entries(runs_dir)[:2]
     assert (newest["seed"], newest["count"], newest["class"]) == (30, 2, 4)
     assert "truncation=0.5" in newest["controls"] and older["seed"] == 21
     assert Path(newest["folder"]).relative_to(runs_dir / "outputs").parts[1] == run.id
@@ -127,7 +127,7 @@ def test_the_history_keeps_every_batch_drawn_with_its_settings(trained, tmp_path
     studio.outputs.drop_session("")
     assert not Path(shown[0][0]).exists() and Path(pictures[0]).exists()
     history.delete(runs_dir, older["folder"])
-    assert older["folder"] not in [e["folder"] for e in history.entries(runs_dir)]
+    assert older["folder"] not in [e["folder"] for e in history.image_entries(runs_dir)]
     with pytest.raises(StudioError, match="no longer in the history"):
         history.pictures(runs_dir, older["folder"])
     with pytest.raises(StudioError, match="no longer in the history"):
@@ -135,4 +135,4 @@ def test_the_history_keeps_every_batch_drawn_with_its_settings(trained, tmp_path
     # Over its size limit, the oldest batches go first.
     monkeypatch.setattr(limits, "HISTORY_MAX_BYTES", 1)
     sample_batch(studio, run.id, "latest", 40, 1, "cycle through classes", {})
-    assert [e["seed"] for e in history.entries(runs_dir)] == [40]
+    assert [e["seed"] for e in history.image_entries(runs_dir)] == [40]

@@ -14,11 +14,11 @@ from typing import Any
 
 import gradio as gr
 
+from pipelines.core import generations
 from pipelines.core.errors import StudioError
 from pipelines.core.png_settings import read_settings
 from pipelines.core.runs import RunFolder
 
-from .. import history
 from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from . import history as history_view
@@ -143,8 +143,9 @@ def sample_batch(studio: Studio, run_id: str, step: Any, seed: Any, batch: Any, 
                                       else "") for i, c in enumerate(labels)]
     batch_zip = zip_batch(result["files"])
     studio.outputs.keep(Path(batch_zip).parent)   # bounded per session (studio/outputs.py)
-    history.record(studio.runs_dir, Path(result["grid"]).parent,   # and in the History
-                   RunFolder.by_id(studio.runs_dir, run_id).id, seed, len(result["files"]))
+    generations.record_images(                    # and in the History
+        studio.runs_dir, RunFolder.by_id(studio.runs_dir, run_id).id,
+        sorted(Path(result["grid"]).parent.glob("*.png")), seed, len(result["files"]))
     return list(zip(result["files"], captions)), batch_zip
 
 
@@ -190,8 +191,7 @@ def build(studio: Studio) -> None:
                                 changed_values(specs, list(values)))
 
         generate.click(sample, [run, step, seed, batch, label, *inputs], [gallery, download],
-                       concurrency_limit=4).then(lambda: history_view.listing(studio), None,
-                                                 [past.table, past.folders])
+                       concurrency_limit=4).then(past.relist, None, [past.table, past.folders])
 
         @shows_errors(2)
         def interpolate(run_id, step, seed_a, seed_b, frames, label, *values):
@@ -254,7 +254,10 @@ def build(studio: Studio) -> None:
     run.change(pick_run, [run, step, label], [step, label], show_progress="hidden")
 
     restore_outputs = [run, step, seed, batch, label, restored, restore_note]
-    past = history_view.build(studio, restore_updates, restore_outputs)
+    past = history_view.build(
+        studio, history_view.IMAGES,
+        lambda studio, folder: restore_updates(studio, str(folder / "grid.png")),
+        restore_outputs)
     if not studio.viewer:
         @shows_errors(len(restore_outputs))
         def restore_png(path):

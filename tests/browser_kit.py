@@ -1,0 +1,78 @@
+"""What the browser tests share: the studio served on a free port, Debian's headless Chromium
+(Playwright never downloads a browser here), and the page's common gestures. Screenshots go to
+a temporary folder, or with STUDIO_SCREENSHOTS=docs/studio to the README's (retaken only when
+asked, so that the suite leaves the checkout as it found it)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from helpers import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[1]
+SHOTS_ENV = "STUDIO_SCREENSHOTS"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def shots_folder(tmp_path) -> Path:
+    shots = REPO / os.environ[SHOTS_ENV] if os.environ.get(SHOTS_ENV) else tmp_path / "shots"
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@contextmanager
+def served_studio(runs_dir):
+    """The studio (launch.py, as a user starts it) on a free port: yields its URL."""
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port", str(port),
+                               "--runs-dir", str(runs_dir)], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@contextmanager
+def browser_page(sync_playwright, url):
+    """A 1300 x 1000 page on `url`, with a minute's patience for each wait."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(url, wait_until="load")
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def set_number(page, label, value):
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def pick(page, dropdown_id, text):
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=text, exact=True).click()
