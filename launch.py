@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
               "upload files on this machine. Pass --auth USER:PASSWORD (or --auth-file FILE), "
               "or --viewer for a read-only studio.", file=sys.stderr)
         return 2
+    from pipelines.core.debug_log import route_library_warnings
+    from pipelines.core.runs import runs_dir_from_env
+    route_library_warnings(runs_dir_from_env(args.runs_dir))   # not the page's console
     from studio.app import launch_studio
     try:
         launch_studio(args.runs_dir, host=args.host, port=args.port,

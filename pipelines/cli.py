@@ -376,6 +376,20 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "cha
             "classify": cmd_classify}
 
 
+def run() -> int:
+    """The `studio` command: main, with library warnings sent to the runs folder's debug log
+    (core/debug_log.py; tests call main and keep seeing them)."""
+    from .core.debug_log import route_library_warnings
+    args, runs_dir = sys.argv[1:], None
+    for i, arg in enumerate(args):          # the global --runs-dir, before argparse runs
+        if arg == "--runs-dir" and i + 1 < len(args):
+            runs_dir = args[i + 1]
+        elif arg.startswith("--runs-dir="):
+            runs_dir = arg.partition("=")[2]
+    route_library_warnings(runs_dir_from_env(runs_dir))
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)

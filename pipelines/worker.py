@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0 = torch's default)")
     args = parser.parse_args(argv)
+    from .core.debug_log import route_library_warnings
+    route_library_warnings(args.runs_dir)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)

@@ -56,3 +56,24 @@ def test_the_page_says_where_it_is_and_how_to_share_in_its_own_words(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_library_warnings_are_kept_in_the_debug_log_not_shown(tmp_path):
+    """What `studio`, the worker and launch.py install first (pipelines/core/debug_log.py): a
+    library's warning and log record reach the runs folder's .logs/debug.log, not the user."""
+    code = ("import logging, warnings\n"
+            "from pipelines.core.debug_log import route_library_warnings\n"
+            f"route_library_warnings({str(tmp_path)!r})\n"
+            "warnings.warn('`past_key_values` is deprecated', FutureWarning)\n"
+            "logging.getLogger('transformers.generation').warning('a library hint')\n"
+            "print('the studio speaks')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "the studio speaks\n" and not done.stderr
+    kept = (tmp_path / ".logs" / "debug.log").read_text()
+    assert "FutureWarning: `past_key_values` is deprecated" in kept and "a library hint" in kept
+    # `studio --help` writes nothing into the runs folder
+    empty = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "pipelines", "--runs-dir", str(empty), "--help"],
+                   cwd=REPO, env=ENV, capture_output=True, timeout=60, check=True)
+    assert not empty.exists()
