@@ -99,7 +99,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                 image_run = image_ui.run
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
-            with gr.Tab("Classify", id="classify"):
+            with gr.Tab("Classify", id="classify") as classify_tab:
                 classify.build(studio)
             with gr.Tab("Runs", id="runs") as runs_tab:
                 runs.build(studio, app, runs_tab)
@@ -109,6 +109,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         # Opening a tab lists the runs that finished since the page loaded.
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
+        classify_tab.select(None, js=classify.BRUSH_READY_JS)   # the pad draws at once
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text")), None,
                  [image_run, text_run])
 

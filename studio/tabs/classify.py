@@ -35,6 +35,15 @@ def picture_from(editor: dict | np.ndarray | None) -> np.ndarray:
     return picture.astype(np.uint8)
 
 
+# Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"): a stroke
+# there draws nothing and Classify then says the pad is empty. Opening the tab picks the brush,
+# as a drawing pad is expected to behave. (Sketchpad has no option for its first tool.)
+BRUSH_READY_JS = """() => { setTimeout(() => {
+    const brush = document.querySelector('#classify-pad button[aria-label="Brush"]');
+    if (brush && !brush.classList.contains('selected')) brush.click();
+}, 300); }"""
+
+
 def answers_table(answers: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per run: prediction and its probability; long table of probabilities for a
     grouped bar plot)."""
@@ -86,9 +95,10 @@ def build(studio: Studio) -> None:
         with gr.Column():
             answer = gr.Button("Classify", variant="primary", elem_id="classify-go")
             table = gr.Dataframe(headers=["run", "pipeline", "prediction", "probability"],
-                                 interactive=False, label="Predictions")
-    bars = gr.BarPlot(x="class", y="probability", color="model", label="Probabilities",
-                      height=320)
+                                 interactive=False, label="Predictions",
+                                 elem_id="classify-answers")
+    bars = gr.BarPlot(x="class", y="probability", color="model", label="Probabilities")
+    # (no height=: it would cut the legend off)
 
     @shows_errors(2)
     def classify(editor):

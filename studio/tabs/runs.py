@@ -108,7 +108,7 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
         metric = gr.Dropdown([], label="Curve to overlay", scale=1)
     overlay = gr.LinePlot(x="step", y="value", color="run", label="Curves",
                           elem_id="runs-overlay")   # no height=: it would cut the legend off
-    comparison = gr.Markdown()
+    comparison = gr.Markdown(elem_id="runs-comparison")
     with gr.Accordion("Model card, export, delete (the first chosen run)", open=False):
         card = gr.Markdown()
         if not studio.viewer:   # read-only: not there at all

@@ -42,11 +42,13 @@ def build(studio: Studio, images: SimpleNamespace, tabs: gr.Tabs) -> gr.Dropdown
     curves = gr.LinePlot(x="step", y="value", color="series", label="Losses and validation",
                          elem_id="timeline-curves")   # no height=: it would cut the legend off
     strip = gr.Gallery(label="Fixed-seed samples over training (click one)", columns=6,
-                       height=260, allow_preview=False, elem_classes="pixelated")
+                       height=260, allow_preview=False, elem_classes="pixelated",
+                       elem_id="timeline-strip")
     picked = gr.State(None)   # per session: the step of the clicked grid
     with gr.Row():
         status = gr.Markdown("Click a grid to pick its step.")
-        open_in_images = gr.Button("Open this checkpoint in Images", size="sm")
+        open_in_images = gr.Button("Open this checkpoint in Images", size="sm",
+                                   elem_id="timeline-open")
         keep = None if studio.viewer else gr.Button("Keep this checkpoint", size="sm")
 
     @shows_errors(2)
