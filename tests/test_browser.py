@@ -109,7 +109,7 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         rows = history.locator('[role="row"]')             # a header, then one per batch
         playwright.expect(rows).to_have_count(5)           # 7 x 4 twice, 0 x 1, 7 x 4 again
         history.get_by_test_id("cell-1-2").click()         # the seed-0 batch's seed
-        page.locator("#images-history-gallery img").first.wait_for()
+        page.locator("#images-history-shown img").first.wait_for()
         page.locator("#images-history-restore").click()
         playwright.expect(page.get_by_label("Seed", exact=True)).to_have_value("0")
         playwright.expect(page.get_by_label("Batch size", exact=True)).to_have_value("1")

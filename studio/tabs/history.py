@@ -1,7 +1,7 @@
 """The History sections of the Images and Text tabs: every generation, from the page or the
 CLI, newest first (pipelines/core/generations.py keeps them in the runs folder's outputs/);
-pick one to see it, restore its settings into the tab's form (Generate or Write then makes it
-again), or delete it."""
+pick one to see it (beside the one picked before it, to compare), restore its settings into
+the tab's form (Generate or Write then makes it again), or delete it."""
 
 from __future__ import annotations
 
@@ -26,21 +26,21 @@ class HistoryView:
     columns: tuple[str, ...]
     entries: Callable[[Any], list[dict[str, Any]]]
     show: Callable[[Any, str], Any]              # (runs_dir, folder) -> the shown value
-    shown: Callable[[], Any]                     # builds the component that shows one
+    shown: Callable[[str, str], Any]             # (label, elem_id) -> a component showing one
 
 
 IMAGES = HistoryView(
     "images", "Every batch drawn here or with `studio sample`",
     ("when", "run", "seed", "count", "class", "controls"), generations.image_entries,
     generations.pictures,
-    lambda: gr.Gallery(label="The picked generation", columns=8, height="auto",
-                       object_fit="contain", preview=False, elem_id="images-history-gallery"))
+    lambda label, elem_id: gr.Gallery(label=label, columns=8, height="auto",
+                                      object_fit="contain", preview=False, elem_id=elem_id))
 TEXT = HistoryView(
     "text", "Every text written here, every chat and every `studio sample` of a text run",
     ("when", "run", "kind", "seed", "start"), generations.text_entries,
     lambda runs_dir, folder: generations.read_text(runs_dir, folder)["text"],
-    lambda: gr.Textbox(label="The picked generation", lines=8, max_lines=30,
-                       interactive=False, elem_id="text-history-text"))
+    lambda label, elem_id: gr.Textbox(label=label, lines=8, max_lines=30, interactive=False,
+                                      elem_id=elem_id))
 
 
 def listing(studio: Studio, view: HistoryView) -> tuple[list[list], list[str]]:
@@ -56,12 +56,15 @@ def build(studio: Studio, view: HistoryView, restore_updates,
     tab = view.tab
     with gr.Accordion("History", open=False, elem_id=f"{tab}-history-open") as section:
         gr.Markdown(f"{view.what}, newest first, kept with its settings in the runs folder's "
-                    "`outputs/` (date / run / time). Pick a row to see it.")
+                    "`outputs/` (date / run / time). Pick a row to see it; the one picked "
+                    "before stays beside it, to compare.")
         table = gr.Dataframe(headers=list(view.columns), interactive=False, wrap=True,
                              elem_id=f"{tab}-history")
         folders = gr.State([])
         picked = gr.State(None)
-        shown = view.shown()
+        with gr.Row():
+            shown = view.shown("The picked generation", f"{tab}-history-shown")
+            before = view.shown("The one picked before", f"{tab}-history-before")
         with gr.Row():
             restore = gr.Button("Restore its settings", size="sm",
                                 elem_id=f"{tab}-history-restore")
@@ -69,10 +72,16 @@ def build(studio: Studio, view: HistoryView, restore_updates,
                                elem_id=f"{tab}-history-delete", visible=not studio.viewer)
             refresh = gr.Button("↻ history", size="sm")
 
-    @shows_errors(2)
-    def pick(found, evt: gr.SelectData):
+    @shows_errors(3)
+    def pick(found, previous, evt: gr.SelectData):
         folder = found[evt.index[0]]
-        return folder, view.show(studio.runs_dir, folder)
+        earlier = None
+        if previous and previous != folder:
+            try:
+                earlier = view.show(studio.runs_dir, previous)
+            except StudioError:         # deleted since: nothing to compare with
+                pass
+        return folder, view.show(studio.runs_dir, folder), earlier
 
     @shows_errors(len(restore_outputs))
     def restore_picked(folder):
@@ -80,17 +89,17 @@ def build(studio: Studio, view: HistoryView, restore_updates,
             raise StudioError("pick a generation in the table first")
         return restore_updates(studio, generations.generation_folder(studio.runs_dir, folder))
 
-    @shows_errors(4)
+    @shows_errors(5)
     def delete_picked(folder):
         studio.require_editor("deleting generations")
         if not folder:
             raise StudioError("pick a generation in the table first")
         generations.delete(studio.runs_dir, folder)
-        return (*listing(studio, view), None, None)
+        return (*listing(studio, view), None, None, None)
 
-    table.select(pick, folders, [picked, shown])
+    table.select(pick, [folders, picked], [picked, shown, before])
     restore.click(restore_picked, picked, restore_outputs)
-    delete.click(delete_picked, picked, [table, folders, picked, shown])
+    delete.click(delete_picked, picked, [table, folders, picked, shown, before])
     refresh.click(lambda: listing(studio, view), None, [table, folders])
     section.expand(lambda: listing(studio, view), None, [table, folders])   # as it is now
     return SimpleNamespace(table=table, folders=folders,
