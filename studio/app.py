@@ -39,6 +39,8 @@ DATASET_COLUMNS = ["data set", "kind", "summary"]
 CSS = """
 #sample-grid img, #images-gallery img, .pixelated img { image-rendering: pixelated; }
 .catalog th, .catalog td:not(:last-child) { white-space: nowrap; }
+.history-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(96px, 128px))
+                                   !important; grid-template-rows: none !important; }
 """
 
 

@@ -73,4 +73,4 @@ def test_timeline_compare_and_classify_in_a_real_browser(tmp_path):
         answers = page.locator("#classify-answers")
         playwright.expect(answers).to_contain_text(judge.id, timeout=90_000)
         playwright.expect(answers).to_contain_text("mlp")
-        page.screenshot(path=str(shots / "classify.png"), full_page=True)
+        page.screenshot(path=str(shots / "classify-pad.png"), full_page=True)

@@ -33,8 +33,11 @@ IMAGES = HistoryView(
     "images", "Every batch drawn here or with `studio sample`",
     ("when", "run", "seed", "count", "class", "controls"), generations.image_entries,
     generations.pictures,
+    # history-gallery (studio/app.py's CSS): cells of at most 128 px, or Gradio stretches one
+    # small picture to the gallery's width; pixelated: an 8 px digit drawn larger stays sharp
     lambda label, elem_id: gr.Gallery(label=label, columns=8, height="auto",
-                                      object_fit="contain", preview=False, elem_id=elem_id))
+                                      object_fit="contain", preview=False, elem_id=elem_id,
+                                      elem_classes=["pixelated", "history-gallery"]))
 TEXT = HistoryView(
     "text", "Every text written here, every chat and every `studio sample` of a text run",
     ("when", "run", "kind", "seed", "start"), generations.text_entries,
