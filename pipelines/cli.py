@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", default=None,
                    help="The prompt, for families that take one (text models, text-to-image "
                         "diffusion); the same as --set prompt=...")
+    p.add_argument("--upscale-with", metavar="SR_RUN", default=None,
+                   help="Upscale the samples with a trained super-resolution run (srresnet, "
+                        "srgan: 4x), a run id of the same runs folder.")
     p.add_argument("--out", default=None, help="grid.png, samples.npz (images as floats "
                    "in [0,1], shape (N, C, H, W), and labels for conditional models), or "
                    "walk.gif (with --interpolate); for text models samples.txt, or leave it "

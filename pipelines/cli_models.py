@@ -67,13 +67,21 @@ def cmd_sample(args) -> int:
         samples = pipe.interpolate(seed_a, seed_b, args.frames, labels=args.label, **controls)
     else:
         samples = pipe.sample(args.n, seed=args.seed, labels=args.label, **controls)
+    upscaler = None
+    if args.upscale_with:
+        from .core.runs import RunFolder
+        from .services.sampling import upscale_samples
+        upscaler = RunFolder.resolve(args.upscale_with, args.runs_dir).id
+        samples = upscale_samples(samples, load_for_sampling(args.upscale_with, args.runs_dir),
+                                  upscaler)
     run = None     # a run's samples are kept in its runs folder's history (core/generations)
     if not args.interpolate and Path(args.run).suffix != ".safetensors":
         from .core.runs import RunFolder
         run = RunFolder.resolve(args.run, args.runs_dir)
     settings = {"pipeline": pipe.name, "run": run.id if run else None,
                 "checkpoint": args.step, "weights_step": pipe.step, "seed": args.seed,
-                "count": args.n, "label": args.label, "index": None, "controls": controls}
+                "count": args.n, "label": args.label, "index": None, "controls": controls,
+                "upscale_with": upscaler}
     if samples.texts is not None:
         if run is not None:
             _keep_text(run, samples.texts, settings)
@@ -97,7 +105,7 @@ def _keep_grid(run, samples, settings: dict) -> None:
     folder = generations.new_folder(run.path.parent, run.id,
                                     f"seed{settings['seed']}-n{settings['count']}")
     save_grid(samples.images, folder / generations.IMAGE_MARK, labels=samples.labels,
-              settings=settings)
+              nrow=samples.columns, settings=settings)
     generations.prune(run.path.parent)
 
 
@@ -196,7 +204,7 @@ def _write_images(samples, out: Path, walk: bool = False, settings: dict | None 
     elif suffix == ".png":
         # A walk is one row per walk, in order; a batch is a square-ish grid.
         save_grid(samples.images, out, labels=None if walk else samples.labels,
-                  nrow=len(samples.images) if walk else None, settings=settings)
+                  nrow=len(samples.images) if walk else samples.columns, settings=settings)
     else:
         buf = io.BytesIO()
         arrays = {"images": samples.images.astype(np.float32)}

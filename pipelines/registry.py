@@ -20,6 +20,8 @@ FAMILY_SPECS = (
     "pipelines.classifiers.spec",
     "pipelines.diffusion.spec",
     "pipelines.text.spec",
+    "pipelines.translation.spec",
+    "pipelines.superres.spec",
 )
 
 PIPELINES: tuple[PipelineSpec, ...] = tuple(

@@ -74,10 +74,12 @@ class Worker:
 
     # --- operations ------------------------------------------------------------------------
     def op_sample(self, run: str, n: int = 16, seed: int = 0, label: int | None = None,
-                  step: int | None = None, controls: dict | None = None) -> dict[str, Any]:
+                  step: int | None = None, controls: dict | None = None,
+                  upscale_with: str | None = None) -> dict[str, Any]:
         """A batch: one PNG per image (its seed in the name), the grid, and the texts of a
-        text model."""
+        text model; upscaled by the super-resolution run `upscale_with` if given."""
         from .services.imaging import save_grid
+        from .services.sampling import upscale_samples
         if not 1 <= int(n) <= 1024:
             raise StudioError("the batch size must be between 1 and 1024")
         seed = check_seed(seed)
@@ -86,21 +88,25 @@ class Worker:
         samples = pipe.sample(int(n), seed=seed, labels=label, **controls)
         if samples.texts is not None:
             return {"texts": samples.texts, "step": pipe.step}
+        if upscale_with:
+            upscale_with = self._run_path(upscale_with).name
+            samples = upscale_samples(samples, self.model(upscale_with), upscale_with)
         out = self._out_dir()
         # What made this batch, in every PNG (pipelines/core/png_settings.py): dropped on the
         # Images tab, a file brings these settings back.
         made = {"pipeline": pipe.name, "run": self._run_path(run).name, "checkpoint": step,
                 "weights_step": pipe.step, "seed": seed, "count": int(n), "label": label,
-                "controls": controls}
+                "controls": controls, "upscale_with": upscale_with or None}
         files = []
+        grouped = len(samples.images) != int(n)  # e.g. pix2pix: input | output | target each
         for i, image in enumerate(samples.images):
-            name = f"seed{int(seed) + i}"
+            name = f"seed{int(seed)}-{i:04d}" if grouped else f"seed{int(seed) + i}"
             if samples.labels is not None:
                 name += f"-class{int(samples.labels[i])}"
             save_grid(image[None], out / f"{name}.png", nrow=1, settings={**made, "index": i})
             files.append(str(out / f"{name}.png"))
         save_grid(samples.images, out / "grid.png", labels=samples.labels,
-                  settings={**made, "index": None})
+                  nrow=samples.columns, settings={**made, "index": None})
         labels = None if samples.labels is None else [int(x) for x in samples.labels]
         return {"grid": str(out / "grid.png"), "files": files, "labels": labels,
                 "step": pipe.step, "class_names": pipe.info.get("class_names")}

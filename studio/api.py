@@ -112,13 +112,14 @@ def register(studio: Studio) -> None:
 
     @answers([], None)
     def sample(run: str, seed: int = 0, batch: int = 16, step: str = "latest",
-               label: str = "", controls: dict | None = None
+               label: str = "", controls: dict | None = None, upscale_with: str = ""
                ) -> tuple[list[FileData], FileData | None, str]:
         """The Images tab's Generate: PNGs (image i from seed + i) and a zip of the batch.
         `seed`: 0 to 2**32 - 1; `controls`: the family's sampling controls by name; `label`: a
-        class index."""
+        class index; `upscale_with`: a super-resolution run that upscales the batch."""
         pictures, batch_zip = sample_batch(studio, run, step, check_seed(seed), batch,
-                                           label or None, options_dict(controls, "controls"))
+                                           label or None, options_dict(controls, "controls"),
+                                           upscale_with or None)
         return ([FileData(path=path, orig_name=Path(path).name) for path, _ in pictures],
                 FileData(path=batch_zip, orig_name="batch.zip"),
                 f"{len(pictures)} images from {run}: " + ", ".join(c for _, c in pictures))

@@ -35,7 +35,8 @@ def shapes_data() -> ImageData:
 def test_bundled_datasets_list_is_immutable():
     assert isinstance(BUNDLED_DATASETS, tuple)
     assert [(name, kind) for name, kind, _ in BUNDLED_DATASETS] == [
-        ("digits", "image"), ("shapes", "image"), ("shakespeare", "text")]
+        ("digits", "image"), ("shapes", "image"), ("photos", "image"), ("shakespeare", "text"),
+        ("shapes-edges", "paired")]
     assert all(isinstance(entry, tuple) and entry[2] for entry in BUNDLED_DATASETS)
 
 

@@ -51,7 +51,8 @@ CONFIG = {
     "densenet": {"width": 8}, "rnn-rows": {"hidden": 8}, "lstm-rows": {"hidden": 8},
     "gru-rows": {"hidden": 8}, "bilstm-rows": {"hidden": 8},
 }
-DATA = {"text": "shakespeare", "ddpm-text": "shapes"}
+DATA = {"text": "shakespeare", "ddpm-text": "shapes", "translation": "shapes-edges",
+        "superres": "photos"}
 TRAINABLE = [e for e in list_pipelines() if e.family != "classic"]
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..data import ImageData, TextData
+from ..data.paired import PairedImageData
 from .errors import StudioError
 from .phases import Phase
 from .spec import PipelineSpec, Tool, adopt  # noqa: F401 - Tool: families import it from here
@@ -45,6 +46,9 @@ class Samples:
     images: np.ndarray | None = None
     labels: np.ndarray | None = None      # (N,) class per image, for conditional models
     texts: list[str] | None = None
+    # Grid columns where the images come in groups (pix2pix: input | output | target), for
+    # whoever draws the grid; None: a square-ish grid.
+    columns: int | None = None
 
 
 @dataclass
@@ -54,6 +58,9 @@ class ToolContext:
     images: np.ndarray | None                   # (N, C, H, W) in [0, 1], at the model's size
     load_data: Callable[[], ImageData | TextData]
     cache_dir: Path
+    # The input files as given, for a tool that reads them at another size than the model's
+    # (super-resolution's upscale reads them at a quarter of it, and refuses a wrong one).
+    paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,6 +75,10 @@ class ToolResult:
 
 def data_info(data: ImageData | TextData) -> dict[str, Any]:
     """The facts about a data set that a model's shape depends on (stored with its weights)."""
+    if isinstance(data, PairedImageData):   # "channels": the inputs', what a tool reads files at
+        return {"name": data.name, "kind": "paired", "channels": data.input_channels,
+                "target_channels": data.target_channels, "image_size": data.image_size,
+                "num_classes": data.num_classes, "class_names": list(data.class_names)}
     if isinstance(data, ImageData):
         return {"name": data.name, "kind": "image", "channels": data.channels,
                 "image_size": data.image_size, "num_classes": data.num_classes,

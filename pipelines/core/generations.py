@@ -163,7 +163,7 @@ def pictures(runs_dir: Path, folder: str | Path) -> list[str]:
     """An image batch's pictures in seed order (its grid alone when it has no others: a
     `studio sample` grid)."""
     path = generation_folder(runs_dir, folder)
-    files = sorted(path.glob("seed*.png"), key=lambda f: int(f.stem[4:].split("-")[0]))
+    files = sorted(path.glob("seed*.png"), key=lambda f: (int(f.stem[4:].split("-")[0]), f.stem))
     return [str(f) for f in files] or [str(path / IMAGE_MARK)]
 
 

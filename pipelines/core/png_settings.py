@@ -29,6 +29,8 @@ VERSION = 1
 FIELDS = {"version": int, "pipeline": str, "run": str, "checkpoint": (int, type(None)),
           "weights_step": (int, type(None)), "seed": int, "count": int,
           "label": (int, type(None)), "index": (int, type(None)), "controls": dict}
+# Fields later studios added, and their value in a PNG written before them.
+OPTIONAL_FIELDS = {"upscale_with": ((str, type(None)), None)}
 
 
 def png_bytes(image: Image.Image, settings: dict[str, Any] | None = None) -> bytes:
@@ -64,7 +66,10 @@ def read_settings(path: str | Path) -> dict[str, Any]:
         settings = None
     if not isinstance(settings, dict):
         raise StudioError(f"{name}'s studio settings are damaged (not a JSON object)")
-    wrong = [key for key, kind in FIELDS.items()
+    for key, (_, before) in OPTIONAL_FIELDS.items():
+        settings.setdefault(key, before)
+    wrong = [key for key, kind in [*FIELDS.items(), *((k, v[0]) for k, v in
+                                                      OPTIONAL_FIELDS.items())]
              if key not in settings or not _is_a(settings[key], kind)]
     if wrong:
         raise StudioError(f"{name}'s studio settings are damaged: {', '.join(wrong)} missing "

@@ -52,6 +52,9 @@ class PipelineSpec:
     trains: str = "steps"        # "steps": the trainer's loop; "fit": one call (scikit-learn)
     can_interpolate: bool = False   # draws interpolations between two seeds
     streams: bool = False           # streams its output (text) as it is made
+    # turns an image into one `upscales` times larger (super-resolution): offered as "upscale
+    # with" to every other image run (`studio sample --upscale-with`, the Images tab); 0: not
+    upscales: int = 0
 
     def variant(self, name: str, impl: str, summary: str, **changes: Any) -> PipelineSpec:
         """A named pipeline on this shared spec: its name, its class ("module:Class", or
@@ -87,6 +90,7 @@ def describe(spec: PipelineSpec) -> dict[str, Any]:
                   for t in spec.tools],
         "can_interpolate": spec.can_interpolate,
         "streams": spec.streams,
+        "upscales": spec.upscales,
     }
 
 

@@ -205,7 +205,7 @@ class Trainer:
             samples = self.pipeline.sample(self.tc.sample_count, seed=self.tc.sample_seed)
         if samples.images is not None:
             path = self.run.sample_path(self.step)
-            save_grid(samples.images, path, labels=samples.labels)
+            save_grid(samples.images, path, labels=samples.labels, nrow=samples.columns)
             tracking.log_grid(self, path)
         else:
             path = self.run.sample_path(self.step, ".txt")

@@ -28,9 +28,14 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
 BUNDLED_DATASETS = (
     ("digits", "image", "scikit-learn's hand-written digits: 1,797 grey 8x8 images, 10 classes"),
     ("shapes", "image", "5,000 drawn 32x32 colour shapes, 5 classes, each with a caption"),
+    ("photos", "image", "32x32 crops of scikit-learn's two sample photographs: 2,000 of "
+                        "china.jpg to train on, 500 of flower.jpg to validate on"),
     ("shakespeare", "text", "eight Shakespeare plays (public domain), ~1.1 million characters"),
+    ("shapes-edges", "paired", "the 5,000 shapes, each paired with its outline drawing "
+                               "(input) for image-to-image models (pix2pix)"),
 )
-VALID_SPECS = "digits, shapes, shakespeare, folder:<folder or .zip of images>, text:<UTF-8 file>"
+VALID_SPECS = ("digits, shapes, photos, shakespeare, folder:<folder or .zip of images>, "
+               "text:<UTF-8 file>, shapes-edges, paired:<folder or .zip with A/ and B/>")
 
 
 @dataclass
@@ -95,6 +100,14 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
         return dataclasses.replace(
             _split_images(name, pictures, labels, class_names, captions=captions),
             caption_grammar="shapes")
+    if name.lower() == "photos":   # train on one photograph, validate on the other
+        from . import photos
+        train, val = photos.make_photos(image_size or photos.NATIVE_SIZE)
+        return ImageData(name, train, np.zeros(len(train), np.int64), val,
+                         np.zeros(len(val), np.int64), ["photo"])
+    if name.lower() == "shapes-edges" or (prefix == "paired" and argument):
+        from .paired import load_paired   # input -> target pairs (data/paired.py)
+        return load_paired(name, image_size)
     if prefix == "folder" and argument:
         pictures, labels, class_names, skipped, captions = folder.load_image_folder(
             argument, image_size or FOLDER_NATIVE_SIZE)

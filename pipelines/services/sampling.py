@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.base import Pipeline, ToolContext, ToolResult
+from ..core.base import Pipeline, Samples, ToolContext, ToolResult
 from ..core.config import apply_overrides, to_dict
 from ..core.errors import StudioError
 
@@ -51,5 +51,17 @@ def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
             cached["data"] = load_data_for(type(pipe), pipe.config, pipe.info["name"])
         return cached["data"]
 
-    ctx = ToolContext(images=images, load_data=load_data, cache_dir=Path(cache_dir))
+    ctx = ToolContext(images=images, load_data=load_data, cache_dir=Path(cache_dir),
+                      paths=tuple(str(p) for p in input_paths or ()))
     return getattr(pipe, tool.method)(ctx, **typed)
+
+
+def upscale_samples(samples: Samples, upscaler: Pipeline, name: str) -> Samples:
+    """A batch of images made `upscaler.spec.upscales` times larger by a super-resolution run
+    (`name` says which, in errors): the chain `studio sample RUN --upscale-with SR_RUN`."""
+    if samples.images is None:
+        raise StudioError("only images can be upscaled; this model writes text")
+    if not upscaler.spec or not upscaler.spec.upscales:
+        raise StudioError(f"{name} is a {upscaler.name} run, which does not upscale; pick a "
+                          f"super-resolution run")
+    return Samples(images=upscaler.upscale_images(samples.images), labels=samples.labels)

@@ -25,6 +25,7 @@ from . import history as history_view
 
 CYCLE = "cycle through classes"
 LATEST = "latest"
+NO_UPSCALE = "no upscaling"
 
 
 def run_pipeline(studio: Studio, run_id: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -94,6 +95,9 @@ def restored_settings(studio: Studio, path: str | None) -> dict[str, Any]:
     if info["pipeline"] != settings["pipeline"]:
         raise StudioError(f"{name} was drawn by a {settings['pipeline']} model, but run "
                           f"{run_id} here is {info['pipeline']}")
+    if settings["upscale_with"] and not (studio.runs_dir / settings["upscale_with"]).is_dir():
+        raise StudioError(f"{name} was upscaled by run {settings['upscale_with']}, which is not "
+                          f"in this studio's runs folder")
     if settings["checkpoint"] is not None and settings["checkpoint"] not in run.checkpoint_steps():
         raise StudioError(f"run {run_id} no longer keeps the checkpoint of step "
                           f"{settings['checkpoint']} that {name} was drawn from")
@@ -107,14 +111,16 @@ def restore_updates(studio: Studio, path: str | None) -> tuple:
     s = restored_settings(studio, path)
     place = (f"; the picture is number {s['index'] + 1} of the batch"
              if s["index"] is not None else "")
+    upscaled = f", upscaled with {s['upscale_with']}" if s["upscale_with"] else ""
     note = (f"Restored run {s['run']}, checkpoint {s['checkpoint'] or LATEST} (weights of step "
-            f"{s['weights_step']}), seed {s['seed']}, batch {s['count']} and its sampling "
-            f"controls: Generate draws the same batch{place}.")
+            f"{s['weights_step']}), seed {s['seed']}, batch {s['count']}{upscaled} and its "
+            f"sampling controls: Generate draws the same batch{place}.")
     return (gr.Dropdown(choices=studio.run_ids("image"), value=s["run"]),
             gr.Dropdown(choices=step_choices(studio, s["run"]),
                         value=LATEST if s["checkpoint"] is None else str(s["checkpoint"])),
             s["seed"], s["count"],
             gr.Dropdown(choices=s["classes"], value=s["label_choice"]),
+            gr.Dropdown(choices=upscaler_choices(studio), value=s["upscale_with"] or NO_UPSCALE),
             {"run": s["run"], "controls": s["controls"]}, note)
 
 
@@ -127,20 +133,33 @@ def zip_batch(files: list[str]) -> str:
     return str(path)
 
 
+def upscaler_choices(studio: Studio) -> list[str]:
+    """"No upscaling" and every finished run whose pipeline upscales (super-resolution)."""
+    return [NO_UPSCALE] + [run_id for run_id in studio.run_ids("image")
+                           if describe(RunFolder(studio.runs_dir / run_id)
+                                       .info()["pipeline"])["upscales"]]
+
+
 def sample_batch(studio: Studio, run_id: str, step: Any, seed: Any, batch: Any, label: Any,
-                 controls: dict[str, Any]) -> tuple[list[tuple[str, str]], str]:
-    """The Generate button (and the API's /sample): ([(PNG, caption)], zip of the batch)."""
+                 controls: dict[str, Any], upscale_with: str | None = None
+                 ) -> tuple[list[tuple[str, str]], str]:
+    """The Generate button (and the API's /sample): ([(PNG, caption)], zip of the batch),
+    upscaled by the super-resolution run `upscale_with` if given."""
     seed = whole_number(seed, "seed", 0)
+    upscale_with = None if upscale_with in (None, "", NO_UPSCALE) else upscale_with
     result = studio.worker.call(
         "sample", run=RunFolder.by_id(studio.runs_dir, run_id).id, step=parse_step(step),
         seed=seed, n=whole_number(batch, "batch size", 1, 256), label=parse_label(label),
-        controls=controls)
+        controls=controls, upscale_with=upscale_with)
     if not result.get("files"):
         raise StudioError(f"run {run_id} writes text, not images; use the Text tab")
     names = result.get("class_names") or []
     labels = result.get("labels") or [None] * len(result["files"])
-    captions = [f"seed {seed + i}" + (f" · {names[c]}" if c is not None and c < len(names)
-                                      else "") for i, c in enumerate(labels)]
+    if len(result["files"]) != whole_number(batch, "batch size"):   # groups: input | output ...
+        captions = [f"seed {seed} · {i + 1}" for i in range(len(result["files"]))]
+    else:
+        captions = [f"seed {seed + i}" + (f" · {names[c]}" if c is not None and c < len(names)
+                                          else "") for i, c in enumerate(labels)]
     batch_zip = zip_batch(result["files"])
     studio.outputs.keep(Path(batch_zip).parent)   # bounded per session (studio/outputs.py)
     generations.record_images(                    # and in the History
@@ -161,6 +180,9 @@ def build(studio: Studio) -> None:
                           interactive=True)
         label = gr.Dropdown([CYCLE], value=CYCLE, label="Class", info="conditional models",
                             interactive=True)
+        upscale = gr.Dropdown([NO_UPSCALE], value=NO_UPSCALE, label="Upscale with",
+                              info="a super-resolution run (srresnet, srgan): 4x larger",
+                              interactive=True, elem_id="images-upscale")
     # {"run": id, "controls": {...}} from a dropped studio PNG: the form below shows them
     restored = gr.State({})
     with gr.Row():
@@ -186,11 +208,12 @@ def build(studio: Studio) -> None:
             walk = gr.Button("Walk A → B", interactive=desc["can_interpolate"])
 
         @shows_errors(2)
-        def sample(run_id, step, seed, batch, label, *values):
+        def sample(run_id, step, seed, batch, label, upscale_with, *values):
             return sample_batch(studio, run_id, step, seed, batch, label,
-                                changed_values(specs, list(values)))
+                                changed_values(specs, list(values)), upscale_with)
 
-        generate.click(sample, [run, step, seed, batch, label, *inputs], [gallery, download],
+        generate.click(sample, [run, step, seed, batch, label, upscale, *inputs],
+                       [gallery, download],
                        concurrency_limit=4).then(past.relist, None, [past.table, past.folders])
 
         @shows_errors(2)
@@ -239,21 +262,25 @@ def build(studio: Studio) -> None:
                 button.click(tool_handler(studio, tool), [run, step, tool_inputs, *tool_fields],
                              [tool_image, tool_values])
 
-    @shows_errors(2)
-    def pick_run(run_id, current_step, current_label):
+    @shows_errors(3)
+    def pick_run(run_id, current_step, current_label, current_upscale):
         described = run_pipeline(studio, run_id)
         labels = class_choices(described[1]) if described else [CYCLE]
         steps = step_choices(studio, run_id)
-        # The Timeline tab sets run and step together, a restored PNG run, step and class:
-        # keep what fits the new run.
+        upscalers = [u for u in upscaler_choices(studio) if u != run_id]
+        # The Timeline tab sets run and step together, a restored PNG run, step, class and
+        # upscaler: keep what fits the new run.
         return (gr.Dropdown(choices=steps, value=current_step if current_step in steps
                             else LATEST),
                 gr.Dropdown(choices=labels, value=current_label if current_label in labels
-                            else CYCLE))
+                            else CYCLE),
+                gr.Dropdown(choices=upscalers, value=current_upscale
+                            if current_upscale in upscalers else NO_UPSCALE))
 
-    run.change(pick_run, [run, step, label], [step, label], show_progress="hidden")
+    run.change(pick_run, [run, step, label, upscale], [step, label, upscale],
+               show_progress="hidden")
 
-    restore_outputs = [run, step, seed, batch, label, restored, restore_note]
+    restore_outputs = [run, step, seed, batch, label, upscale, restored, restore_note]
     past = history_view.build(
         studio, history_view.IMAGES,
         lambda studio, folder: restore_updates(studio, str(folder / "grid.png")),
