@@ -31,7 +31,7 @@ from pipelines.core.runs import RunFolder, delete_run
 from . import live
 from .common import Studio, error_text, whole_number
 from .tabs.classify import classify_picture
-from .tabs.images import sample_batch
+from .tabs.images import parse_step, sample_batch
 from .tabs.runs import RUN_COLUMNS, config_comparison, run_rows
 from .tabs.text import write_texts
 from .uploads import store_upload
@@ -147,7 +147,26 @@ def register(studio: Studio) -> None:
         found = classify_picture(studio, pixels)
         return found, f"{len(found)} classifiers answered"
 
-    for fn in (runs, compare, progress, sample, write):
+    @answers(None, None)
+    def tool(run: str, name: str, inputs: list[FileData] | None = None,
+             options: dict | None = None, step: str = "latest"
+             ) -> tuple[FileData | None, dict | None, str]:
+        """The Images tab's Tools: the family's tool `name` on a run (`studio list` names
+        each family's), on `inputs` (pictures sent with gradio_client.handle_file; editors
+        only) or on what the tool picks without them (e.g. validation images), `options` by
+        name. Returns the tool's picture, its numbers and a message."""
+        paths = [str(uploaded_path(file)) for file in inputs or []]
+        if paths:
+            studio.require_editor("uploading images")
+        result = studio.worker.call("tool", run=run_folder(run).id, name=name,
+                                    options=options_dict(options), inputs=paths or None,
+                                    step=parse_step(step))
+        image = result.get("image")
+        return (FileData(path=image, orig_name=Path(image).name) if image else None,
+                result.get("values"),
+                f"{name} on {run}" + (f": {result['text']}" if result.get("text") else ""))
+
+    for fn in (runs, compare, progress, sample, write, tool):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
     if studio.viewer:
         return   # (/classify takes a picture, an upload: a read-only studio takes none)

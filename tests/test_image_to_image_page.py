@@ -100,3 +100,31 @@ def test_the_images_tab_upscales_restores_and_shows_groups(runs):
             sample_batch(studio, made["gan"], "latest", 5, 2, None, {}, made["gan"])
     finally:
         worker.close()
+
+
+def test_the_tools_through_the_pages_api(runs, tmp_path):
+    from gradio_client import Client, handle_file
+    from helpers import free_port
+    from studio.app import launch_studio
+    runs_dir, made = runs
+    Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.full((8, 8), 120, np.uint8)).save(tmp_path / "grey.png")
+    port = free_port()
+    app = launch_studio(runs_dir, port=port, inbrowser=False, prevent_thread_lock=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        image, values, message = client.predict(
+            made["sr"], "upscale", [handle_file(str(tmp_path / "small.png"))], None,
+            "latest", api_name="/tool")
+        assert Path(image).is_file() and message.startswith("upscale on")
+        image, values, message = client.predict(made["p2p"], "translate", None,
+                                                 {"count": 2}, "latest", api_name="/tool")
+        assert Path(image).is_file() and values
+        *_, message = client.predict(made["sr"], "upscale",
+                                     [handle_file(str(tmp_path / "grey.png"))], None,
+                                     "latest", api_name="/tool")
+        assert message.startswith("error: ") and "greyscale" in message
+        assert "Traceback" not in message
+    finally:
+        app.studio.worker.close()
+        app.close()
