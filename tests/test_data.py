@@ -36,7 +36,7 @@ def test_bundled_datasets_list_is_immutable():
     assert isinstance(BUNDLED_DATASETS, tuple)
     assert [(name, kind) for name, kind, _ in BUNDLED_DATASETS] == [
         ("digits", "image"), ("shapes", "image"), ("photos", "image"), ("shakespeare", "text"),
-        ("shapes-edges", "paired")]
+        ("shapes-edges", "paired"), ("shapes-seasons", "unpaired")]
     assert all(isinstance(entry, tuple) and entry[2] for entry in BUNDLED_DATASETS)
 
 

@@ -35,6 +35,7 @@ import torch
 
 from ..data import ImageData, TextData
 from ..data.paired import PairedImageData
+from ..data.unpaired import UnpairedImageData
 from .errors import StudioError
 from .phases import Phase
 from .spec import PipelineSpec, Tool, adopt  # noqa: F401 - Tool: families import it from here
@@ -78,6 +79,10 @@ def data_info(data: ImageData | TextData) -> dict[str, Any]:
     if isinstance(data, PairedImageData):   # "channels": the inputs', what a tool reads files at
         return {"name": data.name, "kind": "paired", "channels": data.input_channels,
                 "target_channels": data.target_channels, "image_size": data.image_size,
+                "num_classes": data.num_classes, "class_names": list(data.class_names)}
+    if isinstance(data, UnpairedImageData):   # "channels": domain A's, "target_channels": B's
+        return {"name": data.name, "kind": "unpaired", "channels": data.a_channels,
+                "target_channels": data.channels, "image_size": data.image_size,
                 "num_classes": data.num_classes, "class_names": list(data.class_names)}
     if isinstance(data, ImageData):
         return {"name": data.name, "kind": "image", "channels": data.channels,

@@ -117,9 +117,14 @@ class Trainer:
         hw.set_fast_math(self.tc.tf32, device)
         self.channels_last = hw.to_channels_last(self.pipeline.modules, device, self.tc.channels_last)
         optimizers = self.pipeline.make_optimizers()
-        names, opt_names = list(self.pipeline.modules), list(optimizers)
-        prepared = self.accelerator.prepare(*self.pipeline.modules.values(), *optimizers.values())
-        self.pipeline.modules = dict(zip(names, prepared[:len(names)]))
+        # Modules with nothing to train (a frozen feature network, CycleGAN's pool of past
+        # fakes) are only moved: DDP refuses to wrap a module without trainable parameters.
+        modules = self.pipeline.modules
+        names = [n for n, m in modules.items() if any(p.requires_grad for p in m.parameters())]
+        opt_names = list(optimizers)
+        prepared = self.accelerator.prepare(*(modules[n] for n in names), *optimizers.values())
+        self.pipeline.modules = {n: prepared[names.index(n)] if n in names else m.to(device)
+                                 for n, m in modules.items()}
         self.optimizers = dict(zip(opt_names, prepared[len(names):]))
         self.ema = self._make_ema()
         self.schedules = self.pipeline.schedules()

@@ -33,9 +33,12 @@ BUNDLED_DATASETS = (
     ("shakespeare", "text", "eight Shakespeare plays (public domain), ~1.1 million characters"),
     ("shapes-edges", "paired", "the 5,000 shapes, each paired with its outline drawing "
                                "(input) for image-to-image models (pix2pix)"),
+    ("shapes-seasons", "unpaired", "2,500 shapes scenes in summer colours and 2,500 other "
+                                   "scenes in winter (cold, speckled), unpaired (CycleGAN)"),
 )
 VALID_SPECS = ("digits, shapes, photos, shakespeare, folder:<folder or .zip of images>, "
-               "text:<UTF-8 file>, shapes-edges, paired:<folder or .zip with A/ and B/>")
+               "text:<UTF-8 file>, shapes-edges, paired:<folder or .zip with A/ and B/>, "
+               "shapes-seasons, unpaired:<folder or .zip with trainA/ and trainB/>")
 
 
 @dataclass
@@ -108,6 +111,9 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
     if name.lower() == "shapes-edges" or (prefix == "paired" and argument):
         from .paired import load_paired   # input -> target pairs (data/paired.py)
         return load_paired(name, image_size)
+    if name.lower() == "shapes-seasons" or (prefix == "unpaired" and argument):
+        from .unpaired import load_unpaired   # two domains, no pairs (data/unpaired.py)
+        return load_unpaired(name, image_size)
     if prefix == "folder" and argument:
         pictures, labels, class_names, skipped, captions = folder.load_image_folder(
             argument, image_size or FOLDER_NATIVE_SIZE)

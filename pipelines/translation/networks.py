@@ -113,3 +113,44 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+# --- CycleGAN's generator (Zhu et al. 2017, appendix 7.2; Johnson et al. 2016) ---------------
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with instance norm (reflection padded), added to the input."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+            nn.ReLU(), nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-w, d2w, d4w, `blocks` x R4w, u2w, uw, c7s1-out and tanh: the paper's generator
+    (w = 64 and 9 blocks at 256 px, 6 at 128). Two x2 steps down, so the size must be a
+    multiple of 4; instance norm throughout, as in the paper."""
+
+    def __init__(self, in_channels: int, out_channels: int, size: int, width: int, blocks: int):
+        super().__init__()
+        if size % 4 or size < 8:
+            raise StudioError(f"CycleGAN's generator halves the pictures twice: it needs a size "
+                              f"that is a multiple of 4 (at least 8), got {size}")
+        w = width
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7),
+                                   nn.InstanceNorm2d(w), nn.ReLU()]
+        for c_in, c_out in ((w, 2 * w), (2 * w, 4 * w)):
+            layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.InstanceNorm2d(c_out), nn.ReLU()]
+        layers += [ResidualBlock(4 * w) for _ in range(blocks)]
+        for c_in, c_out in ((4 * w, 2 * w), (2 * w, w)):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1),
+                       nn.InstanceNorm2d(c_out), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)

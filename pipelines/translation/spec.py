@@ -90,4 +90,75 @@ PIX2PIX = PipelineSpec(
     impl="pipelines.translation.pix2pix:Pix2Pix", Config=Pix2PixConfig, tools=TOOLS,
     train_defaults=TRAIN_DEFAULTS, presets={"gpu": GPU_PRESET}, data_kind="paired")
 
-SPECS = (PIX2PIX,)
+
+# --- CycleGAN ----------------------------------------------------------------------------------
+CYCLE_PAPER = "Zhu et al. 2017"   # "Unpaired image-to-image translation using cycle-consistent
+#                                   adversarial networks"
+CYCLEGAN_STEPS = 2000   # the defaults' run: constant for the first half, then the decay
+
+
+@dataclass
+class CycleGANConfig:
+    width: int = option(16, "ResNet generators (both): channels of the first layer, x2 and x4 "
+                        "after the two stride-2 steps down (the paper's 64).", low=4, high=256)
+    blocks: int = option(3, "Residual blocks at a quarter of the size, in each generator (the "
+                         f"paper's 6 at 128 px, 9 at 256; {CYCLE_PAPER}, appendix 7.2).",
+                         low=1, high=12)
+    d_width: int = option(16, "PatchGAN discriminators (both): channels of the first layer "
+                          "(the paper's 64).", low=4, high=256)
+    d_layers: int = option(1, "PatchGAN: stride-2 layers (1 -> 16x16 patches, 3 -> the "
+                           "paper's 70x70).", low=1, high=5)
+    cycle_weight: float = option(10.0, "lambda: weight of the cycle-consistency L1, "
+                                 "F(G(a)) ~ a and G(F(b)) ~ b (the paper's 10; its eq. 3).",
+                                 low=0.0, high=1000.0)
+    identity_weight: float = option(0.5, "Weight of the identity L1, G(b) ~ b and F(a) ~ a, as "
+                                    "a share of lambda (the paper's 0.5 lambda, its 5.2).",
+                                    low=0.0, high=10.0)
+    pool_size: int = option(50, "The discriminators see a mix of this many past translations "
+                            f"(an image pool, the paper's 50; {CYCLE_PAPER}, 4); 0: only "
+                            "the newest.", low=0, high=1000)
+    lr: float = option(2e-4, "Adam learning rate of all four networks (the paper's 0.0002).",
+                       low=0.0, high=1.0)
+    beta1: float = option(0.5, "Adam beta1, in [0, 1) (the paper's 0.5).", low=0.0, high=1.0,
+                          high_exclusive=True)
+    constant_steps: int = option(CYCLEGAN_STEPS // 2, "Steps at the full learning rate before "
+                                 "the linear decay (the paper: 100 epochs). The trainer does "
+                                 "not tell a family the run's length: with other --steps, set "
+                                 "these two to half of it each.", low=0, high=10_000_000)
+    decay_steps: int = option(CYCLEGAN_STEPS // 2, "Steps of the linear decay of the learning "
+                              "rate to 0 after them (the paper: 100 epochs); 0: no decay.",
+                              low=0, high=10_000_000)
+
+
+@dataclass
+class CycleTranslateOptions:
+    direction: str = option("a_to_b", "a_to_b: G, domain A -> B; b_to_a: F, B -> A.",
+                            choices=("a_to_b", "b_to_a"))
+    count: int = option(8, "Validation pictures of the source domain to translate when no "
+                        "input images are given.", low=1, high=256)
+    seed: int = seed_option(0, "The first validation picture shown (seed mod N, then the next "
+                            "ones), when no input images are given.")
+
+
+CYCLEGAN_TOOLS = (Tool("translate", "tool_translate", CycleTranslateOptions,
+                       "Translate your images (--input a.png ...) in one direction, shown as "
+                       "input | output | back (the cycle); without inputs, validation pictures "
+                       "of the source domain, with the cycle's L1.", accepts_images=True),)
+
+# Measured on shapes-seasons (32 px, 2 x 2,250 training pictures) on this 2-core CPU:
+# docs/translation.md, "CycleGAN". sample_count 12: 12 rows of a | G(a) | F(G(a)) |
+# b | F(b) | G(F(b)) (CycleGAN.sample), 72 pictures. log_every 200: each validation
+# translates the 2 x 250 validation pictures there and back (~3 s).
+CYCLEGAN_DEFAULTS: dict[str, Any] = {"steps": CYCLEGAN_STEPS, "batch_size": 8,
+                                     "log_every": 200, "sample_every": 500,
+                                     "checkpoint_every": 500, "sample_count": 12}
+
+CYCLEGAN = PipelineSpec(
+    name="cyclegan", family="translation", kind="image",
+    summary="CycleGAN (Zhu et al. 2017): two ResNet generators, A -> B and B -> A, trained "
+            "with PatchGANs and cycle consistency; unpaired data (shapes-seasons, "
+            "unpaired:PATH)",
+    impl="pipelines.translation.cyclegan:CycleGAN", Config=CycleGANConfig,
+    tools=CYCLEGAN_TOOLS, train_defaults=CYCLEGAN_DEFAULTS, data_kind="unpaired")
+
+SPECS = (PIX2PIX, CYCLEGAN)
