@@ -52,7 +52,7 @@ CONFIG = {
     "gru-rows": {"hidden": 8}, "bilstm-rows": {"hidden": 8},
 }
 DATA = {"text": "shakespeare", "ddpm-text": "shapes", "translation": "shapes-edges",
-        "superres": "photos"}
+        "cyclegan": "shapes-seasons", "superres": "photos"}
 TRAINABLE = [e for e in list_pipelines() if e.family != "classic"]
 
 
