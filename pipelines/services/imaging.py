@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ..core.atomic_files import atomic_write_bytes
+from ..core.errors import StudioError
 from ..core.png_settings import png_bytes
 
 
@@ -89,3 +90,26 @@ def read_images(paths: list[str | os.PathLike], channels: int, size: int) -> np.
             pixels = np.repeat(pixels, 3, axis=0)
         out.append(pixels)
     return np.stack(out).astype(np.float32)
+
+
+def check_input_files(paths, channels: int, size: int, model: str, note: str) -> None:
+    """Refuse, in one line, input files a model cannot translate faithfully: a grey picture
+    for a model that reads colour (there is no colour in it to read) and a picture smaller
+    than the model's size (upscaling invents the detail it reads). Colour to a grey model
+    (luma) and larger pictures (centre-cropped, reduced) are read as `read_images` reads
+    them. `note` ends the grey message, e.g. "(it was trained on 3-channel inputs)"."""
+    from ..data.images import GRAY_MODES, _palette_is_gray
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                grey = image.mode in GRAY_MODES or (image.mode == "P"
+                                                    and _palette_is_gray(image))
+                width, height = image.size
+        except (OSError, ValueError):
+            continue                     # unreadable: read_images has said so already
+        if grey and channels == 3:
+            raise StudioError(f"{path} is a grey picture; {model} translates colour "
+                              f"pictures {note}")
+        if min(width, height) < size:
+            raise StudioError(f"{path} is {width}x{height} pixels; {model} translates "
+                              f"pictures of at least {size}x{size} (its training size)")

@@ -35,6 +35,7 @@ from ..core.errors import StudioError
 from ..core.optim import adam
 from ..core.schedules import Schedule
 from ..data.unpaired import UnpairedImageData
+from ..services.imaging import check_input_files
 from . import spec as S
 from .networks import PatchDiscriminator, ResnetGenerator, init_weights
 from .pix2pix import BATCH, as_channels, grouped
@@ -239,25 +240,12 @@ class CycleGAN(Pipeline):
                           values={"cycle_l1": round(float(np.abs(back - inputs).mean()), 4)})
 
     def check_files(self, paths, domain: str) -> None:
-        """Refuse, in one line, a picture smaller than the model's size (upscaling invents
-        what it reads) or a grey one for a colour domain."""
-        from PIL import Image
-        from ..data.images import GRAY_MODES
+        """Grey pictures for a colour domain and pictures below the model's size, refused in
+        one line (services/imaging.check_input_files)."""
         channels = self.info["channels"] if domain == "A" else self.info.get(
             "target_channels", self.info["channels"])
-        size = int(self.info["image_size"])
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    grey, (width, height) = image.mode in GRAY_MODES, image.size
-            except (OSError, ValueError):
-                continue                     # unreadable: read_images has said so already
-            if grey and channels == 3:
-                raise StudioError(f"{path} is a grey picture; {self.name} translates colour "
-                                  f"pictures of domain {domain}")
-            if min(width, height) < size:
-                raise StudioError(f"{path} is {width}x{height} pixels; {self.name} translates "
-                                  f"pictures of at least {size}x{size} (its training size)")
+        check_input_files(paths, channels, int(self.info["image_size"]), self.name,
+                          f"of domain {domain}")
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self, data: UnpairedImageData, cache_dir=None) -> dict[str, float]:

@@ -30,6 +30,7 @@ from ..core.base import Pipeline, Samples, ToolResult
 from ..core.errors import StudioError
 from ..core.optim import adam
 from ..data.paired import PairedImageData
+from ..services.imaging import check_input_files
 from . import spec as S
 from .networks import PatchDiscriminator, UNet, init_weights
 
@@ -211,28 +212,10 @@ class Pix2Pix(Pipeline):
                           text="input | output | target, validation pairs")
 
     def check_files(self, paths) -> None:
-        """Refuse input files the model cannot translate faithfully, in one line: a grey
-        picture for a model that reads colour (there is no colour in it to read) and a picture
-        smaller than the model's size (upscaling invents the detail it reads). Colour to a
-        grey model (luma) and larger pictures (centre-cropped, reduced) are read as every
-        tool reads them."""
-        from PIL import Image
-        from ..data.images import GRAY_MODES, _palette_is_gray
-        channels, size = self.info["channels"], self.image_size
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    grey = image.mode in GRAY_MODES or (image.mode == "P"
-                                                        and _palette_is_gray(image))
-                    width, height = image.size
-            except (OSError, ValueError):
-                continue                     # unreadable: read_images has said so already
-            if grey and channels == 3:
-                raise StudioError(f"{path} is a grey picture; {self.name} translates colour "
-                                  f"pictures (it was trained on 3-channel inputs)")
-            if min(width, height) < size:
-                raise StudioError(f"{path} is {width}x{height} pixels; {self.name} translates "
-                                  f"pictures of at least {size}x{size} (its training size)")
+        """Grey pictures for a colour model and pictures below its size, refused in one line
+        (services/imaging.check_input_files)."""
+        check_input_files(paths, self.info["channels"], self.image_size, self.name,
+                          "(it was trained on 3-channel inputs)")
 
     # --- evaluation --------------------------------------------------------------------------
     def evaluate(self, data: PairedImageData, cache_dir=None) -> dict[str, float]:
