@@ -37,7 +37,9 @@ TITLE = "Generative Media Studio"
 PIPELINE_COLUMNS = ["pipeline", "family", "kind", "summary"]
 DATASET_COLUMNS = ["data set", "kind", "summary"]
 CSS = """
-#sample-grid img, #images-gallery img, .pixelated img { image-rendering: pixelated; }
+#sample-grid img, #images-gallery img, #images-tool-result img, .pixelated img {
+    image-rendering: pixelated; }
+#images-tool-result img { height: 380px; width: auto; max-width: 100%; object-fit: contain; }
 .catalog th, .catalog td:not(:last-child) { white-space: nowrap; }
 .history-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(96px, 128px))
                                    !important; grid-template-rows: none !important; }

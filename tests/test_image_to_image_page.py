@@ -128,3 +128,48 @@ def test_the_tools_through_the_pages_api(runs, tmp_path):
     finally:
         app.studio.worker.close()
         app.close()
+
+
+def test_a_zip_of_pictures_goes_to_the_tools(runs, tmp_path):
+    """`--input x.zip` (and the page's upload of one) runs the tool on the zip's pictures; an
+    empty zip, a zip of no pictures, a broken zip and a grey picture in a zip for a colour
+    model are one line each, naming the picture by its path in the zip."""
+    import zipfile
+    runs_dir, made = runs
+    buffers = {}
+    for name, array in (("a.png", np.full((32, 32), 200, np.uint8)),
+                        ("b.png", np.full((32, 32), 30, np.uint8)),
+                        ("tiny.png", np.full((8, 8), 90, np.uint8))):
+        Image.fromarray(array).save(tmp_path / name)
+        buffers[name] = (tmp_path / name).read_bytes()
+    with zipfile.ZipFile(tmp_path / "drawings.zip", "w") as z:
+        z.writestr("drawings/a.png", buffers["a.png"])
+        z.writestr("drawings/b.png", buffers["b.png"])
+        z.writestr("__MACOSX/drawings/._a.png", b"resource fork")
+        z.writestr("drawings/notes.txt", "not a picture")
+    out = studio_cli(runs_dir, "tool", made["p2p"], "translate", "--input",
+                     tmp_path / "drawings.zip", "--out", tmp_path / "zipped.png")
+    assert out.returncode == 0, out.stderr
+    single = studio_cli(runs_dir, "tool", made["p2p"], "translate", "--input",
+                        tmp_path / "a.png", tmp_path / "b.png", "--out", tmp_path / "files.png")
+    assert single.returncode == 0, single.stderr
+    # the zip's two pictures, in order, are the same two rows as the files given one by one
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "zipped.png")),
+                          np.asarray(Image.open(tmp_path / "files.png")))
+
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w"):
+        pass
+    with zipfile.ZipFile(tmp_path / "texts.zip", "w") as z:
+        z.writestr("readme.txt", "no pictures here")
+    (tmp_path / "broken.zip").write_bytes(b"PK not really")
+    with zipfile.ZipFile(tmp_path / "grey.zip", "w") as z:
+        z.writestr("small/grey.png", buffers["tiny.png"])
+    for run, tool, name, said in (
+            (made["p2p"], "translate", "empty.zip", "empty.zip holds no pictures"),
+            (made["p2p"], "translate", "texts.zip", "texts.zip holds no pictures"),
+            (made["p2p"], "translate", "broken.zip", "broken.zip is not a readable .zip"),
+            (made["sr"], "upscale", "grey.zip", "grey.zip/small/grey.png is greyscale")):
+        bad = studio_cli(runs_dir, "tool", run, tool, "--input", tmp_path / name,
+                         "--out", tmp_path / "x.png")
+        assert bad.returncode == 2 and said in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -103,7 +103,7 @@ def test_shapes_seasons_is_two_unpaired_domains_of_shapes():
     assert b[:, 2].mean() > b[:, 0].mean() + 0.05
     corners = a[:, :, :3, :3].reshape(len(a), -1)
     assert np.isin(np.round(corners, 3), (0.0, 1.0)).mean() > 0.95  # plain backgrounds
-    assert b[:, :, :3, :3].std(axis=(2, 3)).mean() > 0.03           # speckle
+    assert b[:, :, :3, :3].std(axis=(2, 3)).mean() > 0.01           # a fine grain
     # No pairing: a winter picture is not its summer namesake in winter's look.
     own_look = winter_look(a[:200], seed=0)
     assert np.abs(own_look - b[:200]).mean() > 3 * np.abs(own_look - winter_look(a[:200], 1)

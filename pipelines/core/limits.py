@@ -39,6 +39,10 @@ MAX_CAPTION_INDEX_BYTES = 64 * 2**20
 # Bytes of a CSV table: pandas needs several times the file size in memory.
 MAX_TABLE_BYTES = 256 * 2**20
 
+# Pictures one tool call takes (its --input files, a zip's pictures counted one by one): a
+# tool's result is one grid of them, and 256 rows is already more than a page shows whole.
+MAX_TOOL_INPUTS = 256
+
 # --- what a browser may send (studio/) ------------------------------------------------------
 
 # One uploaded file, enforced by Gradio's upload route while the request streams in (nothing

@@ -146,7 +146,7 @@ def _unpaired(name, a, b, a_labels, b_labels, class_names, skipped) -> UnpairedI
 WINTER_TINT = np.array([0.78, 0.88, 1.0], np.float32)     # luma -> a cold blue-grey
 WINTER_LIFT = np.array([0.04, 0.07, 0.16], np.float32)    # black becomes night blue
 WINTER_COLOUR = 0.3        # how much of the shape's own colour is left (desaturated)
-SPECKLE = 0.07             # the snowy speckle's standard deviation, per pixel
+SPECKLE = 0.02             # a fine grain (standard deviation per pixel; 0.07 hid small shapes)
 
 
 def shapes_seasons(name: str, image_size: int) -> UnpairedImageData:

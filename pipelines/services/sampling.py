@@ -32,17 +32,31 @@ def parse_controls(pipe: Pipeline, values: dict[str, Any]) -> dict[str, Any]:
 def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
              input_paths: list[str | os.PathLike] | None = None,
              cache_dir: str | os.PathLike) -> ToolResult:
-    """Run the family tool `name` on a loaded model (see `loading.load_for_sampling`)."""
-    from .imaging import read_images
-    from ..core.run_setup import load_data_for
+    """Run the family tool `name` on a loaded model (see `loading.load_for_sampling`). Input
+    files may be pictures or zips of them (services/tool_inputs.py)."""
+    import tempfile
     tool = pipe.get_tool(name)
     typed = to_dict(apply_overrides(tool.Options(), options))
     if tool.needs_images and not input_paths:
         raise StudioError(f"tool {name} needs input images: pass --input a.png [b.png ...]")
     if input_paths and not (tool.needs_images or tool.accepts_images):
         raise StudioError(f"tool {name} takes no input images; leave out --input")
-    images = (read_images(list(input_paths), pipe.info["channels"], pipe.info["image_size"])
-              if input_paths else None)
+    with tempfile.TemporaryDirectory(prefix="studio-tool-") as unpacked:
+        try:
+            return _run_tool(pipe, tool, typed, input_paths, Path(unpacked), cache_dir)
+        except StudioError as e:
+            # A zip's pictures are named by their path inside it, not the temporary folder.
+            raise StudioError(str(e).replace(f"{Path(unpacked)}{os.sep}", "")) from None
+
+
+def _run_tool(pipe: Pipeline, tool, typed: dict[str, Any], input_paths, unpacked: Path,
+              cache_dir) -> ToolResult:
+    from .imaging import read_images
+    from .tool_inputs import unpack_inputs
+    from ..core.run_setup import load_data_for
+    paths = unpack_inputs(list(input_paths), unpacked) if input_paths else []
+    images = (read_images(paths, pipe.info["channels"], pipe.info["image_size"])
+              if paths else None)
     cached: dict[str, Any] = {}
 
     def load_data():
@@ -52,7 +66,7 @@ def run_tool(pipe: Pipeline, name: str, options: dict[str, Any], *,
         return cached["data"]
 
     ctx = ToolContext(images=images, load_data=load_data, cache_dir=Path(cache_dir),
-                      paths=tuple(str(p) for p in input_paths or ()))
+                      paths=tuple(str(p) for p in paths))
     return getattr(pipe, tool.method)(ctx, **typed)
 
 

@@ -100,8 +100,8 @@ class CycleGAN(Pipeline):
         ca, size = info["channels"], info["image_size"]
         cb = info.get("target_channels", ca)
         modules: dict[str, nn.Module] = {
-            "g_ab": ResnetGenerator(ca, cb, size, c.width, c.blocks),
-            "g_ba": ResnetGenerator(cb, ca, size, c.width, c.blocks),
+            "g_ab": ResnetGenerator(ca, cb, size, c.width, c.blocks, c.downsamplings),
+            "g_ba": ResnetGenerator(cb, ca, size, c.width, c.blocks, c.downsamplings),
             "d_a": PatchDiscriminator(ca, size, c.d_width, c.d_layers),
             "d_b": PatchDiscriminator(cb, size, c.d_width, c.d_layers)}
         for module in modules.values():

@@ -131,25 +131,29 @@ class ResidualBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-w, d2w, d4w, `blocks` x R4w, u2w, uw, c7s1-out and tanh: the paper's generator
-    (w = 64 and 9 blocks at 256 px, 6 at 128). Two x2 steps down, so the size must be a
-    multiple of 4; instance norm throughout, as in the paper."""
+    """c7s1-w, `downsamplings` stride-2 steps (d2w, d4w: the paper's two), `blocks` residual
+    blocks, as many transposed steps back up (u2w, uw), c7s1-out and tanh: the paper's
+    generator (w = 64 and 9 blocks at 256 px, 6 at 128). Instance norm throughout, as in the
+    paper; the size must be a multiple of 2 ** downsamplings."""
 
-    def __init__(self, in_channels: int, out_channels: int, size: int, width: int, blocks: int):
+    def __init__(self, in_channels: int, out_channels: int, size: int, width: int, blocks: int,
+                 downsamplings: int = 2):
         super().__init__()
-        if size % 4 or size < 8:
-            raise StudioError(f"CycleGAN's generator halves the pictures twice: it needs a size "
-                              f"that is a multiple of 4 (at least 8), got {size}")
-        w = width
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, w, 7),
-                                   nn.InstanceNorm2d(w), nn.ReLU()]
-        for c_in, c_out in ((w, 2 * w), (2 * w, 4 * w)):
+        step = 2 ** downsamplings
+        if size % step or size < 2 * step:
+            raise StudioError(f"CycleGAN's generator halves the pictures {downsamplings} "
+                              f"time(s): it needs a size that is a multiple of {step} (at "
+                              f"least {2 * step}), got {size}")
+        chans = [width * 2 ** i for i in range(downsamplings + 1)]     # w, 2w, 4w, ...
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7),
+                                   nn.InstanceNorm2d(width), nn.ReLU()]
+        for c_in, c_out in zip(chans, chans[1:]):
             layers += [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.InstanceNorm2d(c_out), nn.ReLU()]
-        layers += [ResidualBlock(4 * w) for _ in range(blocks)]
-        for c_in, c_out in ((4 * w, 2 * w), (2 * w, w)):
+        layers += [ResidualBlock(chans[-1]) for _ in range(blocks)]
+        for c_in, c_out in zip(chans[::-1], chans[-2::-1]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1),
                        nn.InstanceNorm2d(c_out), nn.ReLU()]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(w, out_channels, 7), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

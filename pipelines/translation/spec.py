@@ -101,6 +101,9 @@ CYCLEGAN_STEPS = 2000   # the defaults' run: constant for the first half, then t
 class CycleGANConfig:
     width: int = option(16, "ResNet generators (both): channels of the first layer, x2 and x4 "
                         "after the two stride-2 steps down (the paper's 64).", low=4, high=256)
+    downsamplings: int = option(2, "ResNet generators: stride-2 steps down before the residual "
+                                "blocks, and as many back up (the paper's 2, for 128 and 256 px "
+                                "pictures).", low=0, high=4)
     blocks: int = option(3, "Residual blocks at a quarter of the size, in each generator (the "
                          f"paper's 6 at 128 px, 9 at 256; {CYCLE_PAPER}, appendix 7.2).",
                          low=1, high=12)

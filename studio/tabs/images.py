@@ -240,34 +240,52 @@ def build(studio: Studio) -> None:
                                interactive=True)
         walk_strip = gr.Image(label="Walk (strip)", type="filepath", interactive=False)
         walk_gif = gr.Image(label="Walk (GIF)", type="filepath", interactive=False)
-    with gr.Accordion("Tools", open=False):
-        # Read-only: no uploads, so tools that need input images are refused.
-        tool_inputs = gr.State(None) if studio.viewer else gr.File(
-            label="Input images (for tools that take them)", file_count="multiple",
-            file_types=["image"])
-        tool_image = gr.Image(label="Tool result", type="filepath", interactive=False)
-        tool_values = gr.JSON(label="Tool numbers")
+    # Opened by picking a run whose tools take pictures (image in, image out: translate,
+    # upscale); the tools without inputs run on the run's own validation pictures.
+    # Opened by picking a run whose tools take pictures (image in, image out: translate,
+    # upscale); the tools without inputs run on the run's own validation pictures. Pictures
+    # and the tool's form on the left, its result on the right.
+    with gr.Accordion("Tools", open=False, elem_id="images-tools") as tools_panel:
+        tool_image = gr.Image(label="Tool result", type="filepath", interactive=False,
+                              height=420, elem_id="images-tool-result", render=False)
+        tool_values = gr.JSON(label="Tool numbers", elem_id="images-tool-numbers", render=False)
+        with gr.Row():
+            with gr.Column(scale=1):
+                # Read-only: no uploads, so tools that need input images are refused.
+                tool_inputs = gr.State(None) if studio.viewer else gr.File(
+                    label="Input images or a .zip of them (for tools that take them; without "
+                          "any, the tools use validation pictures)", file_count="multiple",
+                    file_types=["image", ".zip"], elem_id="images-tool-inputs")
 
-        @gr.render(inputs=[run])
-        def tools_form(run_id):
-            described = run_pipeline(studio, run_id) if run_id else None
-            tools = describe(described[0])["tools"] if described else []
-            if not tools:
-                gr.Markdown("This model's family has no tools.")
-            for tool in tools:
-                with gr.Group():
-                    gr.Markdown(f"**{tool['name']}** — {as_markdown_text(tool['help'])}")
-                    tool_fields = [field_input(spec) for spec in tool["options"]]
-                    button = gr.Button(f"Run {tool['name']}", size="sm")
-                button.click(tool_handler(studio, tool), [run, step, tool_inputs, *tool_fields],
-                             [tool_image, tool_values])
+                @gr.render(inputs=[run])
+                def tools_form(run_id):
+                    described = run_pipeline(studio, run_id) if run_id else None
+                    tools = describe(described[0])["tools"] if described else []
+                    if not tools:
+                        gr.Markdown("This model's family has no tools.")
+                    for tool in tools:
+                        with gr.Group():
+                            gr.Markdown(f"**{tool['name']}** — "
+                                        f"{as_markdown_text(tool['help'])}")
+                            tool_fields = [field_input(spec) for spec in tool["options"]]
+                            button = gr.Button(f"Run {tool['name']}", size="sm",
+                                               variant="primary",
+                                               elem_id=f"images-tool-{tool['name']}")
+                        button.click(tool_handler(studio, tool),
+                                     [run, step, tool_inputs, *tool_fields],
+                                     [tool_image, tool_values])
+            with gr.Column(scale=1):
+                tool_image.render()
+                tool_values.render()
 
-    @shows_errors(3)
+    @shows_errors(4)
     def pick_run(run_id, current_step, current_label, current_upscale):
         described = run_pipeline(studio, run_id)
         labels = class_choices(described[1]) if described else [CYCLE]
         steps = step_choices(studio, run_id)
         upscalers = [u for u in upscaler_choices(studio) if u != run_id]
+        takes_pictures = bool(described) and any(
+            t["accepts_images"] or t["needs_images"] for t in describe(described[0])["tools"])
         # The Timeline tab sets run and step together, a restored PNG run, step, class and
         # upscaler: keep what fits the new run.
         return (gr.Dropdown(choices=steps, value=current_step if current_step in steps
@@ -275,9 +293,10 @@ def build(studio: Studio) -> None:
                 gr.Dropdown(choices=labels, value=current_label if current_label in labels
                             else CYCLE),
                 gr.Dropdown(choices=upscalers, value=current_upscale
-                            if current_upscale in upscalers else NO_UPSCALE))
+                            if current_upscale in upscalers else NO_UPSCALE),
+                gr.Accordion(open=takes_pictures))
 
-    run.change(pick_run, [run, step, label, upscale], [step, label, upscale],
+    run.change(pick_run, [run, step, label, upscale], [step, label, upscale, tools_panel],
                show_progress="hidden")
 
     restore_outputs = [run, step, seed, batch, label, upscale, restored, restore_note]

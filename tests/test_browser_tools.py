@@ -1,0 +1,69 @@
+"""The image-in, image-out mode of the Images tab in a real browser, as a user works it:
+picking a pix2pix run opens the Tools panel; a .zip of drawings uploaded there and "Run
+translate" show input | output rows; a CycleGAN run translates its own validation pictures the
+other way (direction b_to_a) when no pictures are given. Screenshots: tests/browser_kit.py."""
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+from helpers import TINY
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+QUICK = {**TINY, "steps": 4, "sample_every": 0, "checkpoint_every": 4}
+
+
+def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
+    shots = shots_folder(tmp_path)
+    runs_dir = tmp_path / "runs"
+    made = {}
+    for pipeline, data in (("pix2pix", "shapes-edges"), ("cyclegan", "shapes-seasons")):
+        run = start_run(pipeline, data, config_overrides={"width": 4, "d_width": 4},
+                        trainer_overrides=QUICK, runs_dir=runs_dir, name=pipeline)
+        assert train_run(run) == "done"
+        made[pipeline] = run.id
+    with zipfile.ZipFile(tmp_path / "drawings.zip", "w") as archive:
+        for i, value in enumerate((240, 20, 128)):
+            drawing = np.full((32, 32), value, np.uint8)
+            drawing[8:24, 8:24] = 255 - value                  # a square, in ink
+            Image.fromarray(drawing).save(tmp_path / f"{i}.png")
+            archive.write(tmp_path / f"{i}.png", f"drawings/{i}.png")
+
+    with served_studio(runs_dir) as url, browser_page(playwright.sync_playwright, url) as page:
+        page.get_by_role("tab", name="Images").click()
+        pick(page, "images-run", made["pix2pix"])
+        # the run's tools take pictures: the Tools panel opens by itself
+        uploads = page.locator("#images-tool-inputs input[type=file]")
+        playwright.expect(page.locator("#images-tool-inputs")).to_be_visible()
+        uploads.set_input_files(str(tmp_path / "drawings.zip"))
+        playwright.expect(page.locator("#images-tool-inputs")).to_contain_text("drawings.zip")
+        page.locator("#images-tool-translate").click()
+        result = page.locator("#images-tool-result img")
+        result.wait_for(timeout=90_000)
+        first = result.get_attribute("src")
+        # three drawings -> three rows of input | output: a grid 2 wide, 3 high
+        shown = page.evaluate("(img) => [img.naturalWidth, img.naturalHeight]",
+                              result.element_handle())
+        assert shown[1] > shown[0]
+        page.screenshot(path=str(shots / "images-translate.png"), full_page=True)
+
+        # CycleGAN, winter -> summer, on its own validation pictures (no upload)
+        pick(page, "images-run", made["cyclegan"])
+        page.locator("#images-tool-inputs button[aria-label='Clear']").first.click()
+        tools = page.locator("#images-tools")
+        tools.get_by_label("direction", exact=True).click()
+        page.get_by_role("option", name="b_to_a", exact=True).click()
+        tools.get_by_label("count", exact=True).fill("4")
+        tools.get_by_label("count", exact=True).press("Tab")
+        page.locator("#images-tool-translate").click()
+        playwright.expect(result).not_to_have_attribute("src", first, timeout=90_000)
+        numbers = page.locator("#images-tool-numbers")
+        playwright.expect(numbers).to_contain_text("cycle_l1")
+        page.screenshot(path=str(shots / "images-translate-cyclegan.png"), full_page=True)
