@@ -146,13 +146,26 @@ class CycleGAN(Pipeline):
         logs = {"grad_norm_g": ctx.backward_step(loss_g, "g", ("g_ab", "g_ba"))}
         # The discriminators: real pictures to 1, pooled translations (detached) to 0, halved.
         pooled_b, pooled_a = m["pool_b"].query(fake_b), m["pool_a"].query(fake_a)
-        loss_d_b = 0.5 * (lsgan(D_B.net(b), 1.0) + lsgan(D_B.net(pooled_b), 0.0))
-        loss_d_a = 0.5 * (lsgan(D_A.net(a), 1.0) + lsgan(D_A.net(pooled_a), 0.0))
+        real_b, faked_b = D_B.net(b).float(), D_B.net(pooled_b).float()
+        real_a, faked_a = D_A.net(a).float(), D_A.net(pooled_a).float()
+        loss_d_b = 0.5 * (lsgan(real_b, 1.0) + lsgan(faked_b, 0.0))
+        loss_d_a = 0.5 * (lsgan(real_a, 1.0) + lsgan(faked_a, 0.0))
         logs["grad_norm_d"] = ctx.backward_step(loss_d_a + loss_d_b, "d", ("d_a", "d_b"))
         logs.update(loss_g=gan.detach(), cycle_l1=(cycle / 4).detach(),   # pixel L1 a way
                     identity_l1=(identity / 4).detach(), loss_d_a=loss_d_a.detach(),
-                    loss_d_b=loss_d_b.detach())
+                    loss_d_b=loss_d_b.detach(),
+                    # The GAN diagnostics: the discriminators' mean output (least squares:
+                    # 1 = real, 0 = translated) on real pictures and on the pooled translations.
+                    d_real=((real_a.mean() + real_b.mean()) / 2).detach(),
+                    d_fake=((faked_a.mean() + faked_b.mean()) / 2).detach())
         return logs
+
+    def log_warnings(self, means: dict[str, float], step: int) -> list[str]:
+        if means.get("d_real", 0) > 0.9 and means.get("d_fake", 1) < 0.1 and step >= 200:
+            return ["the discriminators win outright (D(real) ~ 1, D(translation) ~ 0): the "
+                    "translations are far from the target domains; the cycle still trains "
+                    "the generators"]
+        return []
 
     # --- translating, validation and sampling ----------------------------------------------
     def check_inputs(self, images: np.ndarray, domain: str) -> np.ndarray:
