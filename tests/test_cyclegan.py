@@ -112,6 +112,14 @@ def test_evaluation_reports_each_direction(straight, tmp_path, monkeypatch):
         for key in ("cycle_l1", "domain_accuracy", "class_kept", "fd", "fd_floor"):
             assert math.isfinite(scores[f"{direction}/{key}"]), (direction, key)
         assert 0 <= scores[f"{direction}/class_kept"] <= 1
+        # both together can be no more than either; the untranslated source picture is
+        # (almost) never in the target domain, so it is no answer by that measure
+        both = scores[f"{direction}/translated_and_kept"]
+        assert both <= min(scores[f"{direction}/class_kept"],
+                           scores[f"{direction}/domain_accuracy"])
+        assert scores[f"{direction}/baseline_domain_accuracy"] < 0.05
+        assert scores[f"{direction}/baseline_translated_and_kept"] < 0.05
+        assert 0 <= scores[f"{direction}/baseline_class_kept"] <= 1
     assert scores["domain_classifier_accuracy"] > 0.95       # the seasons are told apart
     assert len(list((tmp_path / "judges").glob("*.safetensors"))) == 2   # a judge per domain
 

@@ -280,16 +280,28 @@ class CycleGAN(Pipeline):
                 ("a_to_b", data.val_a, data.val_a_labels, 1, data),
                 ("b_to_a", data.val_b, data.val_labels, 0, data.domain_a())):
             out, back = self.round_trip(source, direction)
+            in_domain = classifier.predict(pooled(out)) == target              # (N,) bools
+            stays = classifier.predict(pooled(source)) == target               # untranslated
             numbers = {"cycle_l1": float(np.abs(back - source).mean()),
-                       "domain_accuracy": float(np.mean(classifier.predict(pooled(out))
-                                                        == target))}
+                       "domain_accuracy": float(np.mean(in_domain)),
+                       "baseline_domain_accuracy": float(np.mean(stays))}
             if cache_dir is not None and len(out) >= MIN_IMAGES:
                 from ..metrics import judge_samples
+                from ..metrics.judge import get_judge
                 classes = data.num_classes >= 2
                 judged = judge_samples(judge_data, out, labels if classes else None,
                                        cache_dir=cache_dir)
                 if classes:
                     judged["class_kept"] = judged.pop("conditional_accuracy")
+                    # The trivial answer, the source picture itself, often keeps the class
+                    # (it is the same shape) but not the domain: only both together count.
+                    judge = get_judge(judge_data, cache_dir)             # cached by now
+                    kept = judge.predict(out) == labels
+                    source_kept = judge.predict(source) == labels
+                    judged.update(translated_and_kept=float(np.mean(kept & in_domain)),
+                                  baseline_class_kept=float(np.mean(source_kept)),
+                                  baseline_translated_and_kept=float(np.mean(source_kept
+                                                                             & stays)))
                 numbers.update(judged)
             results.update({f"{direction}/{k}": v for k, v in numbers.items()})
         return results

@@ -94,17 +94,19 @@ PIX2PIX = PipelineSpec(
 # --- CycleGAN ----------------------------------------------------------------------------------
 CYCLE_PAPER = "Zhu et al. 2017"   # "Unpaired image-to-image translation using cycle-consistent
 #                                   adversarial networks"
-CYCLEGAN_STEPS = 2000   # the defaults' run: constant for the first half, then the decay
+CYCLEGAN_STEPS = 6000   # the defaults' run: constant for the first half, then the decay
 
 
 @dataclass
 class CycleGANConfig:
-    width: int = option(16, "ResNet generators (both): channels of the first layer, x2 and x4 "
-                        "after the two stride-2 steps down (the paper's 64).", low=4, high=256)
-    downsamplings: int = option(2, "ResNet generators: stride-2 steps down before the residual "
-                                "blocks, and as many back up (the paper's 2, for 128 and 256 px "
-                                "pictures).", low=0, high=4)
-    blocks: int = option(3, "Residual blocks at a quarter of the size, in each generator (the "
+    width: int = option(16, "ResNet generators (both): channels of the first layer, doubled "
+                        "at each stride-2 step down (the paper's 64).", low=4, high=256)
+    downsamplings: int = option(1, "ResNet generators: stride-2 steps down before the residual "
+                                "blocks, and as many back up (the paper's 2, at 128 and 256 px; "
+                                "1 here: at 32 px two steps shrink a 6 px shape to 1.5 px and "
+                                "the translations came out as blobs, docs/translation.md).",
+                                low=0, high=4)
+    blocks: int = option(3, "Residual blocks after the steps down, in each generator (the "
                          f"paper's 6 at 128 px, 9 at 256; {CYCLE_PAPER}, appendix 7.2).",
                          low=1, high=12)
     d_width: int = option(16, "PatchGAN discriminators (both): channels of the first layer "
@@ -114,9 +116,10 @@ class CycleGANConfig:
     cycle_weight: float = option(10.0, "lambda: weight of the cycle-consistency L1, "
                                  "F(G(a)) ~ a and G(F(b)) ~ b (the paper's 10; its eq. 3).",
                                  low=0.0, high=1000.0)
-    identity_weight: float = option(0.5, "Weight of the identity L1, G(b) ~ b and F(a) ~ a, as "
-                                    "a share of lambda (the paper's 0.5 lambda, its 5.2).",
-                                    low=0.0, high=10.0)
+    identity_weight: float = option(2.0, "Weight of the identity L1, G(b) ~ b and F(a) ~ a, as "
+                                    "a share of lambda (the paper's 0.5 lambda, its 5.2; 2 here "
+                                    "kept the shape class better on shapes-seasons, "
+                                    "docs/translation.md).", low=0.0, high=10.0)
     pool_size: int = option(50, "The discriminators see a mix of this many past translations "
                             f"(an image pool, the paper's 50; {CYCLE_PAPER}, 4); 0: only "
                             "the newest.", low=0, high=1000)
