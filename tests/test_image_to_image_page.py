@@ -125,6 +125,13 @@ def test_the_tools_through_the_pages_api(runs, tmp_path):
                                      "latest", api_name="/tool")
         assert message.startswith("error: ") and "greyscale" in message
         assert "Traceback" not in message
+        import zipfile
+        with zipfile.ZipFile(tmp_path / "empty.zip", "w"):
+            pass
+        *_, message = client.predict(made["p2p"], "translate",
+                                     [handle_file(str(tmp_path / "empty.zip"))], None,
+                                     "latest", api_name="/tool")
+        assert message.startswith("error: ") and "empty.zip holds no pictures" in message
     finally:
         app.studio.worker.close()
         app.close()
