@@ -32,7 +32,7 @@ from .core.errors import StudioError
 from .core.liveness import TrainerLock
 from .core.presets import normalise_name, preset_overrides
 from .registry import get_entry
-from .cli_models import cmd_chat, cmd_classify, cmd_list, cmd_sample, cmd_tool
+from .cli_models import cmd_chat, cmd_classify, cmd_inspect, cmd_list, cmd_sample, cmd_tool
 from .core.runs import RunFolder, list_runs, runs_dir_from_env
 
 
@@ -162,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="Write export/: weights, config and model card.")
     p.add_argument("run")
+
+    p = sub.add_parser("inspect", help="Every network of a pipeline (before training) or of a "
+                       "run, layer by layer: output shapes, parameters, multiply-adds, the "
+                       "output-size arithmetic of conv layers, from one real training step.")
+    p.add_argument("target", metavar="PIPELINE_OR_RUN",
+                   help="A pipeline name (`studio list`), or a run id or folder.")
+    p.add_argument("--data", default=None, help="A pipeline's data set (default: its bundled "
+                   "example, e.g. digits); shapes follow from it.")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="A pipeline or trainer option, as for train (batch_size sets the "
+                   "shapes' first dimension).")
+    p.add_argument("--preset", default=None, help="A preset's options, as for train.")
+    p.add_argument("--json", action="store_true", help="The whole report as JSON.")
 
     p = sub.add_parser("list", help="Pipelines and the bundled data sets; with a pipeline "
                        "name, its options, sampling controls and tools.")
@@ -376,7 +389,7 @@ def cmd_export(args) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "chat": cmd_chat,
             "tool": cmd_tool,
             "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list,
-            "classify": cmd_classify}
+            "classify": cmd_classify, "inspect": cmd_inspect}
 
 
 def run() -> int:

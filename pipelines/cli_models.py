@@ -250,6 +250,28 @@ def cmd_tool(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from .cli import _split_overrides, _with_preset
+    from .core.runs import RunFolder
+    from .services import inspector
+    if args.target in {entry.name for entry in list_pipelines()}:
+        config, trainer = _with_preset(args.target, args.preset,
+                                       *_split_overrides(args.target, args))
+        report = inspector.inspect_pipeline(args.target, args.data, config, trainer)
+    else:
+        if args.data or args.set or args.preset:
+            raise StudioError(f"{args.target!r} is not a pipeline; a run is inspected with its "
+                              f"own data and options (leave out --data, --set and --preset)")
+        try:
+            run = RunFolder.resolve(args.target, args.runs_dir)
+        except StudioError:
+            raise StudioError(f"{args.target!r} is neither a pipeline (`studio list`) nor a "
+                              f"run (`studio runs`)") from None
+        report = inspector.inspect_run(run)
+    print(json.dumps(report, indent=1) if args.json else inspector.as_text(report))
+    return 0
+
+
 def cmd_list(args) -> int:
     from .data import BUNDLED_DATASETS
     if args.pipeline:

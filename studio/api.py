@@ -182,6 +182,13 @@ def register(studio: Studio) -> None:
         return run, studio.jobs.queue_message(run, "queued run")
 
     @answers()
+    def inspect(pipeline: str, data: str, options: dict | None = None) -> str:
+        """The Train tab's Inspect the network: every layer of the model these options build
+        (output shapes, parameters, multiply-adds, conv arithmetic), as Markdown."""
+        studio.require_editor("inspecting a model (it trains one step)")
+        return studio.jobs.inspect(pipeline, data, extra_set=options_dict(options))
+
+    @answers()
     def dry_run(pipeline: str, data: str, options: dict | None = None) -> str:
         """The Train tab's Dry run: train a few steps in a scratch folder and report speed,
         memory, checkpoint size and the time the configured steps would take."""
@@ -231,6 +238,6 @@ def register(studio: Studio) -> None:
         folder.keep_checkpoint(step)
         return f"step {step} of {folder.id} is kept"
 
-    for fn in (train, dry_run, stop, resume, upload, delete, export, keep_checkpoint):
+    for fn in (train, inspect, dry_run, stop, resume, upload, delete, export, keep_checkpoint):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=4)
 

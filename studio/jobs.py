@@ -93,6 +93,24 @@ class JobManager:
         self.dispatch()
         return run_id
 
+    def inspect(self, pipeline: str, data: str, extra_set: dict[str, object] | None = None,
+                timeout: float = 300.0) -> str:
+        """`studio inspect PIPELINE --data D --set ...`: every network of the run these options
+        describe, layer by layer (one training step in a scratch folder), as Markdown."""
+        import json
+        from pipelines.services.inspector import as_markdown     # torch-free formatting
+        pipeline, data = (pipeline or "").strip(), (data or "").strip()
+        if not data:
+            raise StudioError("choose a data set (or type folder:PATH or text:PATH)")
+        confine_data_spec(data, self.runs_dir, getattr(self, "data_dirs", ()), self.cwd)
+        cmd = [self.python, "-m", "pipelines", "--runs-dir", str(self.runs_dir), "inspect",
+               pipeline, "--data", data, "--json"]
+        for key, value in (extra_set or {}).items():
+            cmd += ["--set", f"{key}={value}"]
+        report = run_to_the_end(cmd, self.cwd, timeout, "the inspector",
+                                "try a smaller batch or model")
+        return as_markdown(json.loads(report))
+
     def dry_run(self, pipeline: str, data: str, steps: int | float | None = 0,
                 extra_set: dict[str, object] | None = None, timeout: float = 600.0) -> str:
         """`studio train ... --dry-run`: a few steps in a scratch folder (nothing is written

@@ -55,6 +55,9 @@ class PipelineSpec:
     # turns an image into one `upscales` times larger (super-resolution): offered as "upscale
     # with" to every other image run (`studio sample --upscale-with`, the Images tab); 0: not
     upscales: int = 0
+    # The bundled data set it is shown on when none is named (`studio inspect PIPELINE`);
+    # "": the first of EXAMPLE_DATA for its data_kind.
+    example_data: str = ""
 
     def variant(self, name: str, impl: str, summary: str, **changes: Any) -> PipelineSpec:
         """A named pipeline on this shared spec: its name, its class ("module:Class", or
@@ -62,6 +65,15 @@ class PipelineSpec:
         if ":" not in impl:
             impl = f"{self.impl.partition(':')[0]}:{impl}"
         return replace(self, name=name, impl=impl, summary=summary, **changes)
+
+
+EXAMPLE_DATA = {"image": "digits", "text": "shakespeare", "table": "iris",
+                "paired": "shapes-edges", "unpaired": "shapes-seasons"}
+
+
+def example_data(spec: PipelineSpec) -> str:
+    """The bundled data set a pipeline is shown on when none is named."""
+    return spec.example_data or EXAMPLE_DATA[spec.data_kind]
 
 
 def field_dicts(config_cls: type | None) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ TEXT_DDPM = PipelineSpec(
             "captions): an AutoencoderKL, then a CLIP text encoder and a cross-attention UNet "
             "on its latents; guidance, held-out colour/shape prompts; exports a "
             "StableDiffusionPipeline",
-    impl="pipelines.diffusion.text_to_image:TextDDPM",
+    impl="pipelines.diffusion.text_to_image:TextDDPM", example_data="shapes",
     Config=variant_config("TextDDPMConfig", TextToImageConfig, image_size=0,
                           autoencoder_steps=2500, width=32, levels=2,
                           prediction_type="v_prediction", beta_schedule="cosine",

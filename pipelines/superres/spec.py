@@ -94,7 +94,8 @@ SRRESNET = PipelineSpec(
     summary="SRResNet (Ledig et al. 2017): 4x super-resolution by a residual network trained "
             "on pixel MSE; judged by PSNR/SSIM next to bicubic upsampling",
     impl="pipelines.superres.pipeline:SRResNetPipeline", Config=SuperResConfig, tools=TOOLS,
-    train_defaults=TRAIN_DEFAULTS, presets={"gpu": GPU_PRESET}, upscales=SCALE)
+    train_defaults=TRAIN_DEFAULTS, presets={"gpu": GPU_PRESET}, upscales=SCALE,
+    example_data="photos")
 SRGAN = SRRESNET.variant(
     "srgan", "SRGAN",
     "SRGAN (Ledig et al. 2017): SRResNet pre-trained on MSE, then a content loss on the "

@@ -99,6 +99,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                 start = gr.Button("Start training", variant="primary", elem_id="train-start",
                                   scale=3)
                 dry = gr.Button("Dry run", elem_id="train-dry-run", scale=1)
+                look = gr.Button("Inspect the network", elem_id="train-inspect", scale=1)
 
             def overrides(form_values):
                 n = len(model_inputs)
@@ -121,11 +122,21 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                                              extra_set=overrides(form_values))
                 return f"**Dry run** of {pipeline_name} on `{data_spec}`:\n```\n{report}\n```"
 
+            @shows_errors(1)
+            def inspect(data_spec, *form_values):
+                gr.Info("inspecting: one training step in a scratch folder…")
+                return studio.jobs.inspect(pipeline_name, data_spec, overrides(form_values))
+
             form = [data, *model_inputs, *trainer_inputs]
             start.click(start_training, form, [message, run], concurrency_limit=1)
             dry.click(dry_run, form, message, concurrency_limit=1)
+            look.click(inspect, form, network, concurrency_limit=2)
 
         message = gr.Markdown(elem_id="train-message")
+        # The inspector's tables, for the options as they stand (Inspect the network)
+        with gr.Accordion("Network: layers, shapes, parameters", open=True):
+            network = gr.Markdown("Press **Inspect the network** to see every layer of the "
+                                  "model these options build.", elem_id="train-network")
         return pipeline, data, upload, message
 
     if not studio.viewer:   # a read-only studio has no form at all, not a hidden one

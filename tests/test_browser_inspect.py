@@ -1,0 +1,35 @@
+"""The architecture inspector in the Train tab, in a real browser, as a user works it: pick a
+pipeline, press "Inspect the network", read every layer with its output shape, parameters and
+conv arithmetic; change an option and inspect again. Screenshot: tests/browser_kit.py."""
+
+from pathlib import Path
+
+import pytest
+
+from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+def test_inspect_the_network_in_a_real_browser(tmp_path):
+    shots = shots_folder(tmp_path)
+    with served_studio(tmp_path / "runs") as url, \
+            browser_page(playwright.sync_playwright, url) as page:
+        pick(page, "train-pipeline", "dcgan")
+        network = page.locator("#train-network")
+        page.locator("#train-inspect").click()
+        # the discriminator's strided conv, worked out: 8 px digits -> 4 px
+        playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4",
+                                                   timeout=90_000)
+        playwright.expect(network).to_contain_text("ConvTranspose2d")
+        playwright.expect(network).to_contain_text("98,785 parameters")
+        page.screenshot(path=str(shots / "train-inspect.png"), full_page=True)
+        # a wider generator: the counts follow the form
+        page.get_by_text("Model options").click()
+        width = page.get_by_label("width", exact=True)
+        width.fill("64")
+        width.press("Tab")
+        page.locator("#train-inspect").click()
+        playwright.expect(network).not_to_contain_text("98,785 parameters", timeout=90_000)
+        playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4")
