@@ -32,7 +32,8 @@ from .core.errors import StudioError
 from .core.liveness import TrainerLock
 from .core.presets import normalise_name, preset_overrides
 from .registry import get_entry
-from .cli_models import cmd_chat, cmd_classify, cmd_inspect, cmd_list, cmd_sample, cmd_tool
+from .cli_models import (cmd_chat, cmd_classify, cmd_inspect, cmd_layers, cmd_list,
+                         cmd_sample, cmd_tool)
 from .core.runs import RunFolder, list_runs, runs_dir_from_env
 
 
@@ -175,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "shapes' first dimension).")
     p.add_argument("--preset", default=None, help="A preset's options, as for train.")
     p.add_argument("--json", action="store_true", help="The whole report as JSON.")
+
+    p = sub.add_parser("layers", help="The layer calculator: each layer's output shape and "
+                       "parameters for a typed stack, e.g. \"conv 16 k=3 p=1; pool k=2; dense "
+                       "10\" --input 3x32x32; without a stack, the worked examples.")
+    p.add_argument("stack", nargs="?", help="conv OUT k=K [s= p= d=], pool k=K [s= p=], "
+                   "flatten, dense OUT; separated by ';' or new lines.")
+    p.add_argument("--input", default="3x32x32", help="channels x height x width, or a "
+                   "number of features (default 3x32x32).")
 
     p = sub.add_parser("list", help="Pipelines and the bundled data sets; with a pipeline "
                        "name, its options, sampling controls and tools.")
@@ -389,7 +398,7 @@ def cmd_export(args) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "chat": cmd_chat,
             "tool": cmd_tool,
             "eval": cmd_eval, "runs": cmd_runs, "export": cmd_export, "list": cmd_list,
-            "classify": cmd_classify, "inspect": cmd_inspect}
+            "classify": cmd_classify, "inspect": cmd_inspect, "layers": cmd_layers}
 
 
 def run() -> int:

@@ -272,6 +272,17 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_layers(args) -> int:
+    from .services import layer_calculator as calc
+    if args.stack:
+        print(calc.as_text(calc.calculate(args.stack, args.input), args.input))
+        return 0
+    for name, (size, stack, expect) in calc.EXAMPLES.items():
+        print(f"{name}\n  {stack.replace(chr(10), '; ')}  (input {size})\n  {expect}")
+        print("  " + calc.as_text(calc.calculate(stack, size), size).replace("\n", "\n  "))
+    return 0
+
+
 def cmd_list(args) -> int:
     from .data import BUNDLED_DATASETS
     if args.pipeline:

@@ -1,6 +1,7 @@
-"""The architecture inspector in the Train tab, in a real browser, as a user works it: pick a
-pipeline, press "Inspect the network", read every layer with its output shape, parameters and
-conv arithmetic; change an option and inspect again. Screenshot: tests/browser_kit.py."""
+"""The architecture inspector and the layer calculator in the Train tab, in a real browser, as
+a user works them: pick a pipeline, press "Inspect the network", read every layer with its
+output shape, parameters and conv arithmetic; change an option and inspect again; pick a worked
+example in the calculator, then type a stack of one's own. Screenshots: tests/browser_kit.py."""
 
 from pathlib import Path
 
@@ -33,3 +34,15 @@ def test_inspect_the_network_in_a_real_browser(tmp_path):
         page.locator("#train-inspect").click()
         playwright.expect(network).not_to_contain_text("98,785 parameters", timeout=90_000)
         playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4")
+
+        # The layer calculator: LeNet-5's figures, then a stack typed by hand
+        page.get_by_text("Layer calculator").click()
+        table = page.locator("#calc-table")
+        playwright.expect(table).to_contain_text("4,640")          # the first worked example
+        pick(page, "calc-example", "LeNet-5 (LeCun et al. 1998)")
+        playwright.expect(table).to_contain_text("61,706 parameters")
+        layers = page.locator("#calc-layers textarea")
+        layers.fill("conv 8 k=3 s=2 p=1\ndense 10")
+        playwright.expect(table).to_contain_text("(32 - 3 + 2 x 1) / 2 + 1 = 16")
+        playwright.expect(table).to_contain_text("20,490")         # (8 x 16 x 16 + 1) x 10
+        page.locator("#calc").screenshot(path=str(shots / "train-layer-calculator.png"))

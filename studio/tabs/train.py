@@ -17,6 +17,7 @@ from pipelines.registry import list_pipelines
 from pipelines.core.runs import RunFolder
 
 from .. import live
+from . import calculator
 from ..common import Studio, describe, as_markdown_text, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from ..uploads import store_upload
@@ -142,6 +143,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
     if not studio.viewer:   # a read-only studio has no form at all, not a hidden one
         with gr.Group():
             pipeline, data, upload, message = training_form()
+    calculator.build()
 
     gr.Markdown("### Live view")
     with gr.Row():
