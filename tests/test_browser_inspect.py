@@ -45,4 +45,5 @@ def test_inspect_the_network_in_a_real_browser(tmp_path):
         layers.fill("conv 8 k=3 s=2 p=1\ndense 10")
         playwright.expect(table).to_contain_text("(32 - 3 + 2 x 1) / 2 + 1 = 16")
         playwright.expect(table).to_contain_text("20,490")         # (8 x 16 x 16 + 1) x 10
+        playwright.expect(page.locator("#calc-note")).not_to_contain_text("What to see")
         page.locator("#calc").screenshot(path=str(shots / "train-layer-calculator.png"))

@@ -40,8 +40,13 @@ def build() -> None:
         size, stack, expect = calc.EXAMPLES[name]
         return size, stack, f"*What to see:* {expect}", worked_out(size, stack)
 
+    def typed(name, size, stack):
+        """The table, and the example's note while the boxes still hold that example."""
+        example_size, example_stack, expect = calc.EXAMPLES.get(name, ("", "", ""))
+        same = (size.strip(), stack.strip()) == (example_size, example_stack)
+        return worked_out(size, stack), f"*What to see:* {expect}" if same else ""
+
     example.change(pick, example, [input_size, layers, note, table], show_progress="hidden")
     for box in (input_size, layers):
-        box.change(worked_out, [input_size, layers], table, show_progress="hidden")
-        # typed by the user (not filled from an example): the example's note no longer fits
-        box.input(lambda: "", None, note, show_progress="hidden")
+        box.change(typed, [example, input_size, layers], [table, note],
+                   show_progress="hidden")
