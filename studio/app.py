@@ -39,7 +39,7 @@ DATASET_COLUMNS = ["data set", "kind", "summary"]
 CSS = """
 #sample-grid img, #images-gallery img, #images-tool-result img, .pixelated img {
     image-rendering: pixelated; }
-#images-tool-result img { height: 380px; width: auto; max-width: 100%; object-fit: contain; }
+.tool-result img { height: 380px; width: auto; max-width: 100%; object-fit: contain; }
 .catalog th, .catalog td:not(:last-child) { white-space: nowrap; }
 .history-gallery .grid-container { grid-template-columns: repeat(auto-fill, minmax(96px, 128px))
                                    !important; grid-template-rows: none !important; }
@@ -104,7 +104,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
             with gr.Tab("Text", id="text") as text_tab:
                 text_run = text.build(studio)
             with gr.Tab("Classify", id="classify") as classify_tab:
-                classify.build(studio)
+                classifier_run = classify.build(studio)
             with gr.Tab("Runs", id="runs") as runs_tab:
                 runs.build(studio, app, runs_tab)
         with timeline_slot:  # built last: it opens checkpoints in the Images tab
@@ -114,8 +114,10 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
         classify_tab.select(None, js=classify.BRUSH_READY_JS)   # the pad draws at once
-        app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text")), None,
-                 [image_run, text_run])
+        classify_tab.select(lambda: run_choices(studio, "classifier"), None, classifier_run)
+        app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text"),
+                          run_choices(studio, "classifier")), None,
+                 [image_run, text_run, classifier_run])
 
         def session_left(request: gr.Request):
             """A tab closed (or a gradio_client closed): its pictures are no longer needed."""

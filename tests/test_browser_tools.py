@@ -1,7 +1,8 @@
-"""The image-in, image-out mode of the Images tab in a real browser, as a user works it:
-picking a pix2pix run opens the Tools panel; a .zip of drawings uploaded there and "Run
+"""The Tools panels in a real browser, as a user works them: in the Images tab (image in, image
+out), picking a pix2pix run opens the panel; a .zip of drawings uploaded there and "Run
 translate" show input | output rows; a CycleGAN run translates its own validation pictures the
-other way (direction b_to_a) when no pictures are given. Screenshots: tests/browser_kit.py."""
+other way (direction b_to_a) when no pictures are given. In the Text tab a transformer's
+attention maps, in the Classify tab a LeNet's filters. Screenshots: tests/browser_kit.py."""
 
 import zipfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
-from helpers import TINY
+from helpers import TEXT_TRAINER, TINY
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 
@@ -27,6 +28,14 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
     for pipeline, data in (("pix2pix", "shapes-edges"), ("cyclegan", "shapes-seasons")):
         run = start_run(pipeline, data, config_overrides={"width": 4, "d_width": 4},
                         trainer_overrides=QUICK, runs_dir=runs_dir, name=pipeline)
+        assert train_run(run) == "done"
+        made[pipeline] = run.id
+    for pipeline, data, config, trainer in (
+            ("transformer", "shakespeare", {"n_layer": 1, "n_embd": 32, "n_head": 2,
+                                            "context": 32}, {**TEXT_TRAINER, "steps": 2}),
+            ("lenet5", "digits", {}, QUICK)):
+        run = start_run(pipeline, data, config_overrides=config, trainer_overrides=trainer,
+                        runs_dir=runs_dir, name=pipeline)
         assert train_run(run) == "done"
         made[pipeline] = run.id
     with zipfile.ZipFile(tmp_path / "drawings.zip", "w") as archive:
@@ -67,3 +76,19 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
         numbers = page.locator("#images-tool-numbers")
         playwright.expect(numbers).to_contain_text("cycle_l1")
         page.screenshot(path=str(shots / "images-translate-cyclegan.png"), full_page=True)
+
+        # Text tab: the transformer's attention maps (the panel opens on a click)
+        page.get_by_role("tab", name="Text").click()
+        pick(page, "text-run", made["transformer"])
+        page.locator("#text-tools").get_by_text("Tools (attention maps").click()
+        playwright.expect(page.locator("#text-tool-inputs")).to_be_hidden()  # none takes any
+        page.locator("#text-tool-attention").click()
+        page.locator("#text-tool-result img").wait_for(timeout=90_000)
+        page.locator("#text-tools").screenshot(path=str(shots / "text-tools-attention.png"))
+
+        # Classify tab: a LeNet's first-layer filters (the panel is open)
+        page.get_by_role("tab", name="Classify").click()
+        pick(page, "classify-run", made["lenet5"])
+        page.locator("#classify-tool-filters").click()
+        page.locator("#classify-tool-result img").wait_for(timeout=90_000)
+        page.locator("#classify-tools").screenshot(path=str(shots / "classify-tools-filters.png"))

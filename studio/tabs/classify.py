@@ -14,7 +14,9 @@ from PIL import Image
 
 from pipelines.core.errors import StudioError
 
-from ..common import Studio, shows_errors
+from ..common import Studio, run_choices, shows_errors
+from . import tools as tools_view
+from .picker import LATEST, run_picker, step_choices
 
 
 def picture_from(editor: dict | np.ndarray | None) -> np.ndarray:
@@ -79,13 +81,15 @@ VIEWER_NOTE = ("This studio is read-only (`--viewer`): it takes no uploads, and 
                "classify --input digit.png`.")
 
 
-def build(studio: Studio) -> None:
+def build(studio: Studio) -> gr.Dropdown:
+    """The drawing pad (editors only) and, for everyone, the tools of one classifier; returns
+    that classifier's run picker."""
     if studio.viewer:
         # Checked in a browser: Gradio's sketchpad sends its picture through the upload
         # route, on a click and on a change alike, and a read-only studio has none
         # (studio/guards.py). A pad that draws but never answers would be a broken control.
         gr.Markdown(VIEWER_NOTE, elem_id="classify-viewer-note")
-        return
+        return build_inside(studio)
     gr.Markdown("Draw a digit (light or dark strokes both work) or upload a picture; every "
                 "finished classifier trained on `digits` answers.")
     with gr.Row():
@@ -105,3 +109,17 @@ def build(studio: Studio) -> None:
         return answers_table(classify_picture(studio, picture_from(editor)))
 
     answer.click(classify, pad, [table, bars], concurrency_limit=2)
+    return build_inside(studio)
+
+
+def build_inside(studio: Studio) -> gr.Dropdown:
+    """Look inside one classifier: its tools (filters, feature maps, confusion matrix)."""
+    gr.Markdown("### Inside a classifier")
+    run, step, refresh = run_picker("classifier runs with weights, newest first",
+                                    elem_id="classify-run")
+    tools_view.build(studio, run, step, "classify", title="Tools (filters, feature maps, "
+                     "confusion matrix, ...)", open=True)
+    run.change(lambda r: gr.Dropdown(choices=step_choices(studio, r), value=LATEST), run, step,
+               show_progress="hidden")
+    refresh.click(lambda: run_choices(studio, "classifier"), None, run)
+    return run

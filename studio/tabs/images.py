@@ -19,49 +19,19 @@ from pipelines.core.errors import StudioError
 from pipelines.core.png_settings import read_settings
 from pipelines.core.runs import RunFolder
 
-from ..common import Studio, describe, as_markdown_text, run_choices, shows_errors, whole_number
+from ..common import Studio, describe, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from . import history as history_view
+from . import tools as tools_view
+from .picker import LATEST, parse_step, run_picker, run_pipeline, step_choices  # noqa: F401
 
 CYCLE = "cycle through classes"
-LATEST = "latest"
 NO_UPSCALE = "no upscaling"
-
-
-def run_pipeline(studio: Studio, run_id: str | None) -> tuple[str, dict[str, Any]] | None:
-    """(pipeline name, run.json) of a run, or None when no run is chosen."""
-    if not run_id:
-        return None
-    info = RunFolder.by_id(studio.runs_dir, run_id).info()
-    return info["pipeline"], info
-
-
-def step_choices(studio: Studio, run_id: str | None) -> list[str]:
-    if not run_id or not (studio.runs_dir / run_id).is_dir():
-        return [LATEST]
-    return [LATEST] + [str(s) for s in reversed(RunFolder(studio.runs_dir / run_id)
-                                                 .checkpoint_steps())]
-
-
-def run_picker(info: str, elem_id: str | None = None
-               ) -> tuple[gr.Dropdown, gr.Dropdown, gr.Button]:
-    """A row with the run to sample from, its checkpoint step (latest by default) and a
-    button that lists the runs again: the top of the Images and Text tabs."""
-    with gr.Row():
-        run = gr.Dropdown([], label="Run", info=info, scale=3, elem_id=elem_id)
-        step = gr.Dropdown([LATEST], value=LATEST, label="Checkpoint step", scale=1,
-                           interactive=True)
-        refresh = gr.Button("↻ runs", size="sm", scale=0)
-    return run, step, refresh
 
 
 def class_choices(info: dict[str, Any]) -> list[str]:
     names = (info.get("data_info") or {}).get("class_names") or []
     return [CYCLE] + [f"{i}: {name}" for i, name in enumerate(names)]
-
-
-def parse_step(step: str | None) -> int | None:
-    return None if step in (None, "", LATEST) else whole_number(step, "checkpoint step", 0)
 
 
 def parse_label(label: str | None) -> int | None:
@@ -242,41 +212,7 @@ def build(studio: Studio) -> None:
         walk_gif = gr.Image(label="Walk (GIF)", type="filepath", interactive=False)
     # Opened by picking a run whose tools take pictures (image in, image out: translate,
     # upscale); the tools without inputs run on the run's own validation pictures.
-    # Opened by picking a run whose tools take pictures (image in, image out: translate,
-    # upscale); the tools without inputs run on the run's own validation pictures. Pictures
-    # and the tool's form on the left, its result on the right.
-    with gr.Accordion("Tools", open=False, elem_id="images-tools") as tools_panel:
-        tool_image = gr.Image(label="Tool result", type="filepath", interactive=False,
-                              height=420, elem_id="images-tool-result", render=False)
-        tool_values = gr.JSON(label="Tool numbers", elem_id="images-tool-numbers", render=False)
-        with gr.Row():
-            with gr.Column(scale=1):
-                # Read-only: no uploads, so tools that need input images are refused.
-                tool_inputs = gr.State(None) if studio.viewer else gr.File(
-                    label="Input images or a .zip of them (for tools that take them; without "
-                          "any, the tools use validation pictures)", file_count="multiple",
-                    file_types=["image", ".zip"], elem_id="images-tool-inputs")
-
-                @gr.render(inputs=[run])
-                def tools_form(run_id):
-                    described = run_pipeline(studio, run_id) if run_id else None
-                    tools = describe(described[0])["tools"] if described else []
-                    if not tools:
-                        gr.Markdown("This model's family has no tools.")
-                    for tool in tools:
-                        with gr.Group():
-                            gr.Markdown(f"**{tool['name']}** — "
-                                        f"{as_markdown_text(tool['help'])}")
-                            tool_fields = [field_input(spec) for spec in tool["options"]]
-                            button = gr.Button(f"Run {tool['name']}", size="sm",
-                                               variant="primary",
-                                               elem_id=f"images-tool-{tool['name']}")
-                        button.click(tool_handler(studio, tool),
-                                     [run, step, tool_inputs, *tool_fields],
-                                     [tool_image, tool_values])
-            with gr.Column(scale=1):
-                tool_image.render()
-                tool_values.render()
+    tools_panel = tools_view.build(studio, run, step, "images")
 
     @shows_errors(4)
     def pick_run(run_id, current_step, current_label, current_upscale):
@@ -284,8 +220,7 @@ def build(studio: Studio) -> None:
         labels = class_choices(described[1]) if described else [CYCLE]
         steps = step_choices(studio, run_id)
         upscalers = [u for u in upscaler_choices(studio) if u != run_id]
-        takes_pictures = bool(described) and any(
-            t["accepts_images"] or t["needs_images"] for t in describe(described[0])["tools"])
+        takes_pictures = tools_view.takes_pictures(described)
         # The Timeline tab sets run and step together, a restored PNG run, step, class and
         # upscaler: keep what fits the new run.
         return (gr.Dropdown(choices=steps, value=current_step if current_step in steps
@@ -312,21 +247,3 @@ def build(studio: Studio) -> None:
         png.upload(restore_png, png, restore_outputs)
     refresh.click(lambda: run_choices(studio, "image"), None, run)
     return SimpleNamespace(run=run, step=step, seed=seed, batch=batch)
-
-
-def tool_handler(studio: Studio, tool: dict[str, Any]):
-    @shows_errors(2)
-    def run_tool(run_id, step, files, *values):
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
-        if (paths or tool["needs_images"]) and studio.viewer:
-            studio.require_editor("uploading images")
-        if tool["needs_images"] and not paths:
-            raise StudioError(f"{tool['name']} needs input images: add them above")
-        result = studio.worker.call("tool", run=run_id, step=parse_step(step), name=tool["name"],
-                                    options=changed_values(tool["options"], list(values)),
-                                    inputs=paths or None)
-        if result.get("image"):
-            studio.outputs.keep(Path(result["image"]).parent)
-        return result.get("image"), result.get("values") or ({"text": result["text"]}
-                                                             if result.get("text") else None)
-    return run_tool

@@ -1,0 +1,67 @@
+"""Every tool every family declares, through the page's API (`/tool`, what the Tools panels
+of the Images, Text and Classify tabs call): one tiny run per family covers all the tool names
+(infogan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix, srresnet), and each tool of
+each of those runs answers with a picture or numbers, never an `error:` line. Tools that need
+pictures get two 8x8 grey ones (the second is inpaint's mask)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import TEXT_TRAINER, free_port
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
+from pipelines.registry import get_entry, list_pipelines
+
+RUNS = {"infogan": "digits", "vae": "digits", "vqvae": "digits", "ppca": "digits",
+        "lenet5": "digits", "ddpm": "digits", "transformer": "shakespeare",
+        "pix2pix": "shapes-edges", "srresnet": "shapes"}
+CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
+          "transformer": {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32},
+          "pix2pix": {"width": 4, "d_width": 4},
+          "srresnet": {"width": 4, "blocks": 1, "image_size": 32}}
+TRAINER = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 0,
+           "checkpoint_every": 2, "final_eval": False, "seed": 1}
+CALLS = [(p, t.name) for p in RUNS for t in get_entry(p).tools]
+
+
+def test_the_runs_cover_every_declared_tool():
+    declared = {t.name for e in list_pipelines() for t in e.tools}
+    assert declared == {tool for _, tool in CALLS}
+
+
+@pytest.fixture(scope="module")
+def studio_api(tmp_path_factory):
+    from gradio_client import Client
+    from studio.app import launch_studio
+    runs_dir = tmp_path_factory.mktemp("runs")
+    made = {}
+    for pipeline, data in RUNS.items():
+        trainer = {**TEXT_TRAINER, **TRAINER} if data == "shakespeare" else TRAINER
+        run = start_run(pipeline, data, config_overrides=CONFIG.get(pipeline, {}),
+                        trainer_overrides=trainer, runs_dir=runs_dir, name=pipeline)
+        assert train_run(run) == "done", pipeline
+        made[pipeline] = run.id
+    pictures = tmp_path_factory.mktemp("pictures")
+    for name, value in (("a.png", 40), ("b.png", 255)):
+        Image.fromarray(np.full((8, 8), value, np.uint8)).save(pictures / name)
+    port = free_port()
+    app = launch_studio(runs_dir, port=port, inbrowser=False, prevent_thread_lock=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False), made, pictures
+    finally:
+        app.studio.worker.close()
+        app.close()
+
+
+@pytest.mark.parametrize("pipeline, tool", CALLS, ids=[f"{p}-{t}" for p, t in CALLS])
+def test_every_tool_answers_through_the_api(studio_api, pipeline, tool):
+    from gradio_client import handle_file
+    client, made, pictures = studio_api
+    spec = next(t for t in get_entry(pipeline).tools if t.name == tool)
+    inputs = ([handle_file(str(pictures / n)) for n in ("a.png", "b.png")]
+              if spec.needs_images else None)
+    image, values, message = client.predict(made[pipeline], tool, inputs, None, "latest",
+                                            api_name="/tool")
+    assert not message.startswith("error"), (pipeline, tool, message)
+    assert image or values, (pipeline, tool, message)
