@@ -218,7 +218,10 @@ def cmd_tool(args) -> int:
     from .services.loading import load_for_sampling
     from .core.atomic_files import atomic_write_bytes, atomic_write_text
     from .services.sampling import run_tool
-    pipe = load_for_sampling(args.run, args.runs_dir, step=args.step)
+    from .classic.tools import fitted_run
+    from .core.runs import RunFolder
+    pipe = (fitted_run(RunFolder.resolve(args.run, args.runs_dir))
+            or load_for_sampling(args.run, args.runs_dir, step=args.step))
     if not args.name:
         if not pipe.tools:
             print(f"{pipe.name} has no tools")

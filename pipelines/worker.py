@@ -128,9 +128,12 @@ class Worker:
 
     def op_tool(self, run: str, name: str, options: dict | None = None,
                 inputs: list[str] | None = None, step: int | None = None) -> dict[str, Any]:
+        from .classic.tools import fitted_run
+        from .core.runs import RunFolder
         from .services.imaging import save_grid
         from .services.sampling import run_tool
-        pipe = self.model(run, step)
+        # A classic run has no weights: its tools read what the fit wrote.
+        pipe = fitted_run(RunFolder(self._run_path(run))) or self.model(run, step)
         result = run_tool(pipe, name, options or {}, input_paths=inputs or None,
                           cache_dir=self.runs_dir / ".judges")
         out, image = self._out_dir(), None

@@ -114,9 +114,9 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
         classify_tab.select(None, js=classify.BRUSH_READY_JS)   # the pad draws at once
-        classify_tab.select(lambda: run_choices(studio, "classifier"), None, classifier_run)
+        classify_tab.select(lambda: classify.inside_choices(studio), None, classifier_run)
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text"),
-                          run_choices(studio, "classifier")), None,
+                          classify.inside_choices(studio)), None,
                  [image_run, text_run, classifier_run])
 
         def session_left(request: gr.Request):

@@ -2,7 +2,8 @@
 out), picking a pix2pix run opens the panel; a .zip of drawings uploaded there and "Run
 translate" show input | output rows; a CycleGAN run translates its own validation pictures the
 other way (direction b_to_a) when no pictures are given. In the Text tab a transformer's
-attention maps, in the Classify tab a LeNet's filters. Screenshots: tests/browser_kit.py."""
+attention maps, in the Classify tab a LeNet's filters and a classic decision tree's summary
+and drawn tree. Screenshots: tests/browser_kit.py."""
 
 import zipfile
 from pathlib import Path
@@ -38,6 +39,8 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
                         runs_dir=runs_dir, name=pipeline)
         assert train_run(run) == "done"
         made[pipeline] = run.id
+    from pipelines.classic.fit import fit_run
+    made["tree"] = fit_run("decision-tree", "iris", runs_dir=runs_dir, name="tree").id
     with zipfile.ZipFile(tmp_path / "drawings.zip", "w") as archive:
         for i, value in enumerate((240, 20, 128)):
             drawing = np.full((32, 32), value, np.uint8)
@@ -92,3 +95,16 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
         page.locator("#classify-tool-filters").click()
         page.locator("#classify-tool-result img").wait_for(timeout=90_000)
         page.locator("#classify-tools").screenshot(path=str(shots / "classify-tools-filters.png"))
+
+        # ... and a classic model's fit: its tables, then its drawn tree
+        pick(page, "classify-run", made["tree"])
+        page.locator("#classify-tool-summary").click()
+        playwright.expect(page.locator("#classify-tool-text")).to_contain_text(
+            "decision-tree on iris", timeout=90_000)
+        tools = page.locator("#classify-tools")
+        tools.get_by_label("which", exact=True).click()
+        page.get_by_role("option", name="tree", exact=True).click()
+        page.locator("#classify-tool-plot").click()
+        playwright.expect(page.locator("#classify-tool-numbers")).to_contain_text(
+            '"tree"', timeout=90_000)
+        tools.screenshot(path=str(shots / "classify-tools-classic.png"))

@@ -1,8 +1,9 @@
 """Every tool every family declares, through the page's API (`/tool`, what the Tools panels
 of the Images, Text and Classify tabs call): one tiny run per family covers all the tool names
-(infogan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix, srresnet), and each tool of
-each of those runs answers with a picture or numbers, never an `error:` line. Tools that need
-pictures get two 8x8 grey ones (the second is inpaint's mask)."""
+(infogan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix, srresnet, and a classic
+decision tree fit on iris), and each tool of each of those runs answers with a picture or
+numbers, never an `error:` line. Tools that need pictures get two 8x8 grey ones (the second is
+inpaint's mask)."""
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from pipelines.registry import get_entry, list_pipelines
 
 RUNS = {"infogan": "digits", "vae": "digits", "vqvae": "digits", "ppca": "digits",
         "lenet5": "digits", "ddpm": "digits", "transformer": "shakespeare",
-        "pix2pix": "shapes-edges", "srresnet": "shapes"}
+        "pix2pix": "shapes-edges", "srresnet": "shapes", "decision-tree": "iris"}
 CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
           "transformer": {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32},
           "pix2pix": {"width": 4, "d_width": 4},
@@ -36,7 +37,11 @@ def studio_api(tmp_path_factory):
     from studio.app import launch_studio
     runs_dir = tmp_path_factory.mktemp("runs")
     made = {}
+    from pipelines.classic.fit import fit_run
     for pipeline, data in RUNS.items():
+        if get_entry(pipeline).trains == "fit":
+            made[pipeline] = fit_run(pipeline, data, runs_dir=runs_dir, name=pipeline).id
+            continue
         trainer = {**TEXT_TRAINER, **TRAINER} if data == "shakespeare" else TRAINER
         run = start_run(pipeline, data, config_overrides=CONFIG.get(pipeline, {}),
                         trainer_overrides=trainer, runs_dir=runs_dir, name=pipeline)
@@ -65,3 +70,31 @@ def test_every_tool_answers_through_the_api(studio_api, pipeline, tool):
                                             api_name="/tool")
     assert not message.startswith("error"), (pipeline, tool, message)
     assert image or values, (pipeline, tool, message)
+
+
+def test_a_classic_runs_tools_say_what_it_drew(studio_api):
+    client, made, _ = studio_api
+    image, values, message = client.predict(made["decision-tree"], "plot", None,
+                                            {"which": "tree"}, "latest", api_name="/tool")
+    assert image and values["picture"] == "tree" and "boundary" in values["drawn"]
+    *_, message = client.predict(made["decision-tree"], "plot", None, {"which": "residuals"},
+                                 "latest", api_name="/tool")
+    assert message.startswith("error: ") and "drew no residuals picture" in message
+    _, values, _ = client.predict(made["decision-tree"], "summary", None, None, "latest",
+                                  api_name="/tool")
+    assert 0 < values["accuracy"] <= 1
+
+
+def test_a_classic_runs_tools_from_the_cli(tmp_path, capsys):
+    from pipelines.classic.fit import fit_run
+    from pipelines.cli import main
+    run = fit_run("logistic", "breast_cancer", runs_dir=tmp_path, name="logit")
+    args = ["--runs-dir", str(tmp_path), "tool", run.id]
+    assert main(args + ["summary"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# logistic on breast_cancer") and "| intercept |" in out
+    assert main(args + ["plot", "--set", "which=roc", "--out", str(tmp_path / "roc.png")]) == 0
+    assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(args + ["plot", "--set", "which=tree"]) == 2
+    assert "drew no tree picture; it drew confusion, roc, boundary" in capsys.readouterr().err

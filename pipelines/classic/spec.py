@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.config import option, seed_option
-from ..core.spec import PipelineSpec
+from ..core.spec import PipelineSpec, Tool
 
 
 @dataclass
@@ -63,13 +63,39 @@ class SVMConfig(ClassicConfig):
     coef0: float = option(1.0, "Polynomial kernel's constant term.")
 
 
+# The tools show what a fit wrote into the run folder (classic/tools.py): its tables and its
+# pictures, in the page's Tools panel (Classify tab) and `studio tool RUN NAME`.
+PLOTS = ("confusion", "roc", "residuals", "boundary", "tree", "importances")
+
+
+@dataclass
+class SummaryOptions:
+    """The summary has no options."""
+
+
+@dataclass
+class PlotOptions:
+    which: str = option("first", "The picture: first (the first this run drew), confusion, roc "
+                        "(two classes), residuals (regression), boundary (a model of the same "
+                        "kind refit on two axes), tree (decision-tree), importances "
+                        "(random-forest).", choices=("first",) + PLOTS)
+
+
+CLASSIC_TOOLS = (
+    Tool("summary", "tool_summary", SummaryOptions, "The fitted model's tables (coefficients "
+         "with standard errors and p-values, importances, ...), its fit statistics and "
+         "validation metrics."),
+    Tool("plot", "tool_plot", PlotOptions, "One of the pictures the fit drew: confusion "
+         "matrix, ROC curve, residuals, decision boundary, tree, importances."))
+
 # Fit in one go by fit.py: no trainer options to change, and no presets (None, not {}: there
 # are no steps for a preset to set; pipelines/core/presets.py `has_presets`).
 CLASSIC_SPEC = PipelineSpec(
     name="classic-base", family="classic", kind="classic",
     summary="every classic model's shared declarations",
     impl="pipelines.classic.models:ClassicModel",
-    Config=ClassicConfig, train_defaults={}, presets=None, data_kind="table", trains="fit")
+    Config=ClassicConfig, train_defaults={}, presets=None, data_kind="table", trains="fit",
+    tools=CLASSIC_TOOLS)
 
 
 def model(name: str, cls: str, summary: str, **changes: Any) -> PipelineSpec:

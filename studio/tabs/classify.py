@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipelines.core.errors import StudioError
 
-from ..common import Studio, run_choices, shows_errors
+from ..common import Studio, shows_errors
 from . import tools as tools_view
 from .picker import LATEST, run_picker, step_choices
 
@@ -113,13 +113,23 @@ def build(studio: Studio) -> gr.Dropdown:
 
 
 def build_inside(studio: Studio) -> gr.Dropdown:
-    """Look inside one classifier: its tools (filters, feature maps, confusion matrix)."""
-    gr.Markdown("### Inside a classifier")
-    run, step, refresh = run_picker("classifier runs with weights, newest first",
-                                    elem_id="classify-run")
+    """Look inside one classifier, or a classic model: its tools (filters, feature maps,
+    confusion matrix; a classic fit's tables and pictures)."""
+    gr.Markdown("### Inside a classifier or a classic model")
+    run, step, refresh = run_picker("classifier runs with weights and finished classic fits, "
+                                    "newest first", elem_id="classify-run")
     tools_view.build(studio, run, step, "classify", title="Tools (filters, feature maps, "
-                     "confusion matrix, ...)", open=True)
+                     "confusion matrix, a classic model's tables and pictures, ...)", open=True)
     run.change(lambda r: gr.Dropdown(choices=step_choices(studio, r), value=LATEST), run, step,
                show_progress="hidden")
-    refresh.click(lambda: run_choices(studio, "classifier"), None, run)
+    refresh.click(lambda: inside_choices(studio), None, run)
     return run
+
+
+def inside_choices(studio: Studio) -> gr.Dropdown:
+    """Classifier runs with weights, then classic fits (they keep no weights: their tools read
+    the summary and pictures the fit wrote)."""
+    ids = studio.run_ids("classifier") + [
+        r for r in studio.run_ids("classic", with_weights=False)
+        if (studio.runs_dir / r / "summary.json").is_file()]
+    return gr.Dropdown(choices=ids, value=ids[0] if ids else None)

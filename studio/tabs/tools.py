@@ -32,6 +32,7 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                          elem_id=f"{prefix}-tool-result", elem_classes="tool-result",
                          render=False)
         values = gr.JSON(label="Tool numbers", elem_id=f"{prefix}-tool-numbers", render=False)
+        text = gr.Markdown(elem_id=f"{prefix}-tool-text", render=False)
         with gr.Row():
             with gr.Column(scale=1):
                 # Read-only: no uploads, so tools that need input images are refused.
@@ -57,10 +58,11 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                                                variant="primary",
                                                elem_id=f"{prefix}-tool-{tool['name']}")
                         button.click(tool_handler(studio, tool), [run, step, inputs, *fields],
-                                     [image, values])
+                                     [image, values, text])
             with gr.Column(scale=1):
                 image.render()
                 values.render()
+                text.render()
     if not studio.viewer:
         # Only offered where a tool takes pictures (an upload nothing reads would be a
         # control that looks enabled and does nothing).
@@ -74,7 +76,7 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
 
 
 def tool_handler(studio: Studio, tool: dict[str, Any]):
-    @shows_errors(2)
+    @shows_errors(3)
     def run_tool(run_id, step, files, *values):
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
         if (paths or tool["needs_images"]) and studio.viewer:
@@ -88,6 +90,6 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
                                     inputs=paths or None)
         if result.get("image"):
             studio.outputs.keep(Path(result["image"]).parent)
-        return result.get("image"), result.get("values") or ({"text": result["text"]}
-                                                             if result.get("text") else None)
+        return (result.get("image"), result.get("values"),
+                as_markdown_text(result.get("text") or ""))
     return run_tool
