@@ -219,8 +219,7 @@ def cmd_tool(args) -> int:
     from .core.atomic_files import atomic_write_bytes, atomic_write_text
     from .services.sampling import run_tool
     from .classic.tools import fitted_run
-    from .core.runs import RunFolder
-    pipe = (fitted_run(RunFolder.resolve(args.run, args.runs_dir))
+    pipe = (fitted_run(args.run, args.runs_dir)
             or load_for_sampling(args.run, args.runs_dir, step=args.step))
     if not args.name:
         if not pipe.tools:

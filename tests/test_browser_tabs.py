@@ -46,9 +46,10 @@ def test_timeline_compare_and_classify_in_a_real_browser(tmp_path):
         # Runs: two rows clicked, both curves overlaid, the differing option in bold.
         page.get_by_role("tab", name="Runs").click()
         table = page.locator("#runs-table")
-        for run_id in gans:
-            table.get_by_text(run_id, exact=True).click()
         chosen = page.locator("#runs-chosen")
+        for run_id in gans:                    # one at a time: each click updates the choice
+            table.get_by_text(run_id, exact=True).click()
+            playwright.expect(chosen).to_contain_text(run_id, timeout=30_000)
         for run_id in gans:
             playwright.expect(chosen).to_contain_text(run_id)
         playwright.expect(page.locator("#runs-comparison")).to_contain_text("lr_g")

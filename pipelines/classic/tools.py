@@ -52,9 +52,12 @@ class FittedRun:
                           values={"picture": which, "drawn": drawn})
 
 
-def fitted_run(run: RunFolder) -> FittedRun | None:
-    """The run as its tools see it when it is a classic one, else None."""
+def fitted_run(ref, runs_dir=None) -> FittedRun | None:
+    """The run `ref` (a RunFolder, id or folder) as its tools see it when it is a classic
+    one; None for anything else, a weights file included (the caller's loader says what is
+    wrong with those)."""
     try:
+        run = ref if isinstance(ref, RunFolder) else RunFolder.resolve(ref, runs_dir)
         entry = get_entry(run.info().get("pipeline", ""))
     except StudioError:
         return None
