@@ -124,8 +124,38 @@ def test_transfer_learning_freezes_exactly_the_body(tmp_path):
 
     with pytest.raises(StudioError, match="needs init_from"):
         train(tmp_path / "x", "resnet", config={"freeze": "body"})
-    with pytest.raises(StudioError, match="from a vgg run"):
+    with pytest.raises(StudioError, match="takes a whole body only from a vgg run"):
         train(tmp_path / "y", "vgg", config={"init_from": str(source.path)})
+
+
+def test_transfer_from_an_autoencoders_encoder(tmp_path):
+    """init_part=encoder: an MLP starts from an autoencoder run's encoder, layer by layer
+    while the shapes match; frozen, those layers stay the encoder's; transfer_lr gives them
+    their own learning rate; the inspector says where each came from."""
+    from pipelines.services.inspector import inspect_pipeline
+    ae = start_run("ae", "digits", config_overrides={"hidden": 16},   # the tiny MLP's width
+                   trainer_overrides=TINY_TRAINER, runs_dir=tmp_path / "src", name="ae")
+    assert train_run(ae) == "done"
+    src, _ = load_weights(ae.sampling_weights_path)
+    config = {"init_from": str(ae.path), "init_part": "encoder"}
+    frozen = train(tmp_path / "dst", "mlp", steps=6, config={**config, "freeze": "body"})
+    after, _ = load_weights(frozen.weights_path)
+    for mine, theirs in (("body.1", "trunk.1"), ("body.3", "trunk.3")):
+        for kind in ("weight", "bias"):
+            assert torch.equal(after[f"net.{mine}.{kind}"],
+                               src[f"model.encoder.{theirs}.{kind}"])
+    pipe = load_for_sampling(train(tmp_path / "lr", "mlp", steps=2, config={
+        **config, "transfer_lr": 1e-5}).path)
+    groups = pipe.make_optimizers()["opt"].param_groups
+    assert sorted(g["lr"] for g in groups) == [1e-5, pipe.config.lr]
+    report = inspect_pipeline("mlp", "digits", {**TINY["mlp"], **config}, {"batch_size": 2})
+    layers = report["networks"][0]["calls"][0]["layers"]
+    assert [layer["from"].split(": ")[-1] for layer in layers if layer["from"]] == [
+        "model.encoder.trunk.1.weight", "model.encoder.trunk.3.weight"]
+    with pytest.raises(StudioError, match="does not fit this network"):
+        train(tmp_path / "cnn", "lenet5", config=config)
+    with pytest.raises(StudioError, match="takes a whole body only from a mlp run"):
+        train(tmp_path / "whole", "mlp", config={"init_from": str(ae.path)})
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,19 @@ def source_weights(ref: str) -> tuple[dict[str, torch.Tensor], dict[str, str], P
     return tensors, meta, path
 
 
+def encoder_tensors(ref: str) -> list[tuple[str, torch.Tensor]]:
+    """An autoencoder run's encoder tensors (parameters and buffers) in the order its encoder
+    registers them, from the input on, named as in its weights; [] for a run without one."""
+    from ..services.loading import load_for_sampling
+    source = load_for_sampling(ref, device="cpu")
+    out = []
+    for module_name, module in source.modules.items():
+        encoder = getattr(module, "encoder", None)
+        if isinstance(encoder, nn.Module):
+            out += [(f"{module_name}.encoder.{k}", v) for k, v in encoder.state_dict().items()]
+    return out
+
+
 class ClassifierPipeline(ClassifierTools, Pipeline):
     """A classifier of images, trained by the trainer like every family; it draws nothing.
     spec.py declares its config, training defaults and gpu preset, and each kind's."""
@@ -83,25 +96,35 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
             raise StudioError("freeze=body needs init_from (a run to take the body from)")
         if config.init_from:  # refuse a wrong source before a run folder is created
             _, meta, path = source_weights(config.init_from)
-            if meta.get("studio_pipeline") != cls.name:
-                raise StudioError(f"init_from {config.init_from!r} is a "
-                                  f"{meta.get('studio_pipeline')} run; {cls.name} can only take "
-                                  f"weights from a {cls.name} run")
+            source = meta.get("studio_pipeline")
+            if config.init_part == "body" and source != cls.name:
+                raise StudioError(f"init_from {config.init_from!r} is a run of {source}; "
+                                  f"{cls.name} takes a whole body only from a {cls.name} run "
+                                  f"(init_part=encoder starts from an autoencoder's encoder)")
             info["init_from_path"] = str(path)
         return info
 
     def build(self) -> dict[str, nn.Module]:
         info = self.info
-        net = self.make_net(info["channels"], info["image_size"], info["num_classes"])
-        if self.config.freeze == "body":
-            net.body.requires_grad_(False)
-        return {"net": net}
+        self.transferred: dict[str, str] = {}        # body tensor -> where it came from
+        return {"net": self.make_net(info["channels"], info["image_size"],
+                                     info["num_classes"])}
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        if self.config.init_from:
-            self.load_body(self.info.get("init_from_path") or self.config.init_from)
-        c = self.config
-        params = [p for p in self.modules["net"].parameters() if p.requires_grad]
+        c, net = self.config, self.modules["net"]
+        if c.init_from:
+            self.load_body(self.info.get("init_from_path") or c.init_from)
+            if c.freeze == "body":
+                for name, param in net.body.named_parameters():
+                    if f"body.{name}" in self.transferred:
+                        param.requires_grad_(False)
+        moved = {id(p) for n, p in net.body.named_parameters()
+                 if f"body.{n}" in self.transferred}
+        params = [p for p in net.parameters() if p.requires_grad]
+        if c.transfer_lr > 0 and moved:       # the transferred layers learn at their own rate
+            params = [{"params": [p for p in params if id(p) not in moved]},
+                      {"params": [p for p in params if id(p) in moved], "lr": c.transfer_lr}]
+            params = [g for g in params if g["params"]]
         if c.optimizer == "sgd":
             opt = torch.optim.SGD(params, lr=c.lr, weight_decay=c.weight_decay)
         elif c.optimizer == "momentum":
@@ -116,21 +139,45 @@ class ClassifierPipeline(ClassifierTools, Pipeline):
         return {"opt": opt}
 
     def load_body(self, ref: str) -> None:
-        """Copy every tensor of the source run's network except its head (called before
-        training starts; a resume then overwrites everything from its checkpoint)."""
-        tensors, _, path = source_weights(ref)
-        net = self.modules["net"]
-        own = net.state_dict()
-        body = {k: v for k, v in own.items() if not k.startswith("head.")}
-        for key, value in body.items():
-            src = tensors.get(f"net.{key}")
-            if src is None or src.shape != value.shape:
-                raise StudioError(f"init_from {path} has a different network ({key}: "
-                                  f"{None if src is None else tuple(src.shape)} vs "
-                                  f"{tuple(value.shape)}); train with the same options and "
-                                  f"image size as the source run")
-            with torch.no_grad():
-                value.copy_(src.to(value.device, value.dtype))
+        """Copy the source run's part into the body (called before training starts; a resume
+        then overwrites everything from its checkpoint) and note where each tensor came from
+        in `self.transferred` (the inspector shows it). init_part=body: every body tensor of
+        a run of this pipeline; encoder: an autoencoder run's encoder tensors, in order from
+        the input, while the shapes match."""
+        tensors, meta, path = source_weights(ref)
+        own = {k: v for k, v in self.modules["net"].state_dict().items()
+               if not k.startswith("head.")}
+        run = Path(path).parent.name
+        if self.config.init_part == "body":
+            for key, value in own.items():
+                src = tensors.get(f"net.{key}")
+                if src is None or src.shape != value.shape:
+                    raise StudioError(f"init_from {path} has a different network ({key}: "
+                                      f"{None if src is None else tuple(src.shape)} vs "
+                                      f"{tuple(value.shape)}); train with the same options "
+                                      f"and image size as the source run")
+                self._copy(value, src, key, f"{run}: net.{key}")
+            return
+        encoder = encoder_tensors(ref)
+        if not encoder:
+            raise StudioError(f"init_from {path} is a run of {meta.get('studio_pipeline')}, "
+                              f"which has no encoder; init_part=encoder takes an autoencoder "
+                              f"run")
+        for (key, value), (src_key, src) in zip(own.items(), encoder):
+            if src.shape != value.shape:
+                break
+            self._copy(value, src, key, f"{run}: {src_key}")
+        if not self.transferred:
+            first_key, first = next(iter(own.items()))
+            raise StudioError(f"init_from {path}: its encoder's first layer "
+                              f"({encoder[0][0]} {tuple(encoder[0][1].shape)}) does not fit "
+                              f"this network's ({first_key} {tuple(first.shape)}); match the "
+                              f"width and image size")
+
+    def _copy(self, value: torch.Tensor, src: torch.Tensor, key: str, origin: str) -> None:
+        with torch.no_grad():
+            value.copy_(src.to(value.device, value.dtype))
+        self.transferred[key] = origin
 
     # --- training ------------------------------------------------------------------------------
     def schedules(self) -> dict[str, Schedule]:

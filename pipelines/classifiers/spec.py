@@ -45,12 +45,20 @@ class ClassifierConfig:
     augment_scale: float = option(0.0, "Random zoom by up to this fraction (0.1 = +-10%).",
                                   low=0.0, high=0.5)
     augment_flip: bool = option(False, "Random horizontal flips (not for digits or text).")
-    init_from: str = option("", "Transfer learning: a run id or folder of another run of this "
-                            "pipeline with the same options; its body's weights are loaded and "
-                            "the head is replaced for this data set's classes.")
-    freeze: str = option("none", "With init_from: body freezes every layer but the head "
-                         "(a fixed feature extractor); none fine-tunes everything.",
-                         choices=("none", "body"))
+    init_from: str = option("", "Transfer learning: a run id or folder to start from (see "
+                            "init_part); the head is always fresh, sized for this data set's "
+                            "classes.")
+    init_part: str = option("body", "With init_from: body takes a classifier run's whole body "
+                            "(the same network: every tensor must match); encoder takes an "
+                            "autoencoder run's encoder, layer by layer from the input while "
+                            "the shapes match (at least one layer).",
+                            choices=("body", "encoder"))
+    freeze: str = option("none", "With init_from: body freezes the transferred layers (the "
+                         "whole body with init_part=body: a fixed feature extractor); none "
+                         "fine-tunes everything.", choices=("none", "body"))
+    transfer_lr: float = option(0.0, "With init_from: the learning rate of the transferred "
+                                "layers (e.g. lower, to keep what they learnt); 0: lr.",
+                                low=0.0, high=10.0)
     image_size: int = option(0, "Resize the data to this size; 0 keeps the data set's size.",
                              low=0, high=256)
 

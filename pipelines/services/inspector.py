@@ -134,11 +134,13 @@ def _traced_networks(run, phases) -> tuple[list[dict[str, Any]], int]:
         trainable = sum(p.numel() for p in params if p.requires_grad)
         called = [(roots.names[key][1], call) for key, call in roots.calls.items()
                   if roots.names[key][0] == name]
+        origins = getattr(trainer.pipeline, "transferred", {}) if name == "net" else {}
         entry = {"name": name, "kind": type(net).__name__, "params": total,
                  "trainable": trainable, "frozen": total - trainable,
                  "param_bytes": sum(p.numel() * p.element_size() for p in params),
                  "buffer_bytes": sum(b.numel() * b.element_size() for b in net.buffers()),
-                 "calls": [_summarise(sub or name, *call) for sub, call in called]}
+                 "calls": [_summarise(sub or name, *call, origins=origins)
+                           for sub, call in called]}
         if not called:
             entry["note"] = ("not called as a module by a training step (its step uses the "
                              "parameters directly, it is used when sampling, or it stores "
@@ -147,8 +149,10 @@ def _traced_networks(run, phases) -> tuple[list[dict[str, Any]], int]:
     return out, trainer.tc.batch_size
 
 
-def _summarise(label: str, module, args, kwargs) -> dict[str, Any]:
-    """One root call, run again by torchinfo: its layers and totals."""
+def _summarise(label: str, module, args, kwargs, origins: dict[str, str] | None = None
+               ) -> dict[str, Any]:
+    """One root call, run again by torchinfo: its layers and totals. `origins`: where
+    transferred tensors came from (a classifier's init_from), by tensor name."""
     import torch
     import torchinfo
     from torch.utils.flop_counter import FlopCounterMode
@@ -192,7 +196,8 @@ def _summarise(label: str, module, args, kwargs) -> dict[str, Any]:
                        "trainable": int(layer.trainable_params),
                        "mult_adds": (flops.get(f"{prefix}.{_qualified(layer)}", 0) // 2
                                      if total_flops is not None else None),
-                       "arithmetic": arithmetic})
+                       "arithmetic": arithmetic,
+                       "from": (origins or {}).get(f"{_qualified(layer)}.weight", "")})
     # The module's own count: torchinfo counts a weight shared by two layers (a language
     # model's tied embedding and output) twice.
     return {"root": label, "kind": type(module).__name__, "layers": layers,
@@ -313,7 +318,8 @@ def as_text(report: dict[str, Any]) -> str:
             rows += [(layer["name"], layer["kind"], _dims(layer["output"]),
                       _count(layer["params"]) + ("" if layer["trainable"] == layer["params"]
                                                  else " (frozen)"),
-                      _macs(layer["mult_adds"]), layer["arithmetic"] or "")
+                      _macs(layer["mult_adds"]), " ".join(filter(None, (
+                          layer["arithmetic"], layer["from"] and f"[from {layer['from']}]"))))
                      for layer in call["layers"]]
             widths = [max(len(r[i]) for r in rows) for i in range(5)]
             out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5]
@@ -347,7 +353,8 @@ def as_markdown(report: dict[str, Any]) -> str:
             rows += [f"| `{layer['name']}` | {layer['kind']} | {_dims(layer['input'])} | "
                      f"{_dims(layer['output'])} | {_count(layer['params'])}"
                      f"{'' if layer['trainable'] == layer['params'] else ' (frozen)'} | "
-                     f"{_macs(layer['mult_adds'])} | {layer['arithmetic'] or ''} |"
+                     f"{_macs(layer['mult_adds'])} | {layer['arithmetic'] or ''}"
+                     f"{' — from ' + layer['from'] if layer['from'] else ''} |"
                      for layer in call["layers"]]
             out.append(title + "\n\n" + "\n".join(rows) + "\n\n" + _totals(call))
     return "\n\n".join(out)
