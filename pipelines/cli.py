@@ -25,43 +25,21 @@ needs no CLI code. Errors the user can fix print one line and exit with code 2.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
 import sys
 from typing import Any
 
-from .core.config import TrainerConfig, apply_overrides, describe, parse_set_args
+from .core.config import TrainerConfig, apply_overrides, describe
 from .core.errors import StudioError
 from .core.liveness import TrainerLock
-from .core.presets import normalise_name, preset_overrides
+from .core.presets import normalise_name
 from .registry import get_entry
 from .cli_models import (cmd_chat, cmd_classify, cmd_inspect, cmd_layers, cmd_list,
                          cmd_sample, cmd_tool)
-from .cli_parser import build_parser  # noqa: F401 - tests and launchers import it from here
+from .cli_parser import build_parser, split_overrides, with_preset
 from .core.runs import RunFolder, list_runs, runs_dir_from_env
-
-
-def _split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dict]:
-    """--set pairs go to the pipeline config, or to the trainer if it has that key."""
-    pipeline_keys = {s.name for s in describe(get_entry(pipeline).Config)}
-    trainer_keys = {s.name for s in describe(TrainerConfig)}
-    config, trainer = {}, {}
-    for key, value in parse_set_args(args.set).items():
-        if key in trainer_keys and key not in pipeline_keys:
-            trainer[key] = value
-        else:
-            config[key] = value  # unknown keys are refused by the config with the valid list
-    for key in trainer_keys:
-        if getattr(args, key, None) is not None:
-            trainer[key] = getattr(args, key)
-    if getattr(args, "init_from", None) is not None:
-        if "init_from" not in pipeline_keys:
-            raise StudioError(f"--init-from is for the text transformer; {pipeline} has no "
-                              f"pretrained start")
-        config["init_from"] = args.init_from
-    return config, trainer
 
 
 class _Progress:
@@ -93,20 +71,11 @@ class _Progress:
                 print(event["message"], file=sys.stderr)
 
 
-def _with_preset(pipeline: str, preset: str | None, config: dict,
-                 trainer: dict) -> tuple[dict, dict]:
-    """The preset's options under the user's own: --set and the flags win."""
-    if preset is None:
-        return config, trainer
-    preset_config, preset_trainer = preset_overrides(get_entry(pipeline), preset)
-    return {**preset_config, **config}, {**preset_trainer, **trainer}
-
-
 def cmd_train(args) -> int:
     from .core.run_setup import start_run
     entry = get_entry(args.pipeline)
-    config, trainer = _with_preset(args.pipeline, args.preset,
-                                   *_split_overrides(args.pipeline, args))
+    config, trainer = with_preset(args.pipeline, args.preset,
+                                   *split_overrides(args.pipeline, args))
     if entry.trains == "fit":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
     if args.dry_run:

@@ -253,12 +253,12 @@ def cmd_tool(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from .cli import _split_overrides, _with_preset
+    from .cli_parser import split_overrides, with_preset
     from .core.runs import RunFolder
     from .services import inspector
     if args.target in {entry.name for entry in list_pipelines()}:
-        config, trainer = _with_preset(args.target, args.preset,
-                                       *_split_overrides(args.target, args))
+        config, trainer = with_preset(args.target, args.preset,
+                                      *split_overrides(args.target, args))
         report = inspector.inspect_pipeline(args.target, args.data, config, trainer)
     else:
         if args.data or args.set or args.preset:

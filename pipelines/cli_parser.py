@@ -1,11 +1,16 @@
-"""The `studio` command's argument parser: one sub-command each, the trainer flags generated
-from TrainerConfig (pipelines/cli.py runs the commands)."""
+"""The `studio` command's argument parser (one sub-command each, the trainer flags generated
+from TrainerConfig) and what turns its arguments into options: --set split between the
+pipeline and the trainer, a preset under them. pipelines/cli.py and cli_models.py run the
+commands."""
 
 from __future__ import annotations
 
 import argparse
 
-from .core.config import TrainerConfig, describe
+from .core.config import TrainerConfig, describe, parse_set_args
+from .core.errors import StudioError
+from .core.presets import preset_overrides
+from .registry import get_entry
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,3 +165,33 @@ def build_parser() -> argparse.ArgumentParser:
                        "name, its options, sampling controls and tools.")
     p.add_argument("pipeline", nargs="?", help="Show this pipeline's options in full.")
     return parser
+
+
+def split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """--set pairs go to the pipeline config, or to the trainer if it has that key."""
+    pipeline_keys = {s.name for s in describe(get_entry(pipeline).Config)}
+    trainer_keys = {s.name for s in describe(TrainerConfig)}
+    config, trainer = {}, {}
+    for key, value in parse_set_args(args.set).items():
+        if key in trainer_keys and key not in pipeline_keys:
+            trainer[key] = value
+        else:
+            config[key] = value  # unknown keys are refused by the config with the valid list
+    for key in trainer_keys:
+        if getattr(args, key, None) is not None:
+            trainer[key] = getattr(args, key)
+    if getattr(args, "init_from", None) is not None:
+        if "init_from" not in pipeline_keys:
+            raise StudioError(f"--init-from is for the text transformer; {pipeline} has no "
+                              f"pretrained start")
+        config["init_from"] = args.init_from
+    return config, trainer
+
+
+def with_preset(pipeline: str, preset: str | None, config: dict,
+                 trainer: dict) -> tuple[dict, dict]:
+    """The preset's options under the user's own: --set and the flags win."""
+    if preset is None:
+        return config, trainer
+    preset_config, preset_trainer = preset_overrides(get_entry(pipeline), preset)
+    return {**preset_config, **config}, {**preset_trainer, **trainer}
