@@ -113,8 +113,9 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         # Opening a tab lists the runs that finished since the page loaded.
         images_tab.select(lambda: run_choices(studio, "image"), None, image_run)
         text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
-        classify_tab.select(None, js=classify.BRUSH_READY_JS)   # the pad draws at once
-        classify_tab.select(lambda: classify.inside_choices(studio), None, classifier_run)
+        # The pad draws at once (its brush is picked); the runs are listed again after it.
+        classify_tab.select(None, js=classify.BRUSH_READY_JS).then(
+            lambda: classify.inside_choices(studio), None, classifier_run)
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text"),
                           classify.inside_choices(studio)), None,
                  [image_run, text_run, classifier_run])

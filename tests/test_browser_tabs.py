@@ -61,6 +61,9 @@ def test_timeline_compare_and_classify_in_a_real_browser(tmp_path):
 
         # Classify: a stroke drawn on the pad; the classifier answers with a digit.
         page.get_by_role("tab", name="Classify").click()
+        # the tab has settled: its classifier tools (below the pad) are drawn for the run
+        page.locator("#classify-tool-filters").wait_for()
+        page.wait_for_timeout(500)
         canvas = page.locator("#classify-pad canvas").first
         canvas.wait_for()
         box = canvas.bounding_box()

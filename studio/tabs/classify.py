@@ -40,10 +40,11 @@ def picture_from(editor: dict | np.ndarray | None) -> np.ndarray:
 # Gradio's Sketchpad opens with no tool chosen ("select the draw tool to start"): a stroke
 # there draws nothing and Classify then says the pad is empty. Opening the tab picks the brush,
 # as a drawing pad is expected to behave. (Sketchpad has no option for its first tool.)
-BRUSH_READY_JS = """() => { setTimeout(() => {
+BRUSH_READY_JS = """() => { let tries = 0; const pick = () => {
     const brush = document.querySelector('#classify-pad button[aria-label="Brush"]');
     if (brush && !brush.classList.contains('selected')) brush.click();
-}, 300); }"""
+    if (++tries < 25) setTimeout(pick, 200);
+}; setTimeout(pick, 200); }"""
 
 
 def answers_table(answers: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
