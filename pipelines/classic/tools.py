@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.base import ToolResult
+from ..core.base import Pipeline, ToolResult
 from ..core.errors import StudioError
 from ..core.runs import RunFolder
 from ..registry import get_entry
@@ -26,12 +26,7 @@ class FittedRun:
         self.tools, self.step = self.spec.tools, None
         read_summary(run)                        # a run that did not finish: one line now
 
-    def get_tool(self, name: str):
-        for tool in self.tools:
-            if tool.name == name:
-                return tool
-        raise StudioError(f"{self.name} has no tool {name!r}; it has "
-                          f"{', '.join(t.name for t in self.tools)}")
+    get_tool = Pipeline.get_tool            # by name, from self.tools, as every pipeline
 
     def tool_summary(self, ctx) -> ToolResult:
         summary = read_summary(self.run)

@@ -40,8 +40,7 @@ INSPECT_TRAINER = {"steps": 1, "log_every": 1, "sample_every": 0, "checkpoint_ev
 def inspect_run(run) -> dict[str, Any]:
     """The inspector's report for a run folder: its pipeline, data and options."""
     info = run.info()
-    trainer = {k: v for k, v in info["trainer"].items()}
-    return inspect_pipeline(info["pipeline"], info["data"], info["config"], trainer,
+    return inspect_pipeline(info["pipeline"], info["data"], info["config"], info["trainer"],
                             title=f"run {run.id}")
 
 
@@ -254,11 +253,8 @@ def _size_arithmetic(module, kind: str, input_size) -> str | None:
         out = (w - 1) * s - 2 * p + d * (k - 1) + op + 1
         extra = f" + {op}" if op else ""
         return f"({w} - 1) x {s} - 2 x {p} + {d * (k - 1)}{extra} + 1 = {out}"
-    span = d * (k - 1) + 1
-    out = (w + 2 * p - span) // s + 1
-    kernel = f"{k}" if d == 1 else f"{span} (k {k}, dilation {d})"
-    exact = "" if (w + 2 * p - span) % s == 0 else ", rounded down"
-    return f"({w} - {kernel} + 2 x {p}) / {s} + 1 = {out}{exact}"
+    from .layer_calculator import output_size
+    return output_size(w, k, s, p, d)[1]
 
 
 # --- reports -----------------------------------------------------------------------------------

@@ -117,11 +117,8 @@ def _layer(line: str, shape: tuple[int, ...]) -> tuple[Row, tuple[int, ...]]:
         if h + 2 * p < span or w + 2 * p < span:
             raise StudioError(f"a {span}x{span} window does not fit a {h}x{w} input with "
                               f"padding {p}")
-        oh, ow = (h + 2 * p - span) // s + 1, (w + 2 * p - span) // s + 1
-        kernel = str(k) if d == 1 else f"{span} (k {k}, dilation {d})"
-        size = f"({w} - {kernel} + 2 x {p}) / {s} + 1 = {ow}"
-        if (w + 2 * p - span) % s:
-            size += ", rounded down"
+        oh, _ = output_size(h, k, s, p, d)
+        ow, size = output_size(w, k, s, p, d)
         if kind == "conv":
             params = (k * k * c + 1) * out_c
             count = f"; ({k} x {k} x {c} + 1) x {out_c} = {params:,} parameters"
@@ -145,6 +142,16 @@ def _layer(line: str, shape: tuple[int, ...]) -> tuple[Row, tuple[int, ...]]:
         return (Row(f"dense {out}", (out,), params,
                     f"{flat}({features:,} + 1) x {out:,} = {params:,} parameters"), (out,))
     raise StudioError(f"{kind!r} is not a layer: use conv, pool, flatten or dense")
+
+
+def output_size(w: int, k: int, s: int, p: int, d: int = 1) -> tuple[int, str]:
+    """A conv or pool layer's output width from its input's, and the sum written out with
+    the layer's numbers: (W - K + 2P) / S + 1 (the inspector shows the same)."""
+    span = d * (k - 1) + 1
+    out = (w + 2 * p - span) // s + 1
+    kernel = str(k) if d == 1 else f"{span} (k {k}, dilation {d})"
+    text = f"({w} - {kernel} + 2 x {p}) / {s} + 1 = {out}"
+    return out, text + (", rounded down" if (w + 2 * p - span) % s else "")
 
 
 def _features(shape: tuple[int, ...]) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from ..core import limits
 from ..core.errors import StudioError
+from ..data import folder as F
 from ..data.folder import IMAGE_SUFFIXES
 
 
@@ -76,5 +77,5 @@ def is_picture_entry(info: zipfile.ZipInfo) -> bool:
     parts = PurePosixPath(name).parts
     return (not info.is_dir() and bool(parts) and not name.startswith("/")
             and ":" not in parts[0] and ".." not in parts
-            and not any(p.startswith(".") or p == "__MACOSX" for p in parts)
+            and not any(F._is_hidden(p) for p in parts)
             and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES)

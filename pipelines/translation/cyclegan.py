@@ -288,15 +288,13 @@ class CycleGAN(Pipeline):
             if cache_dir is not None and len(out) >= MIN_IMAGES:
                 from ..metrics import judge_samples
                 from ..metrics.judge import get_judge
-                classes = data.num_classes >= 2
-                judged = judge_samples(judge_data, out, labels if classes else None,
-                                       cache_dir=cache_dir)
-                if classes:
-                    judged["class_kept"] = judged.pop("conditional_accuracy")
+                judged = judge_samples(judge_data, out, cache_dir=cache_dir)
+                if data.num_classes >= 2:
                     # The trivial answer, the source picture itself, often keeps the class
                     # (it is the same shape) but not the domain: only both together count.
                     judge = get_judge(judge_data, cache_dir)             # cached by now
                     kept = judge.predict(out) == labels
+                    judged["class_kept"] = float(np.mean(kept))
                     source_kept = judge.predict(source) == labels
                     judged.update(translated_and_kept=float(np.mean(kept & in_domain)),
                                   baseline_class_kept=float(np.mean(source_kept)),
