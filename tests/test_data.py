@@ -36,7 +36,8 @@ def test_bundled_datasets_list_is_immutable():
     assert isinstance(BUNDLED_DATASETS, tuple)
     assert [(name, kind) for name, kind, _ in BUNDLED_DATASETS] == [
         ("digits", "image"), ("shapes", "image"), ("photos", "image"), ("shakespeare", "text"),
-        ("shapes-edges", "paired"), ("shapes-seasons", "unpaired")]
+        ("shapes-edges", "paired"), ("shapes-seasons", "unpaired"),
+        ("digits-m", "unpaired")]
     assert all(isinstance(entry, tuple) and entry[2] for entry in BUNDLED_DATASETS)
 
 

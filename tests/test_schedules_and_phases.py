@@ -18,6 +18,9 @@ def test_warm_up_then_each_decay_down_to_its_floor():
     linear = Schedule(warmup_steps=0, decay="linear", decay_steps=100, floor=0.0)
     assert [linear.factor(s) for s in (0, 50, 100, 200)] == [1.0, 0.5, 0.0, 0.0]
     assert Schedule().factor(0) == Schedule().factor(10 ** 6) == 1.0
+    inverse = Schedule(decay="inverse", decay_steps=100)     # DANN's (1 + 10 p)^-0.75
+    assert inverse.factor(0) == 1.0 and inverse.factor(50) == pytest.approx(6 ** -0.75)
+    assert inverse.factor(100) == inverse.factor(500) == pytest.approx(11 ** -0.75)
     later = Schedule(warmup_steps=4, start=100)              # a phase that begins at step 100
     assert later.factor(99) == 0.0 and later.factor(100) == 0.25 and later.factor(103) == 1.0
     with pytest.raises(ValueError, match="decay must be one of"):

@@ -16,11 +16,13 @@ from pipelines.registry import get_entry, list_pipelines
 
 RUNS = {"infogan": "digits", "vae": "digits", "vqvae": "digits", "ppca": "digits",
         "lenet5": "digits", "ddpm": "digits", "transformer": "shakespeare",
-        "pix2pix": "shapes-edges", "srresnet": "shapes", "decision-tree": "iris"}
+        "pix2pix": "shapes-edges", "srresnet": "shapes", "decision-tree": "iris",
+        "dann": "digits-m"}
 CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
           "transformer": {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32},
           "pix2pix": {"width": 4, "d_width": 4},
-          "srresnet": {"width": 4, "blocks": 1, "image_size": 32}}
+          "srresnet": {"width": 4, "blocks": 1, "image_size": 32},
+          "dann": {"width": 4, "baseline_steps": 2}}
 TRAINER = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 2, "final_eval": False, "seed": 1}
 CALLS = [(p, t.name) for p in RUNS for t in get_entry(p).tools]

@@ -24,13 +24,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-DECAYS = ("constant", "linear", "cosine")
+DECAYS = ("constant", "linear", "cosine", "inverse")
 
 
 @dataclass(frozen=True)
 class Schedule:
     warmup_steps: int = 0      # linear warm-up from 0 to the peak over these steps
-    decay: str = "constant"    # after the warm-up: constant, linear or cosine down to `floor`
+    decay: str = "constant"    # after the warm-up: constant, linear or cosine down to `floor`;
+    #                            inverse: (1 + 10 p)^-0.75 of the peak, p = progress (Ganin &
+    #                            Lempitsky 2015's annealing for DANN; `floor` unused)
     decay_steps: int = 0       # the step (from `start`) where the decay reaches `floor`;
     #                            0: no decay
     floor: float = 0.0         # the learning rate at the end of the decay, as a share of the peak
@@ -50,6 +52,8 @@ class Schedule:
         if self.decay == "constant" or self.decay_steps <= 0:
             return 1.0
         progress = min(1.0, (s - self.warmup_steps) / max(1, self.decay_steps - self.warmup_steps))
+        if self.decay == "inverse":
+            return (1 + 10 * progress) ** -0.75
         if self.decay == "cosine":
             return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
         return self.floor + (1 - self.floor) * (1 - progress)

@@ -35,10 +35,12 @@ BUNDLED_DATASETS = (
                                "(input) for image-to-image models (pix2pix)"),
     ("shapes-seasons", "unpaired", "2,500 shapes scenes in summer colours and 2,500 other "
                                    "scenes in winter (cold, speckled), unpaired (CycleGAN)"),
+    ("digits-m", "unpaired", "the digits (source) and the same digits over colour photo "
+                             "texture (target, MNIST-M's recipe), for domain adaptation (dann)"),
 )
 VALID_SPECS = ("digits, shapes, photos, shakespeare, folder:<folder or .zip of images>, "
                "text:<UTF-8 file>, shapes-edges, paired:<folder or .zip with A/ and B/>, "
-               "shapes-seasons, unpaired:<folder or .zip with trainA/ and trainB/>")
+               "shapes-seasons, unpaired:<folder or .zip with trainA/ and trainB/>, digits-m")
 
 
 @dataclass
@@ -111,6 +113,9 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
     if name.lower() == "shapes-edges" or (prefix == "paired" and argument):
         from .paired import load_paired   # input -> target pairs (data/paired.py)
         return load_paired(name, image_size)
+    if name.lower() == "digits-m":
+        from .digits_m import digits_m    # source and target domains (data/digits_m.py)
+        return digits_m(name, image_size)
     if name.lower() == "shapes-seasons" or (prefix == "unpaired" and argument):
         from .unpaired import load_unpaired   # two domains, no pairs (data/unpaired.py)
         return load_unpaired(name, image_size)
