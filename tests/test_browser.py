@@ -42,6 +42,8 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
 
         # Live view: the progress line, the loss plot and a sample grid appear.
         page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
+        # (below the Network panel's tables: a lazy image loads once it is scrolled to)
+        page.locator("#live-grid").scroll_into_view_if_needed()
         page.locator("#live-grid img").wait_for(timeout=90_000)
         # The loss plot: a numeric y axis (not one category per value) and one line per series
         # (it was empty at first; Vega labels its marks for screen readers).

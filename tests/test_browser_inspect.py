@@ -1,6 +1,7 @@
 """The architecture inspector and the layer calculator in the Train tab, in a real browser, as
-a user works them: pick a pipeline, press "Inspect the network", read every layer with its
-output shape, parameters and conv arithmetic; change an option and inspect again; pick a worked
+a user works them: pick a pipeline and read every layer with its output shape, parameters and
+conv arithmetic; change an option and see the counts follow; with live updates off, press
+"Inspect the network"; pick a worked
 example in the calculator, then type a stack of one's own. Screenshots: tests/browser_kit.py."""
 
 from pathlib import Path
@@ -19,21 +20,29 @@ def test_inspect_the_network_in_a_real_browser(tmp_path):
             browser_page(playwright.sync_playwright, url) as page:
         pick(page, "train-pipeline", "dcgan")
         network = page.locator("#train-network")
-        page.locator("#train-inspect").click()
-        # the discriminator's strided conv, worked out: 8 px digits -> 4 px
+        # picking the pipeline inspects it: the discriminator's strided conv, worked out
+        # (8 px digits -> 4 px)
         playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4",
                                                    timeout=90_000)
         playwright.expect(network).to_contain_text("ConvTranspose2d")
         playwright.expect(network).to_contain_text("98,785 parameters")
         page.screenshot(path=str(shots / "train-inspect.png"), full_page=True)
-        # a wider generator: the counts follow the form
+        # a wider generator: the counts follow the form as it changes
         page.get_by_text("Model options").click()
         width = page.get_by_label("width", exact=True)
         width.fill("64")
         width.press("Tab")
-        page.locator("#train-inspect").click()
         playwright.expect(network).not_to_contain_text("98,785 parameters", timeout=90_000)
         playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4")
+        wider = network.inner_text()
+        # live updates off: a change waits for the button
+        page.locator("#train-inspect-live input").uncheck()
+        width.fill("32")
+        width.press("Tab")
+        page.wait_for_timeout(1500)
+        assert network.inner_text() == wider
+        page.locator("#train-inspect").click()
+        playwright.expect(network).to_contain_text("98,785 parameters", timeout=90_000)
 
         # The layer calculator: LeNet-5's figures, then a stack typed by hand
         page.get_by_text("Layer calculator").click()

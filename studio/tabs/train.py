@@ -101,6 +101,10 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                                   scale=3)
                 dry = gr.Button("Dry run", elem_id="train-dry-run", scale=1)
                 look = gr.Button("Inspect the network", elem_id="train-inspect", scale=1)
+                live_look = gr.Checkbox(True, label="Inspect as options change",
+                                        interactive=True, elem_id="train-inspect-live", scale=1,
+                                        info="each change trains one step in a scratch "
+                                             "folder (a few seconds)")
 
             def overrides(form_values):
                 n = len(model_inputs)
@@ -128,16 +132,43 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                 gr.Info("inspecting: one training step in a scratch folder…")
                 return studio.jobs.inspect(pipeline_name, data_spec, overrides(form_values))
 
+            @shows_errors(1)
+            def inspect_as_changed(live, data_spec, *form_values):
+                if not live:
+                    return gr.skip()
+                return studio.jobs.inspect(pipeline_name, data_spec, overrides(form_values))
+
             form = [data, *model_inputs, *trainer_inputs]
             start.click(start_training, form, [message, run], concurrency_limit=1)
             dry.click(dry_run, form, message, concurrency_limit=1)
             look.click(inspect, form, network, concurrency_limit=2)
+            # Live: a burst of changes (typing, a preset filling the form) inspects once, for
+            # the values as they stand when the running inspection ends (always_last).
+            gr.on([c.change for c in form] + [live_look.change], inspect_as_changed,
+                  [live_look, *form], network, trigger_mode="always_last",
+                  concurrency_limit=2, show_progress="minimal")
 
         message = gr.Markdown(elem_id="train-message")
-        # The inspector's tables, for the options as they stand (Inspect the network)
+        # The inspector's tables, for the options as they stand: after each change (Inspect
+        # as options change) or on Inspect the network
         with gr.Accordion("Network: layers, shapes, parameters", open=True):
-            network = gr.Markdown("Press **Inspect the network** to see every layer of the "
-                                  "model these options build.", elem_id="train-network")
+            network = gr.Markdown("Pick a pipeline, or press **Inspect the network**, to see "
+                                  "every layer of the model its options build.",
+                                  elem_id="train-network")
+
+        @shows_errors(1)
+        def inspect_picked(pipeline_name, data_spec, prefill_values):
+            """A newly picked pipeline's network, with the options its form opens with."""
+            values = (prefill_values if prefill_values.get("pipeline") == pipeline_name
+                      else {})
+            if not pipeline_name or describe(pipeline_name).get("trains") == "fit":
+                return "A model fit in one go has no network to inspect."
+            return studio.jobs.inspect(pipeline_name, data_spec,
+                                       {**values.get("config", {}), **values.get("trainer", {})})
+
+        pipeline.change(inspect_picked, [pipeline, data, prefill], network,
+                        trigger_mode="always_last", concurrency_limit=2,
+                        show_progress="minimal")
         return pipeline, data, upload, message
 
     if not studio.viewer:   # a read-only studio has no form at all, not a hidden one
