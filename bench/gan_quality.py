@@ -74,14 +74,16 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     device = "GPU " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
         f"CPU ({torch.get_num_threads()} threads)"
-    header = ("| variant | steps | minutes | FD (floor) | KID (floor) | precision (floor) "
-              "| recall (floor) | conditional accuracy | judge accuracy on real val "
-              "| warnings seen |")
-    lines = [header, "|" + " --- |" * 10]
+    header = ("| variant | steps | minutes | FD (floor) | FD layers (floor) | FD pixels (floor) "
+              "| KID (floor) | precision (floor) | recall (floor) | conditional accuracy "
+              "| judge accuracy on real val | warnings seen |")
+    lines = [header, "|" + " --- |" * 12]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['steps']} | {r['minutes']} | {fmt(r.get('fd'))} "
-            f"({fmt(r.get('fd_floor'))}) | {fmt(r.get('kid'))} ({fmt(r.get('kid_floor'))}) | "
+            f"({fmt(r.get('fd_floor'))}) | {fmt(r.get('fd_layers'))} "
+            f"({fmt(r.get('fd_layers_floor'))}) | {fmt(r.get('fd_pixels'))} "
+            f"({fmt(r.get('fd_pixels_floor'))}) | {fmt(r.get('kid'))} ({fmt(r.get('kid_floor'))}) | "
             f"{fmt(r.get('precision'), 2)} ({fmt(r.get('precision_floor'), 2)}) | "
             f"{fmt(r.get('recall'), 2)} ({fmt(r.get('recall_floor'), 2)}) | "
             f"{fmt(r.get('conditional_accuracy'), 3)} | "

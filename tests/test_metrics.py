@@ -195,6 +195,23 @@ def test_fd_and_kid_rank_real_blur_noise(judge, halves):
     assert abs(kids[0]) < 0.01 * kids[-1]  # real vs real: KID near zero, either sign
 
 
+def test_every_view_ranks_real_blur_noise_and_sees_blur_the_class_survives(digits, judge,
+                                                                          judge_dir, halves):
+    real_a, _ = halves
+    ladder = [real_a, blur(real_a, 0.5), blur(real_a, 1.0), noise_like(real_a)]
+    judged = [judge_samples(digits, images, cache_dir=judge_dir) for images in ladder]
+    for view in ("fd", "fd_layers", "fd_pixels"):
+        ratios = [j[view] / j[f"{view}_floor"] for j in judged]
+        assert ratios[0] == pytest.approx(1.0), view           # half A is the floor's own
+        assert 1 < ratios[1] < ratios[2] < ratios[3], (view, ratios)
+    # Blurred by half a pixel, the judge still reads the class of nearly every digit, yet in
+    # every view the set is far from real: class-correct is not real-looking.
+    class_kept = np.mean(judge.predict(ladder[1]) == judge.predict(real_a))
+    assert class_kept > 0.95
+    for view in ("fd", "fd_layers", "fd_pixels"):
+        assert judged[1][view] > 3 * judged[1][f"{view}_floor"], view
+
+
 def test_precision_recall_real_and_noise(judge, halves):
     real_a, real_b = halves
     target = judge.features(real_b)
@@ -209,7 +226,7 @@ def test_judge_samples_reads_every_number_against_its_floor(judge, digits, judge
     # Half A's own images as the "samples": each number equals its floor, by definition.
     same = judge_samples(digits, real_a[:N], cache_dir=judge_dir)
     assert same["n"] == N and "conditional_accuracy" not in same
-    for key in ("fd", "kid", "precision", "recall"):
+    for key in ("fd", "kid", "precision", "recall", "fd_layers", "fd_pixels"):
         assert same[key] == pytest.approx(same[f"{key}_floor"])
     assert same["judge_val_accuracy"] == judge.val_accuracy
     assert abs(same["kid_floor"]) < 3 * same["kid_floor_std"] + 1e-3

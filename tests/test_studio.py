@@ -96,9 +96,12 @@ def test_runs_table_rows_come_from_the_run_folders(runs_dir):
     created = format_created(run.info()["created"])
     assert run_rows(runs_dir) == [[run.id, "dcgan", "digits", "running", "5/10",
                                    "loss_d=0.5 loss_g=1.25", "", "", "", "", created]]
-    run.update_info(eval={"fd": 9.25, "fd_floor": 1.8}, device="cuda:0", precision="bf16",
-                    processes=2, peak_memory_mb=1843.2)
-    assert run_rows(runs_dir)[0][6:10] == ["fd=9.25", "cuda:0 · bf16", "2", "1.8 GB"]
+    run.update_info(eval={"fd": 9.25, "fd_floor": 1.85, "fd_pixels": 2.5, "fd_pixels_floor": 1.0,
+                          "recall": 0.5, "recall_floor": 0.9},
+                    device="cuda:0", precision="bf16", processes=2, peak_memory_mb=1843.2)
+    assert run_rows(runs_dir)[0][6:10] == [
+        "fd=9.25 (5.0x floor) fd_pixels=2.5 (2.5x floor) recall=0.5", "cuda:0 · bf16", "2",
+        "1.8 GB"]
     # a process this UI started that died while run.json still says running
     assert run_rows(runs_dir, {run.id: -9})[0][3] == "running? (process exited with code -9)"
     run.trainer_lock.release()   # ... and once its lock is free, nobody trains it

@@ -20,6 +20,20 @@ call. Which images each number compares, precisely:
   real half B as the real set: precision, the share of samples that land on the real data's
   manifold (fidelity); recall, the share of real images that the samples' manifold covers
   (variety).
+- fd_layers and fd_pixels (each with its floor) are the same Fréchet distance in two more
+  views, because the judge's penultimate features were trained to tell classes apart and a
+  class-correct picture can sit close to real ones there while its strokes and texture are
+  wrong:
+      layers    the judge's activations at the end of every stage, summarised per channel by
+                their mean and standard deviation over the picture (style statistics;
+                Judge.stage_statistics): strokes, edges, texture, blur
+      pixels    the pictures themselves, projected onto the first 64 principal components of
+                the training split's pixels (scikit-learn's PCA, fitted here; unwhitened, so
+                the directions real pictures vary in most weigh most): layout, brightness,
+                colour, blur
+  tests/test_metrics.py shows that each view ranks real < slightly blurred < heavily blurred
+  < noise, and that blurred real pictures, whose class the judge still reads, are far above
+  the floor in every view.
 - conditional_accuracy (only when labels are given and the data has two or more classes): the
   fraction of all given samples that the judge assigns to the class they were asked for, to be
   read against judge_val_accuracy, the judge's own accuracy on the real validation split.
@@ -43,6 +57,7 @@ from .distances import (KID_SUBSET_SIZE, frechet_distance, kernel_inception_dist
 from .judge import get_judge
 
 PR_NEIGHBOURS = 3
+PIXEL_COMPONENTS = 64
 MIN_IMAGES = PR_NEIGHBOURS + 2   # k-NN radii need more than k images per set; KID subsets of >= 2
 MAX_IMAGES = 2500
 
@@ -54,6 +69,19 @@ def real_halves(data: ImageData, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     order = np.random.default_rng(seed).permutation(len(pool))
     half = len(pool) // 2
     return pool[order[:half]], pool[order[half:2 * half]]
+
+
+def pixel_pca(data: ImageData):
+    """The pixel view: a scikit-learn PCA of the training split's pixels, k = 64 components
+    (fewer when the pictures have fewer pixels). Fitted per call: about a second for shapes."""
+    from sklearn.decomposition import PCA
+    train = flat(data.train_images)
+    k = min(PIXEL_COMPONENTS, train.shape[1], len(train) - 1)
+    return PCA(k, svd_solver="randomized", random_state=0).fit(train)
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    return np.asarray(images, np.float64).reshape(len(images), -1)       # (N, C*H*W)
 
 
 def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None = None, *,
@@ -79,6 +107,9 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
     kid_args = {"subset_size": max(2, min(KID_SUBSET_SIZE, n // 2)), "seed": seed}
     kid, kid_std = kernel_inception_distance(fake, real_b, **kid_args)
     kid_floor, kid_floor_std = kernel_inception_distance(real_a, real_b, **kid_args)
+    layers = [judge.stage_statistics(x) for x in (images[:n], half_a[:n], half_b[:n])]
+    pca = pixel_pca(data)
+    pixels = [pca.transform(flat(x)) for x in (images[:n], half_a[:n], half_b[:n])]
     precision, recall = precision_recall(real_b, fake, k=PR_NEIGHBOURS)
     precision_floor, recall_floor = precision_recall(real_b, real_a, k=PR_NEIGHBOURS)
     results = {
@@ -87,6 +118,10 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
         "kid": kid, "kid_std": kid_std, "kid_floor": kid_floor, "kid_floor_std": kid_floor_std,
         "precision": precision, "precision_floor": precision_floor,
         "recall": recall, "recall_floor": recall_floor,
+        "fd_layers": frechet_distance(layers[0], layers[2]),
+        "fd_layers_floor": frechet_distance(layers[1], layers[2]),
+        "fd_pixels": frechet_distance(pixels[0], pixels[2]),
+        "fd_pixels_floor": frechet_distance(pixels[1], pixels[2]),
         "judge_val_accuracy": judge.val_accuracy,
     }
     if labels is not None and judge.task == "classes":

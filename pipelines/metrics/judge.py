@@ -87,6 +87,20 @@ class JudgeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))          # (B, num_outputs) logits
 
+    def stage_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) in [0, 1] -> (B, 2 x the stages' channels): each stage's activations
+        (where it ends, before pooling) summarised per channel by their mean and standard
+        deviation over the picture, the statistics style transfer matches (Huang & Belongie
+        2017). Early stages see strokes, edges and texture rather than the class."""
+        stats = []
+        h = x * 2 - 1
+        for layer in self.body:
+            if isinstance(layer, nn.MaxPool2d):
+                stats += [h.mean(dim=(2, 3)), h.std(dim=(2, 3))]
+            h = layer(h)
+        stats += [h.mean(dim=(2, 3)), h.std(dim=(2, 3))]     # the last stage: no pooling
+        return torch.cat(stats, dim=1)
+
 
 def _width_at(size: int) -> int:
     return int(min(64, max(16, 256 // size)))
@@ -132,6 +146,11 @@ class Judge:
     def features(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) floats in [0, 1] -> (N, FEATURE_DIM) penultimate-layer activations."""
         return self._batched(images, self.net.features).astype(np.float64)
+
+    def stage_statistics(self, images: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) floats in [0, 1] -> (N, D) per-stage channel means and deviations
+        (JudgeNet.stage_statistics)."""
+        return self._batched(images, self.net.stage_statistics).astype(np.float64)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """(N, num_classes) class probabilities (all ones for single-class data)."""

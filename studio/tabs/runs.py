@@ -40,8 +40,16 @@ def device_text(device: Any, precision: Any) -> str:
 
 
 def format_eval(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in values.items() if not k.endswith("_floor"))
+    """`key=value` for each number; a Fréchet distance with its floor also as a multiple of
+    it (1.0x is as close as two halves of the real data are)."""
+    def one(key: str, value: Any) -> str:
+        if not isinstance(value, float):
+            return f"{key}={value}"
+        floor = values.get(f"{key}_floor")
+        if key.startswith("fd") and isinstance(floor, float) and floor > 0:
+            return f"{key}={value:.3g} ({value / floor:.1f}x floor)"
+        return f"{key}={value:.3g}"
+    return " ".join(one(k, v) for k, v in values.items() if not k.endswith("_floor"))
 
 
 def run_rows(runs_dir: str | os.PathLike, exit_codes: dict[str, int] | None = None
