@@ -1,7 +1,11 @@
 """Every GAN variant trained with its defaults, judged the same way, in one table.
 
     python bench/gan_quality.py [--data digits] [--variants gan dcgan ...] [--runs-dir DIR]
-                                [--out bench/results] [--docs docs]
+                                [--out bench/results] [--docs docs] [--name gan_quality]
+
+The other families that draw from noise are judged the same way by naming them:
+`--variants vae cvae ddpm ddpm-class --name sampler_quality` (their grids go to docs/gans/
+too, named by pipeline).
 
 Each variant trains exactly as `studio train <variant> --data digits` would (its own default
 steps and options), and is judged at the end by the trainer's evaluation: Fréchet distance
@@ -61,6 +65,7 @@ def main() -> None:
                         "temporary folder, deleted after).")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--docs", default="docs", help="Where the sample grids go.")
+    parser.add_argument("--name", default="gan_quality", help="The result files' name.")
     args = parser.parse_args()
     tmp = None if args.runs_dir else tempfile.TemporaryDirectory()
     runs_dir = Path(args.runs_dir or tmp.name)
@@ -94,10 +99,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     tag = "gpu" if torch.cuda.is_available() else "cpu"
     machine = {"platform": platform.platform(), "torch": torch.__version__, "device": device}
-    (out / f"gan_quality_{args.data}_{tag}.json").write_text(
+    (out / f"{args.name}_{args.data}_{tag}.json").write_text(
         json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    (out / f"gan_quality_{args.data}_{tag}.md").write_text(
-        f"GAN variants on {args.data}, defaults, {device}, torch {machine['torch']}\n\n"
+    (out / f"{args.name}_{args.data}_{tag}.md").write_text(
+        f"{', '.join(args.variants)} on {args.data}, defaults, {device}, torch {machine['torch']}\n\n"
         f"{table}\n")
     if tmp is not None:
         tmp.cleanup()
