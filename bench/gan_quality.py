@@ -37,15 +37,19 @@ def fmt(value, digits=3) -> str:
     return "" if value is None else f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
-def train_and_judge(variant: str, data: str, runs_dir: Path) -> tuple[dict, Path]:
+def train_and_judge(variant: str, data: str, runs_dir: Path, config: dict | None = None,
+                    trainer: dict | None = None, tag: str = "") -> tuple[dict, Path]:
     """Train the variant (or reuse its finished run in runs_dir, so an interrupted benchmark
-    picks up where it stopped) and read back its judged numbers."""
-    done = [r for r in list_runs(runs_dir) if r["id"].endswith(f"-bench-{variant}-{data}")
+    picks up where it stopped) and read back its judged numbers. `config` and `trainer`
+    override its defaults (a sweep); `tag` names such a run apart."""
+    name = f"bench-{variant}-{data}{tag}"
+    done = [r for r in list_runs(runs_dir) if r["id"].endswith(f"-{name}")
             and r["status"] == "done"]
     if done:
         run = RunFolder(runs_dir / done[0]["id"])
     else:
-        run = start_run(variant, data, runs_dir=runs_dir, name=f"bench-{variant}-{data}")
+        run = start_run(variant, data, runs_dir=runs_dir, name=name,
+                        config_overrides=config or {}, trainer_overrides=trainer or {})
         train_run(run)
     info = run.info()
     losses = [r for r in run.metrics() if "loss_d" in r]
@@ -66,6 +70,10 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--docs", default="docs", help="Where the sample grids go.")
     parser.add_argument("--name", default="gan_quality", help="The result files' name.")
+    parser.add_argument("--steps", type=int, default=None, help="A sweep: train this many "
+                        "steps instead of each variant's default.")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="A sweep: a model option for every variant (repeatable).")
     args = parser.parse_args()
     tmp = None if args.runs_dir else tempfile.TemporaryDirectory()
     runs_dir = Path(args.runs_dir or tmp.name)
@@ -73,7 +81,10 @@ def main() -> None:
     grids.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in args.variants:
-        row, grid = train_and_judge(variant, args.data, runs_dir)
+        config = dict(item.split("=", 1) for item in args.set)
+        trainer = {"steps": args.steps} if args.steps else {}
+        tag = "".join(f"-{k}{v}" for k, v in {**trainer, **config}.items())
+        row, grid = train_and_judge(variant, args.data, runs_dir, config, trainer, tag)
         shutil.copyfile(grid, grids / f"{variant}-{args.data}.png")
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -6,6 +6,14 @@ call. Which images each number compares, precisely:
 - The real pool is every real image of the data set, training and validation splits together
   (digits: 1,797; shapes: 5,000). It is shuffled with `seed` and cut into two disjoint halves,
   A and B, of floor(pool / 2) images each.
+- Given labels (a conditional model's samples, the classes it was asked for), A and B are
+  instead two disjoint draws of real images with exactly the samples' class counts
+  (`class_matched_halves`). Random halves differ in how many of each class they hold, and in
+  class-sensitive features that difference alone made the digits' floor 1.85 where matched
+  counts give 0.2-0.27: a conditional model asked for exactly 50 of each digit was then
+  "better than real" (FD 0.53 against 1.85) while it was 0.9-1.4x the matched floor. n
+  shrinks to the longest prefix of the samples that the real classes can match twice
+  (`matched_prefix`).
 - n = min(number of samples given, size of a half, MAX_IMAGES = 2,500). The first n samples
   are judged (so a conditional model's cycled labels stay balanced), against the first n
   images of half B. (The cap bounds the n x n distance and kernel matrices to ~50 MB each.)
@@ -71,6 +79,38 @@ def real_halves(data: ImageData, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
     return pool[order[:half]], pool[order[half:2 * half]]
 
 
+def matched_prefix(data: ImageData, labels: np.ndarray) -> int:
+    """The longest prefix of `labels` whose class counts two disjoint real draws can match
+    (each count at most half the real images of its class): 898 cycled labels on digits,
+    whose rarest class has 174 images, keep 870."""
+    pool_labels = np.concatenate([data.train_labels, data.val_labels])
+    room = np.bincount(pool_labels, minlength=int(labels.max()) + 1) // 2      # (classes,)
+    counts = np.zeros_like(room)
+    for m, label in enumerate(labels):
+        counts[label] += 1
+        if counts[label] > room[label]:
+            return m
+    return len(labels)
+
+
+def class_matched_halves(data: ImageData, labels: np.ndarray, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two disjoint sets of real images with exactly the class counts of `labels` (the classes
+    a conditional model was asked for), drawn with `seed`; None when a class has too few
+    real images (then the random halves are used)."""
+    pool = np.concatenate([data.train_images, data.val_images])          # (P, C, H, W)
+    pool_labels = np.concatenate([data.train_labels, data.val_labels])
+    order = np.random.default_rng(seed).permutation(len(pool))
+    a, b = [], []
+    for c, k in zip(*np.unique(labels, return_counts=True)):
+        of_class = order[pool_labels[order] == c]
+        if len(of_class) < 2 * k:
+            return None
+        a += list(of_class[:k])
+        b += list(of_class[k:2 * k])
+    return pool[a], pool[b]
+
+
 def pixel_pca(data: ImageData):
     """The pixel view: a scikit-learn PCA of the training split's pixels, k = 64 components
     (fewer when the pictures have fewer pixels). Fitted per call: about a second for shapes."""
@@ -99,7 +139,16 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
         raise StudioError(f"judging needs at least {MIN_IMAGES} samples and {MIN_IMAGES} real "
                           f"images in each half of the data; got {len(images)} samples and "
                           f"{len(half_a)} real images per half")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(images):
+            raise StudioError(f"got {len(labels)} labels for {len(images)} images")
     judge = get_judge(data, cache_dir, log=log)
+    if labels is not None and judge.task == "classes":
+        n = matched_prefix(data, labels[:n])
+        matched = class_matched_halves(data, labels[:n], seed)
+        if matched is not None and n >= MIN_IMAGES:
+            half_a, half_b = matched
     fake = judge.features(images[:n])        # (n, D)
     real_a = judge.features(half_a[:n])      # (n, D)
     real_b = judge.features(half_b[:n])      # (n, D)
@@ -125,8 +174,5 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
         "judge_val_accuracy": judge.val_accuracy,
     }
     if labels is not None and judge.task == "classes":
-        labels = np.asarray(labels).reshape(-1)
-        if len(labels) != len(images):
-            raise StudioError(f"got {len(labels)} labels for {len(images)} images")
         results["conditional_accuracy"] = float(np.mean(judge.predict(images) == labels))
     return results
