@@ -79,7 +79,7 @@ def test_cli_preset_lands_in_run_json_and_the_users_options_win(runs_dir, capsys
 
     assert main(["train", "dcgan", "--data", "digits", "--preset", "quick-look", "--queue"]) == 0
     info = _created_run(capsys).info()
-    assert info["preset"] == "quick look" and info["total_steps"] == 200
+    assert info["preset"] == "quick look" and info["total_steps"] == 500   # a tenth of 5,000
 
 
 @pytest.mark.parametrize("argv, words", [
