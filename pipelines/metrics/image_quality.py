@@ -66,6 +66,7 @@ from .judge import get_judge
 
 PR_NEIGHBOURS = 3
 PIXEL_COMPONENTS = 64
+PIXEL_PCA_IMAGES = 2000
 MIN_IMAGES = PR_NEIGHBOURS + 2   # k-NN radii need more than k images per set; KID subsets of >= 2
 MAX_IMAGES = 2500
 
@@ -112,10 +113,12 @@ def class_matched_halves(data: ImageData, labels: np.ndarray, seed: int = 0
 
 
 def pixel_pca(data: ImageData):
-    """The pixel view: a scikit-learn PCA of the training split's pixels, k = 64 components
-    (fewer when the pictures have fewer pixels). Fitted per call: about a second for shapes."""
+    """The pixel view: a scikit-learn PCA of the training split's pixels (at most 2,000 of its
+    pictures, a seeded draw), k = 64 components (fewer when the pictures have fewer pixels).
+    Fitted per call: 0.07 s for digits, 0.6 s for shapes."""
     from sklearn.decomposition import PCA
-    train = flat(data.train_images)
+    pick = np.random.default_rng(0).permutation(len(data.train_images))[:PIXEL_PCA_IMAGES]
+    train = flat(data.train_images[np.sort(pick)])
     k = min(PIXEL_COMPONENTS, train.shape[1], len(train) - 1)
     return PCA(k, svd_solver="randomized", random_state=0).fit(train)
 
