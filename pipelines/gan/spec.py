@@ -102,8 +102,8 @@ class CodeSweepOptions:
 
 
 # 5,000 steps: on digits every variant but InfoGAN came 1.3-2.1x closer to real data in every
-# view of the judge than at 2,000 (docs/gans.md, the sweep); on shapes about 5 minutes on 2
-# CPU cores. InfoGAN keeps 2,000 (at 5,000 its samples got worse: FD 22x the floor, from 7x).
+# view of the judge than at 2,000 (docs/gans.md, the sweep); on shapes 5-6 minutes on 2 CPU
+# cores (where the GANs do not work yet: docs/gans.md). InfoGAN keeps 2,000 (at 5,000 its samples got worse: FD 22x the floor, from 7x).
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 5000, "batch_size": 64, "sample_every": 250,
                                   "checkpoint_every": 500}
 # `--preset gpu` (pipelines/core/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s in
