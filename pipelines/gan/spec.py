@@ -101,9 +101,10 @@ class CodeSweepOptions:
     category: int = option(0, "The category held while a continuous code sweeps.", low=0)
 
 
-# 5,000 steps: on digits every variant but InfoGAN came 1.3-2.1x closer to real data in every
-# view of the judge than at 2,000 (docs/gans.md, the sweep); on shapes 5-6 minutes on 2 CPU
-# cores (where the GANs do not work yet: docs/gans.md). InfoGAN keeps 2,000 (at 5,000 its samples got worse: FD 22x the floor, from 7x).
+# 5,000 steps: on digits gan, dcgan, lsgan, cgan and sngan came 1.2-3.7x closer to real data
+# in the judge's view than at 2,000 (docs/gans.md, the sweep); WGAN and WGAN-GP already had
+# 5,000. On shapes 5-6 minutes on 2 CPU cores (where the GANs do not work yet: docs/gans.md).
+# InfoGAN keeps 2,000 (at 5,000 its samples got worse: FD 22x the floor, from 7x).
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 5000, "batch_size": 64, "sample_every": 250,
                                   "checkpoint_every": 500}
 # `--preset gpu` (pipelines/core/presets.py). Measured on an H200 (README): dcgan 64.6 steps/s in
