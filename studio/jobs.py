@@ -68,6 +68,7 @@ class JobManager:
         self._dispatch_lock = threading.Lock()   # one dispatcher (and stop) at a time
         self._last_dispatch = 0.0
         self._closing = threading.Event()
+        self._last_inspection: tuple[tuple[str, ...], str] | None = None   # (command, report)
 
     # --- starting ------------------------------------------------------------------------
     def start(self, pipeline: str, data: str, steps: int | float | None = 0,
@@ -96,7 +97,9 @@ class JobManager:
     def inspect(self, pipeline: str, data: str, extra_set: dict[str, object] | None = None,
                 timeout: float = 300.0) -> str:
         """`studio inspect PIPELINE --data D --set ...`: every network of the run these options
-        describe, layer by layer (one training step in a scratch folder), as Markdown."""
+        describe, layer by layer (one training step in a scratch folder), as Markdown. The same
+        request as the one before is answered from that one's report: the Train tab's live
+        inspection asks again with unchanged values after a burst of changes."""
         import json
         from pipelines.services.inspector import as_markdown     # torch-free formatting
         pipeline, data = (pipeline or "").strip(), (data or "").strip()
@@ -107,9 +110,13 @@ class JobManager:
                pipeline, "--data", data, "--json"]
         for key, value in (extra_set or {}).items():
             cmd += ["--set", f"{key}={value}"]
-        report = run_to_the_end(cmd, self.cwd, timeout, "the inspector",
-                                "try a smaller batch or model")
-        return as_markdown(json.loads(report))
+        last = self._last_inspection
+        if last is not None and last[0] == tuple(cmd):
+            return last[1]
+        report = as_markdown(json.loads(run_to_the_end(cmd, self.cwd, timeout, "the inspector",
+                                                       "try a smaller batch or model")))
+        self._last_inspection = (tuple(cmd), report)
+        return report
 
     def dry_run(self, pipeline: str, data: str, steps: int | float | None = 0,
                 extra_set: dict[str, object] | None = None, timeout: float = 600.0) -> str:

@@ -71,10 +71,16 @@ MIN_IMAGES = PR_NEIGHBOURS + 2   # k-NN radii need more than k images per set; K
 MAX_IMAGES = 2500
 
 
+def real_pool(data: ImageData) -> tuple[np.ndarray, np.ndarray]:
+    """Every real image (train + val), (P, C, H, W), and its label, (P,)."""
+    return (np.concatenate([data.train_images, data.val_images]),
+            np.concatenate([data.train_labels, data.val_labels]))
+
+
 def real_halves(data: ImageData, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two disjoint halves A and B of all the real images (train + val), shuffled with `seed`,
     each (floor(pool / 2), C, H, W)."""
-    pool = np.concatenate([data.train_images, data.val_images])    # (P, C, H, W)
+    pool, _ = real_pool(data)
     order = np.random.default_rng(seed).permutation(len(pool))
     half = len(pool) // 2
     return pool[order[:half]], pool[order[half:2 * half]]
@@ -84,7 +90,7 @@ def matched_prefix(data: ImageData, labels: np.ndarray) -> int:
     """The longest prefix of `labels` whose class counts two disjoint real draws can match
     (each count at most half the real images of its class): 898 cycled labels on digits,
     whose rarest class has 174 images, keep 870."""
-    pool_labels = np.concatenate([data.train_labels, data.val_labels])
+    _, pool_labels = real_pool(data)
     room = np.bincount(pool_labels, minlength=int(labels.max()) + 1) // 2      # (classes,)
     counts = np.zeros_like(room)
     for m, label in enumerate(labels):
@@ -99,8 +105,7 @@ def class_matched_halves(data: ImageData, labels: np.ndarray, seed: int = 0
     """Two disjoint sets of real images with exactly the class counts of `labels` (the classes
     a conditional model was asked for), drawn with `seed`; None when a class has too few
     real images (then the random halves are used)."""
-    pool = np.concatenate([data.train_images, data.val_images])          # (P, C, H, W)
-    pool_labels = np.concatenate([data.train_labels, data.val_labels])
+    pool, pool_labels = real_pool(data)
     order = np.random.default_rng(seed).permutation(len(pool))
     a, b = [], []
     for c, k in zip(*np.unique(labels, return_counts=True)):
@@ -148,10 +153,10 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
             raise StudioError(f"got {len(labels)} labels for {len(images)} images")
     judge = get_judge(data, cache_dir, log=log)
     if labels is not None and judge.task == "classes":
-        n = matched_prefix(data, labels[:n])
-        matched = class_matched_halves(data, labels[:n], seed)
-        if matched is not None and n >= MIN_IMAGES:
-            half_a, half_b = matched
+        m = matched_prefix(data, labels[:n])
+        matched = class_matched_halves(data, labels[:m], seed) if m >= MIN_IMAGES else None
+        if matched is not None:           # else n and the random halves stand
+            n, (half_a, half_b) = m, matched
     fake = judge.features(images[:n])        # (n, D)
     real_a = judge.features(half_a[:n])      # (n, D)
     real_b = judge.features(half_b[:n])      # (n, D)

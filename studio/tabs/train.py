@@ -142,11 +142,13 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             start.click(start_training, form, [message, run], concurrency_limit=1)
             dry.click(dry_run, form, message, concurrency_limit=1)
             look.click(inspect, form, network, concurrency_limit=2)
-            # Live: a burst of changes (typing, a preset filling the form) inspects once, for
-            # the values as they stand when the running inspection ends (always_last).
+            # Live: the form's fields report a change when it is drawn for a newly picked
+            # pipeline too, so picking one inspects it. One at a time: a burst of changes
+            # (drawing the form, typing, a preset filling it) inspects once, then once more
+            # for the values as they stand when it ends (always_last).
             gr.on([c.change for c in form] + [live_look.change], inspect_as_changed,
                   [live_look, *form], network, trigger_mode="always_last",
-                  concurrency_limit=2, show_progress="minimal")
+                  concurrency_limit=1, show_progress="minimal")
 
         message = gr.Markdown(elem_id="train-message")
         # The inspector's tables, for the options as they stand: after each change (Inspect
@@ -156,19 +158,6 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                                   "every layer of the model its options build.",
                                   elem_id="train-network")
 
-        @shows_errors(1)
-        def inspect_picked(pipeline_name, data_spec, prefill_values):
-            """A newly picked pipeline's network, with the options its form opens with."""
-            values = (prefill_values if prefill_values.get("pipeline") == pipeline_name
-                      else {})
-            if not pipeline_name or describe(pipeline_name).get("trains") == "fit":
-                return "A model fit in one go has no network to inspect."
-            return studio.jobs.inspect(pipeline_name, data_spec,
-                                       {**values.get("config", {}), **values.get("trainer", {})})
-
-        pipeline.change(inspect_picked, [pipeline, data, prefill], network,
-                        trigger_mode="always_last", concurrency_limit=2,
-                        show_progress="minimal")
         return pipeline, data, upload, message
 
     if not studio.viewer:   # a read-only studio has no form at all, not a hidden one
