@@ -151,7 +151,8 @@ class DDPM(Pipeline):
         """Fréchet distance and friends against the real-vs-real floor (metrics/judge.py);
         a class model adds its conditional accuracy."""
         from ..metrics import judge_samples
-        samples = self.sample(n, seed=0, **sampling.evaluation_controls(controls))
+        samples = self.sample(n, seed=0, **sampling.evaluation_controls(
+            controls, self.spec.SampleControls))
         return judge_samples(data, samples.images, samples.labels, cache_dir=cache_dir)
 
     def export_ecosystem(self, dest: Path) -> str:

@@ -86,11 +86,12 @@ def noise_for(model: Denoiser, seeds: list[int]) -> tuple[torch.Tensor, list[tor
     return torch.stack([torch.randn(model.noise_shape, generator=g) for g in gens]), gens
 
 
-def evaluation_controls(controls: dict) -> dict:
-    """The sampling controls an evaluation draws with: the defaults, changed by `controls`,
-    without prompts (the evaluation picks its own)."""
+def evaluation_controls(controls: dict, defaults: type = DiffusionSampleControls) -> dict:
+    """The sampling controls an evaluation draws with: the pipeline's defaults (`defaults`,
+    its SampleControls class), changed by `controls`, without prompts (the evaluation picks
+    its own)."""
     from ..core.config import to_dict
-    out = {**to_dict(DiffusionSampleControls()), **controls}
+    out = {**to_dict(defaults()), **controls}
     out.pop("prompt"), out.pop("negative_prompt")
     return out
 
