@@ -25,7 +25,7 @@ TOOLS = (
          "to the image (right)."),
 )
 
-# Sized for 2 CPU cores: a width-16 UNet on 16 px digits takes ~40 ms per step of 32 (it was
+# Sized for 2 CPU cores: a width-16 UNet on 16 px digits takes ~35 ms per step of 32 (it was
 # ~0.17 s when issue 26 measured 2,000 steps in 5.7 minutes). 8,000 steps: ddpm's samples
 # 7.2x -> 1.4x the judge's floor on digits (docs/diffusion.md).
 TRAIN_DEFAULTS: dict[str, Any] = {"steps": 8000, "batch_size": 32, "sample_every": 1000,
