@@ -13,7 +13,7 @@ from pipelines.cli import main
 from pipelines.core.config import to_dict
 from pipelines.core.errors import StudioError
 from pipelines.core.presets import PRESET_NAMES, family_presets, preset_overrides, preset_steps
-from pipelines.registry import list_pipelines, load_pipeline_class
+from pipelines.registry import get_entry, list_pipelines, load_pipeline_class
 from pipelines.core.run_setup import make_configs
 from pipelines.core.runs import RunFolder
 
@@ -79,7 +79,8 @@ def test_cli_preset_lands_in_run_json_and_the_users_options_win(runs_dir, capsys
 
     assert main(["train", "dcgan", "--data", "digits", "--preset", "quick-look", "--queue"]) == 0
     info = _created_run(capsys).info()
-    assert info["preset"] == "quick look" and info["total_steps"] == 500   # a tenth of 5,000
+    default_steps = get_entry("dcgan").train_defaults["steps"]
+    assert info["preset"] == "quick look" and info["total_steps"] == default_steps // 10
 
 
 @pytest.mark.parametrize("argv, words", [
