@@ -19,7 +19,7 @@ import torch
 
 from ..core.base import Samples
 from ..services.latent import slerp
-from .config import STOCHASTIC, DiffusionSampleControls
+from .config import STOCHASTIC
 
 
 class Denoiser(Protocol):
@@ -86,7 +86,7 @@ def noise_for(model: Denoiser, seeds: list[int]) -> tuple[torch.Tensor, list[tor
     return torch.stack([torch.randn(model.noise_shape, generator=g) for g in gens]), gens
 
 
-def evaluation_controls(controls: dict, defaults: type = DiffusionSampleControls) -> dict:
+def evaluation_controls(controls: dict, defaults: type) -> dict:
     """The sampling controls an evaluation draws with: the pipeline's defaults (`defaults`,
     its SampleControls class), changed by `controls`, without prompts (the evaluation picks
     its own)."""

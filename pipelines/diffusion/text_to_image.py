@@ -308,7 +308,7 @@ def evaluate_prompts(model: TextDDPM, data, cache_dir, n: int, controls: dict) -
     from ..metrics import judge_samples
     if model.autoencoder is not None and not model.autoencoder.ready:
         return {}                  # a run that ended in its autoencoder phase draws nothing
-    controls = sampling.evaluation_controls(controls)
+    controls = sampling.evaluation_controls(controls, model.spec.SampleControls)
     if not model.shapes_captions:
         turn = np.arange(n) % len(data.val_captions)
         prompts = [data.val_captions[i] for i in turn]
