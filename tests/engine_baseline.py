@@ -7,6 +7,10 @@ no training: tests/test_engine_baseline.py compares a fresh run with the recordi
 
 Re-record only for a change that is meant to change training, and say which and why in the
 commit. One torch thread: the float sums then do not depend on the machine's core count.
+They do depend on the CPU's instruction sets (oneDNN picks AVX2, AVX-512 or AMX kernels,
+whose sums round differently: the dcgan's second loss differed in its 7th digit between two
+machines of the same kind), so the recording names the sets it was made with and the test
+compares only on a CPU that has the same.
 Validation tokens are cut to 64 for the transformer: validation reads no random numbers and
 trains nothing, so the training losses are those of the default run, in a third of the time.
 """
@@ -22,6 +26,20 @@ RECORDING = Path(__file__).with_name("data") / "engine_baseline.json"
 PIPELINES = {"dcgan": "digits", "vae": "digits", "ddpm-class": "digits",
              "transformer": "shakespeare", "lenet5": "digits"}
 STEPS = 200
+# The /proc/cpuinfo flags that change which float kernels torch's CPU build runs.
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx512_vnni", "amx_bf16",
+                "amx_tile")
+
+
+def cpu_kernels() -> str:
+    """What decides the float kernels here: torch's CPU capability and the flags above."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split("flags")[1].splitlines()[0]
+                    .split())
+    except (OSError, IndexError):
+        flags = set()
+    present = [f for f in KERNEL_FLAGS if f in flags]
+    return " ".join([torch.backends.cpu.get_cpu_capability(), *present])
 
 
 def losses() -> dict[str, list[dict[str, float]]]:
@@ -43,5 +61,6 @@ def losses() -> dict[str, list[dict[str, float]]]:
 
 if __name__ == "__main__":
     target = RECORDING if sys.argv[1:] == ["--record"] else Path(sys.argv[1])
-    target.write_text(json.dumps({"torch": torch.__version__, "steps": STEPS,
+    target.write_text(json.dumps({"torch": torch.__version__, "cpu": cpu_kernels(),
+                                  "steps": STEPS,
                                   "losses": losses()}, indent=1) + "\n")

@@ -9,14 +9,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 import pipelines.metrics
 from pipelines.autoencoders.losses import (corrupt, gaussian_kl, jacobian_frobenius2,
                                            recon_nll, slerp, sparsity_kl)
+from pipelines.autoencoders.latent_mixture import LatentMixture
 from pipelines.autoencoders.networks import AENet
 from pipelines.autoencoders.config import ContractiveAEConfig
 from pipelines.autoencoders.vqvae import Codebook
 from pipelines.cli import main
+from pipelines.core.checkpoints import load_weights
 from pipelines.data import load_data
 from pipelines.data.shapes import make_shapes
 from pipelines.services.loading import load_for_sampling
@@ -113,6 +116,43 @@ def test_vae_judges_its_prior_samples_and_the_cvae_its_classes(runs_dir, judge_s
     assert (pipe.sample(5, seed=0, labels=7).labels == 7).all()
     walk = pipe.interpolate(1, 2, frames=6, labels=4)
     assert walk.images.shape == (6, 1, 8, 8) and (walk.labels == 4).all()
+
+
+def test_vae_samples_from_the_mixture_fitted_to_its_best_weights(runs_dir, tmp_path):
+    run, _ = tiny(runs_dir, "vae", config={"prior_components": 3})
+    pipe = load_for_sampling(run.path)                   # the best weights
+    saved = {k: v.clone() for k, v in pipe.net.prior.state_dict().items()}
+    assert pipe.net.prior.is_fitted and saved["log_weights"].exp().sum().item() == \
+        pytest.approx(1.0)
+    pipe.on_new_best(load_data("digits"))                # refit to the same weights: the same
+    assert all(torch.equal(saved[k], v) for k, v in pipe.net.prior.state_dict().items())
+    fitted, standard = pipe.sample(6, seed=1), pipe.sample(6, seed=1, prior="standard")
+    assert not np.allclose(fitted.images, standard.images)
+
+    # A file written before VAEs had a mixture loads unfitted and draws from N(0, I).
+    tensors, meta = load_weights(run.sampling_weights_path)
+    old = tmp_path / "old.safetensors"
+    save_file({k: v for k, v in tensors.items() if ".prior." not in k}, old, meta)
+    pipe = load_for_sampling(old)
+    assert not pipe.net.prior.is_fitted
+    assert np.array_equal(pipe.sample(6, seed=1).images, standard.images)
+
+
+def test_latent_mixture_draws_each_class_from_its_own_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([[-6.0, 0.0], [6.0, 0.0], [0.0, 8.0]])        # class 0: 0 and 1; 1: 2
+    points = np.concatenate([c + 0.3 * rng.standard_normal((200, 2)) for c in centres])
+    classes = np.repeat([0, 0, 1], 200)
+    mixture = LatentMixture(groups=2, components=2, dim=2)
+    mixture.fit(points, classes)
+    generator = torch.Generator().manual_seed(0)
+    z = mixture.draw(600, generator, torch.tensor([0, 1] * 300)).numpy()
+    nearest = np.linalg.norm(z[:, None] - centres[None], axis=2).argmin(1)
+    assert (nearest[1::2] == 2).all()                                # class 1: its one cluster
+    assert set(nearest[0::2]) == {0, 1} and abs((nearest[0::2] == 0).mean() - 0.5) < 0.1
+    assert (z[1::2] - centres[2]).std(0) == pytest.approx([0.3, 0.3], abs=0.05)
+    tight = mixture.draw(600, torch.Generator().manual_seed(0), torch.ones(600), 0.5).numpy()
+    assert (tight - centres[2]).std(0) == pytest.approx([0.15, 0.15], abs=0.03)
 
 
 # --- the losses against what they should be ---------------------------------------------

@@ -5,6 +5,7 @@ Read in this order:
     spec.py           without torch: each model's spec (config, sampling controls, tools'
                       options, training defaults, presets), what the page and CLI read
     networks.py       MLP and conv encoders/decoders; AENet and VAENet
+    latent_mixture.py the Gaussian mixture fitted to a VAE's latents, which it samples from
     losses.py         reconstruction NLL, Gaussian KL, corruptions, sparsity and contractive
                       penalties, active units, perplexity, PCA (slerp lives in ../latent.py)
     common.py         the shared pipeline: one module, Adam, measuring, reconstructions grid

@@ -70,8 +70,11 @@ class VAEConfig(AEConfig):
                                   "collapse.", low=0)
     conditional: bool = option(False, "Condition encoder and decoder on the class label "
                                "(a conditional VAE).")
-
-
+    prior_components: int = option(10, "Gaussians in the mixture fitted to the training "
+                                   "images' latents at each new best validation ELBO, which "
+                                   "samples are drawn from (per class for a conditional VAE; "
+                                   "Ghosh et al., 2020); 0 fits none. The ELBO keeps the "
+                                   "N(0, I) prior.", low=0, high=100)
 
 @dataclass
 class VQVAEConfig(AEConfig):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import StudioError
+from .latent_mixture import LatentMixture
 
 MAX_CHANNELS = 128
 
@@ -145,10 +146,16 @@ class AENet(nn.Module):
 class VAENet(nn.Module):
     """A VAE: q(z|x[,y]) = N(mu, diag(exp(logvar))), p(x|z[,y]) from the decoder's logits."""
 
+    # Files written before the VAE fitted a mixture lack it: they load unfitted.
+    optional_state = ("prior.",)
+
     def __init__(self, config, info: dict, num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
         self.encoder, self.decoder = _nets(config, info, 2 * config.latent_dim, num_classes)
+        # Where samples are drawn from once fitted (latent_mixture.py); the ELBO uses N(0, I).
+        self.prior = LatentMixture(max(1, num_classes), config.prior_components,
+                                   config.latent_dim)
 
     def onehot(self, y: torch.Tensor | None) -> torch.Tensor | None:
         if not self.num_classes:

@@ -20,6 +20,7 @@ from ..services.latent import requested_labels
 from . import spec as S
 from .common import AutoencoderPipeline
 from .losses import active_units, gaussian_kl, log_normal, slerp
+from .latent_mixture import MAX_FIT_POINTS
 from .networks import VAENet
 
 COLLAPSE_KL = 0.01     # nats: a unit whose mean KL is below this carries (almost) nothing
@@ -141,6 +142,19 @@ class VAE(AutoencoderPipeline):
                     f"Try a smaller beta, a longer kl_warmup_steps, or a weaker decoder"]
         return []
 
+    def on_new_best(self, data) -> None:
+        """Refit the mixture that samples are drawn from (latent_mixture.py) to the posterior
+        means of the training images under these, the best weights so far."""
+        if not self.config.prior_components:
+            return
+        rng = np.random.default_rng(0)
+        pick = np.arange(len(data.train_images))
+        if len(pick) > MAX_FIT_POINTS:
+            pick = np.sort(rng.choice(len(pick), MAX_FIT_POINTS, replace=False))
+        labels = data.train_labels[pick] if self.num_classes else None
+        latents = self.measure(data.train_images[pick], labels)["latent"].numpy()   # (N, D)
+        self.net.prior.fit(latents, labels)
+
     @torch.no_grad()
     def log_likelihood(self, images: np.ndarray, labels: np.ndarray | None, k: int = 100,
                        seed: int = 0) -> float:
@@ -169,29 +183,45 @@ class VAE(AutoencoderPipeline):
         return requested_labels(n, labels, self.num_classes,
                                 names=self.info.get("class_names", []))
 
+    def prior_latents(self, n: int, generator: torch.Generator, y: torch.Tensor | None,
+                      prior: str, temperature: float) -> torch.Tensor:
+        """n latents (n, D) on the CPU: from the fitted mixture (prior "fitted", when the model
+        has one) or from N(0, temperature^2 I)."""
+        if prior == "fitted" and self.net.prior.is_fitted:
+            return self.net.prior.draw(n, generator, y, temperature)
+        if prior not in ("fitted", "standard"):
+            raise StudioError(f"prior must be fitted or standard, not {prior!r}")
+        return torch.randn(n, self.config.latent_dim, generator=generator) * temperature
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int, labels: Any = None, temperature: float = 1.0) -> Samples:
-        """Decode z ~ N(0, temperature^2 I): new images from the prior (of the given class)."""
-        z = torch.randn(n, self.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+    def sample(self, n: int, seed: int, labels: Any = None, temperature: float = 1.0,
+               prior: str = "fitted") -> Samples:
+        """Decode n latents drawn from the fitted mixture or the N(0, I) prior (of the given
+        class for a CVAE): new images."""
         y = self.class_labels(n, labels)
-        images = self.decode_images((z * temperature).to(self.device),
-                                    None if y is None else y.to(self.device))
+        z = self.prior_latents(n, torch.Generator().manual_seed(seed), y, prior, temperature)
+        images = self.decode_images(z.to(self.device), None if y is None else y.to(self.device))
         return Samples(images=images.float().clamp(0, 1).cpu().numpy(),
                        labels=None if y is None else y.numpy())
 
     @torch.no_grad()
     def interpolate(self, seed_a: int, seed_b: int, frames: int, labels: Any = None,
-                    temperature: float = 1.0) -> Samples:
-        """Decode a slerp from seed_a's prior latent to seed_b's (the first row of
-        sample(., seed)), in one class for a CVAE (the given one, else 0)."""
-        d = self.config.latent_dim
-        za = torch.randn(1, d, generator=torch.Generator().manual_seed(seed_a))[0]
-        zb = torch.randn(1, d, generator=torch.Generator().manual_seed(seed_b))[0]
-        z = slerp(za, zb, torch.linspace(0, 1, frames)) * temperature
+                    temperature: float = 1.0, prior: str = "fitted") -> Samples:
+        """Decode a path from seed_a's latent to seed_b's (the first image of sample(., seed)),
+        in one class for a CVAE (the given one, else 0): a slerp between N(0, I) draws, a
+        straight line between draws from the fitted mixture (its components are not
+        centred on 0, where a slerp's arc assumes they are)."""
         y = None
         if self.num_classes:
-            first = self.class_labels(1, labels if labels is not None else 0)
-            y = first.expand(frames)
+            y = self.class_labels(1, labels if labels is not None else 0)
+        za, zb = (self.prior_latents(1, torch.Generator().manual_seed(s), y, prior,
+                                     temperature)[0] for s in (seed_a, seed_b))
+        t = torch.linspace(0, 1, frames)
+        if prior == "fitted" and self.net.prior.is_fitted:
+            z = za + t[:, None] * (zb - za)                  # (frames, D)
+        else:
+            z = slerp(za, zb, t)
+        y = None if y is None else y.expand(frames)
         images = self.decode_images(z.to(self.device), None if y is None else y.to(self.device))
         return Samples(images=images.float().clamp(0, 1).cpu().numpy(),
                        labels=None if y is None else y.numpy())

@@ -11,6 +11,7 @@ A pipeline is one class with a config dataclass and five methods:
     sample(n, seed, labels, **controls) -> Samples         deterministic for a seed
     evaluate(data, cache_dir) -> {"metric": float, ...}    at the end of training
     validate(data)     -> {"elbo": float, ...}              cheap; at every log step
+    on_new_best(data)                                        when validation finds a new best
 
 and, where the family has them:
 
@@ -154,6 +155,12 @@ class Pipeline:
     def validate(self, data: ImageData | TextData) -> dict[str, float]:
         """Cheap numbers on the validation split, logged as val/<name> at every log step."""
         return {}
+
+    def on_new_best(self, data: ImageData | TextData) -> None:
+        """Called with the sampling weights in place when validation has just found them the
+        best so far, before they are saved as the run's best: refit what sampling derives
+        from the weights and the training data (a VAE's mixture over its latents) so that
+        the saved file carries it. Nothing by default."""
 
     def log_warnings(self, means: dict[str, float], step: int) -> list[str]:
         """Plain-words warnings about the means logged at `step` (e.g. mode collapse)."""

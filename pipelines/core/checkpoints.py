@@ -84,13 +84,19 @@ def module_tensors(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tenso
 
 def load_module_tensors(modules: dict[str, torch.nn.Module], tensors: dict[str, torch.Tensor],
                         source: str | os.PathLike, only: tuple[str, ...] | None = None) -> None:
-    """Copy `tensors` into `modules`; a file that does not fit the model is refused whole."""
+    """Copy `tensors` into `modules`; a file that does not fit the model is refused whole.
+    A module may name buffers that files written before it had them lack
+    (`optional_state`, key prefixes): those keep their freshly built values."""
     for name, module in modules.items():
         if only is not None and name not in only:
             continue
         prefix = f"{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         expected = module.state_dict()
+        optional = tuple(getattr(module, "optional_state", ()))
+        for key in set(expected) - set(state):
+            if optional and key.startswith(optional):
+                state[key] = expected[key]
         missing = sorted(set(expected) - set(state))
         wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
         if missing or wrong:

@@ -19,6 +19,7 @@ import torch
 
 from . import hardware as hw
 from . import tracking, trainer_state
+from .base import Pipeline
 from .phases import Span, span_at
 from ..services.model_card import write_model_card
 
@@ -81,6 +82,9 @@ def track_best(tr: Trainer, means: dict[str, float]) -> None:
     if tr.best is None or not tr.best.update(means, tr.step):
         tr.early_stopped = bool(tr.best and tr.best.should_stop)
         return
+    if type(tr.pipeline).on_new_best is not Pipeline.on_new_best:
+        with torch.no_grad(), trainer_state.sampling_weights(tr):
+            tr.pipeline.on_new_best(tr.data)
     trainer_state.save_best_weights(tr)
     tr.run.update_info(best=tr.best.summary())
 
