@@ -207,7 +207,7 @@ class VAE(AutoencoderPipeline):
     @torch.no_grad()
     def interpolate(self, seed_a: int, seed_b: int, frames: int, labels: Any = None,
                     temperature: float = 1.0, prior: str = "fitted") -> Samples:
-        """Decode a path from seed_a's latent to seed_b's (the first image of sample(., seed)),
+        """Decode a path from seed_a's latent to seed_b's (each the latent of sample(1, seed)),
         in one class for a CVAE (the given one, else 0): a slerp between N(0, I) draws, a
         straight line between draws from the fitted mixture (its components are not
         centred on 0, where a slerp's arc assumes they are)."""
