@@ -76,6 +76,7 @@ class VAEConfig(AEConfig):
                                    "Ghosh et al., 2020); 0 fits none. The ELBO keeps the "
                                    "N(0, I) prior.", low=0, high=100)
 
+
 @dataclass
 class VQVAEConfig(AEConfig):
     codebook_size: int = option(64, "Number of codes K in the codebook.", low=2, high=8192)
