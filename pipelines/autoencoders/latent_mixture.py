@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-MAX_FIT_POINTS = 10_000    # a random subset beyond this: enough for D <= 64 dims, and fast
+MAX_FIT_POINTS = 10_000    # images fitted at most (a seeded subset): enough for D <= 64
 
 
 class LatentMixture(nn.Module):
@@ -43,16 +43,12 @@ class LatentMixture(nn.Module):
 
     def fit(self, latents: np.ndarray, groups: np.ndarray | None = None) -> None:
         """Fit each group's mixture to its rows of `latents` (N, D); `groups` (N,) gives each
-        row's group (a class), None puts every row in group 0."""
+        row's group (a class), None puts every row in group 0. The caller picks the rows
+        (the VAE: at most MAX_FIT_POINTS training images, before encoding them)."""
         from sklearn.exceptions import ConvergenceWarning   # why here: only training fits
         from sklearn.mixture import GaussianMixture
 
         g_count, k, d = self.means.shape[:3]
-        rng = np.random.default_rng(0)
-        if len(latents) > MAX_FIT_POINTS:
-            keep = np.sort(rng.choice(len(latents), MAX_FIT_POINTS, replace=False))
-            latents = latents[keep]
-            groups = None if groups is None else groups[keep]
         means = np.zeros((g_count, k, d))
         tril = np.broadcast_to(np.eye(d), (g_count, k, d, d)).copy()
         log_w = np.full((g_count, k), -np.inf)
