@@ -23,7 +23,17 @@ def runs_dir(tmp_path, monkeypatch):
     return d
 
 
+# The longest files first (by `--durations` on a 2-core machine): with a file per
+# test process at a time (`--dist loadfile`), a long file started last would leave one process
+# working alone at the end.
+LONGEST_FIRST = ("test_text_to_image_quality.py", "test_faults.py", "test_engine_baseline.py",
+                 "test_browser_text.py", "test_browser.py", "test_browser_inspect.py",
+                 "test_browser_tools.py", "test_browser_tabs.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: else as found
     try:
         import torch
         has_cuda = torch.cuda.is_available()
