@@ -159,6 +159,42 @@ def test_interpolation_endpoints_are_the_two_seeds_samples(name, shared_runs):
     np.testing.assert_allclose(batch[3], pipe.sample(1, 13, labels=2).images[0], atol=1e-5)
 
 
+def test_self_conditioning_clusters_the_images_and_draws_each_by_its_share(shared_runs):
+    """An unconditional model conditioned on k-means clusters of its training images: the
+    clusters are fitted once and stored with the run, they group digits much as the classes
+    do (no label was read), and sampling draws them by their share of the training set."""
+    from sklearn.metrics import adjusted_rand_score
+    from pipelines.data import load_data
+    from pipelines.gan import clusters as C
+    digits = load_data("digits")
+    found = C.fit_clusters(digits.train_images, 10)
+    assigned = C.assign(digits.train_images, found)
+    assert adjusted_rand_score(digits.train_labels, assigned) > 0.4     # chance: 0
+    np.testing.assert_allclose(np.bincount(assigned, minlength=10) / len(assigned),
+                               found["frequency"], atol=0.01)
+
+    run = tiny("dcgan", shared_runs, "self-cond", steps=5, self_conditioning=4)
+    assert train_run(run) == "done"
+    pipe = load_for_sampling(run.path)
+    clusters = pipe.info["clusters"]
+    assert run.info()["data_info"]["clusters"] == clusters     # stored with the run
+    assert len(clusters["centroids"]) == 4 and sum(clusters["frequency"]) == pytest.approx(1)
+    assert pipe.modules["generator"].embed.num_embeddings == 4 and pipe.num_classes == 0
+    drawn = pipe.latents(list(range(2000)))[2]
+    np.testing.assert_allclose(np.bincount(drawn.numpy(), minlength=4) / 2000,
+                               clusters["frequency"], atol=0.04)
+    # A walk between seeds of different clusters passes between their embeddings and ends
+    # exactly on each seed's sample.
+    a, b = 0, next(i for i in range(1, 50) if drawn[i] != drawn[0])
+    walk = pipe.interpolate(a, b, 5).images
+    np.testing.assert_allclose(walk[0], pipe.sample(1, a).images[0], atol=1e-6)
+    np.testing.assert_allclose(walk[-1], pipe.sample(1, b).images[0], atol=1e-6)
+    # Classes, or InfoGAN's codes, take the clusters' place.
+    for name in ("cgan", "infogan"):
+        run = tiny(name, shared_runs, f"self-cond-{name}", steps=1, self_conditioning=4)
+        assert "clusters" not in run.info()["data_info"]
+
+
 def test_mode_collapse_warning():
     trainer_cls = VARIANTS[1]
     pipe = trainer_cls(trainer_cls.Config(width=8), {"channels": 1, "image_size": 8,

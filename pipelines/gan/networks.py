@@ -42,6 +42,13 @@ def maybe_sn(layer: nn.Module, on: bool) -> nn.Module:
 
 
 # --- generators ----------------------------------------------------------------------------
+def embed_labels(embed: nn.Embedding, labels: torch.Tensor) -> torch.Tensor:
+    """Labels (B,) -> their embeddings (B, E); or (B, K) weights -> the weighted sum of the K
+    embeddings, so a walk can pass from one class (cluster) to another. One-hot weights give
+    exactly the label's embedding."""
+    return labels.to(embed.weight.dtype) @ embed.weight if labels.dim() == 2 else embed(labels)
+
+
 class ConvGenerator(nn.Module):
     """DCGAN generator. z (B, z_dim) [+ label (B,)] -> image (B, C, S, S) in [-1, 1]."""
 
@@ -63,7 +70,7 @@ class ConvGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)    # (B, 2 * z_dim)
+            z = torch.cat([z, embed_labels(self.embed, labels)], dim=1)    # (B, 2 * z_dim)
         return self.to_image(self.body(self.project(z)))
 
 
@@ -83,7 +90,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
+            z = torch.cat([z, embed_labels(self.embed, labels)], dim=1)
         return self.net(z).view(-1, *self.shape)              # (B, C, S, S)
 
 

@@ -6,6 +6,11 @@ training step with its diagnostics, sampling, warnings and evaluation.
 
 One trainer step is one discriminator (critic) update; the generator is updated every
 `n_critic`-th step, so `--steps` counts critic updates.
+
+With `self_conditioning` (clusters.py) an unconditional model's G and D read a cluster of the
+training images where a cGAN reads a class, and sampling draws the clusters by their share of
+the data. Everything below that says "classes" means the user's labels; what the networks are
+conditioned on is `condition_count`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..data import ImageData
 from ..core.errors import StudioError
 from ..services.latent import requested_labels, slerp
 from ..core.optim import adam
+from . import clusters as self_conditioning
 from . import losses as L
 from .spec import GAN_SPEC
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
@@ -52,6 +58,28 @@ class GAN(Pipeline):
         return n if self.config.conditioning != "none" and n >= 2 else 0
 
     @property
+    def clusters(self) -> dict | None:
+        """Self-conditioning's clusters of the training images (clusters.py), or None."""
+        return self.info.get("clusters")
+
+    @property
+    def condition_count(self) -> int:
+        """What G and D are conditioned on: classes, else self-conditioning's clusters."""
+        return self.num_classes or len((self.clusters or {}).get("frequency", ()))
+
+    @classmethod
+    def describe_data(cls, data: ImageData, config) -> dict:
+        """The data facts, plus self-conditioning's clusters, fitted once before the run. Class
+        conditioning and InfoGAN's codes take their place: those models group the images by
+        the labels, or by codes of their own."""
+        info = super().describe_data(data, config)
+        codes = config.info_categories + config.info_continuous
+        if config.self_conditioning and config.conditioning == "none" and not codes:
+            info["clusters"] = self_conditioning.fit_clusters(data.train_images,
+                                                              config.self_conditioning)
+        return info
+
+    @property
     def info_dims(self) -> int:
         return self.config.info_categories + self.config.info_continuous
 
@@ -70,9 +98,9 @@ class GAN(Pipeline):
     def build(self) -> dict[str, nn.Module]:
         self.check_config()
         c, info = self.config, self.info
-        ch, s, k = info["channels"], info["image_size"], self.num_classes
+        ch, s, k = info["channels"], info["image_size"], self.condition_count
         z_in = c.z_dim + self.info_dims                     # InfoGAN's codes ride along with z
-        d_cond = c.conditioning if k else "none"
+        d_cond = c.conditioning if self.num_classes else "projection" if k else "none"
         if c.architecture == "conv":
             # Each conv layer costs ~width^2 * 16 * size^2 / 4 MACs per image, the same at every
             # resolution, so a 32 px model at width 32 is ~16x the work of an 8 px one.
@@ -118,6 +146,14 @@ class GAN(Pipeline):
         parts = [F.one_hot(cats, self.config.info_categories).to(conts.dtype)] if cats is not None else []
         return torch.cat(parts + [conts], dim=1)
 
+    def train_tensors(self, data: ImageData) -> dict[str, torch.Tensor]:
+        """The training images with their labels, or with their clusters when self-conditioned."""
+        tensors = super().train_tensors(data)
+        if self.clusters:
+            tensors["labels"] = torch.from_numpy(
+                self_conditioning.assign(data.train_images, self.clusters))
+        return tensors
+
     def noisy(self, x: torch.Tensor, step: int) -> torch.Tensor:
         """Instance noise (Sønderby et al., 2016): blurs the line between real and fake early on,
         so the discriminator cannot win outright while the generator is still bad."""
@@ -129,7 +165,7 @@ class GAN(Pipeline):
         G, D, c = self.modules["generator"], self.modules["discriminator"], self.config
         real = batch["images"] * 2 - 1                        # (B, C, S, S) in [-1, 1]
         b, device = real.shape[0], real.device
-        labels = batch["labels"] if self.num_classes else None
+        labels = batch["labels"] if self.condition_count else None
         z = torch.randn(b, c.z_dim, device=device)
         cats = conts = None
         if self.info_dims:
@@ -196,18 +232,22 @@ class GAN(Pipeline):
 
     # --- sampling ---------------------------------------------------------------------------
     def latents(self, seeds: list[int], truncation: float = 0.0, codes: str = ""
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One latent per seed: (N, z_dim) noise and, for InfoGAN, continuous codes (N, M). Image
-        i of `sample(n, seed)` comes from seed + i alone, so any image can be redrawn by its
-        seed, and the endpoints of an interpolation are the two seeds' samples."""
-        zs, conts = [], []
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """One latent per seed: (N, z_dim) noise, for InfoGAN continuous codes (N, M), for a
+        self-conditioned model its clusters (N,). Image i of `sample(n, seed)` comes from
+        seed + i alone, so any image can be redrawn by its seed, and the endpoints of an
+        interpolation are the two seeds' samples."""
+        zs, conts, clusters = [], [], []
         fixed = self.parse_codes(codes)
         for seed in seeds:
             g = torch.Generator().manual_seed(int(seed))  # never the training RNG
             zs.append(truncated_normal((1, self.config.z_dim), g, truncation))
             conts.append(torch.rand(1, self.config.info_continuous, generator=g) * 2 - 1
                          if fixed is None else fixed[None])
-        return torch.cat(zs), (torch.cat(conts) if self.info_dims else None)
+            if self.clusters:
+                clusters.append(self_conditioning.draw(g, self.clusters))
+        return (torch.cat(zs), torch.cat(conts) if self.info_dims else None,
+                torch.cat(clusters) if clusters else None)
 
     def parse_codes(self, codes: str) -> torch.Tensor | None:
         if not codes.strip():
@@ -233,7 +273,9 @@ class GAN(Pipeline):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None,
                  conts: torch.Tensor | None) -> np.ndarray:
-        """Latents -> images (N, C, H, W) in [0, 1], in batches of 256."""
+        """Latents -> images (N, C, H, W) in [0, 1], in batches of 256. `labels`: the classes
+        (InfoGAN: categories; self-conditioned: clusters) (N,), or (N, K) weights of each
+        one's embedding (a walk from one cluster to another)."""
         G = self.modules["generator"]
         device = next(G.parameters()).device
         if self.info_dims:
@@ -248,21 +290,26 @@ class GAN(Pipeline):
 
     def sample(self, n: int, seed: int, labels=None, truncation: float = 0.0,
                codes: str = "") -> Samples:
-        z, conts = self.latents([seed + i for i in range(n)], truncation, codes)
+        z, conts, clusters = self.latents([seed + i for i in range(n)], truncation, codes)
         y = self.class_labels(n, labels)
-        return Samples(images=self.generate(z, y, conts), labels=None if y is None else y.numpy())
+        images = self.generate(z, clusters if clusters is not None else y, conts)
+        return Samples(images=images, labels=None if y is None else y.numpy())
 
     def interpolate(self, seed_a: int, seed_b: int, frames: int, labels=None,
                     truncation: float = 0.0, codes: str = "") -> Samples:
         """`frames` images walking from seed_a's sample to seed_b's: z by slerp, InfoGAN's
         continuous codes by a straight line; one class (or category) throughout."""
-        z, conts = self.latents([seed_a, seed_b], truncation, codes)
+        z, conts, clusters = self.latents([seed_a, seed_b], truncation, codes)
         t = torch.linspace(0, 1, frames)
         zs = slerp(z[0], z[1], t)
         cs = None if conts is None else conts[:1] + t[:, None] * (conts[1:] - conts[:1])
         if labels is None and (self.num_classes or self.config.info_categories):
             labels = 0                                        # one class throughout the walk
         y = self.class_labels(frames, labels)
+        if clusters is not None:  # from seed_a's cluster embedding to seed_b's (exact at the ends)
+            ends = F.one_hot(clusters, self.condition_count).float()          # (2, K)
+            weights = ends[:1] + t[:, None] * (ends[1:] - ends[:1])           # (frames, K)
+            return Samples(images=self.generate(zs, weights, cs), labels=None)
         return Samples(images=self.generate(zs, y, cs), labels=None if y is None else y.numpy())
 
     # --- evaluation -------------------------------------------------------------------------

@@ -34,6 +34,13 @@ class GANConfig:
                                "gets one-hot labels concatenated to its input (concat, Mirza & "
                                "Osindero 2014) or a projection term (projection, Miyato & Koyama "
                                "2018).", choices=("none", "concat", "projection"))
+    self_conditioning: int = option(0, "Unconditional models: condition G and D on this many "
+                                    "k-means clusters of the training images' pooled pixels, "
+                                    "each drawn as often as it occurs when sampling (Liu et al. "
+                                    "2020, self-conditioned GANs): no blends between groups. "
+                                    "At most one per two images; 0 turns it off. Class "
+                                    "conditioning or InfoGAN codes take its place.",
+                                    low=0, high=100)
     d_norm: str = option("none", "Normalisation in the discriminator: none or batch (DCGAN's). "
                          "Not with a gradient penalty, which is defined per sample.",
                          choices=("none", "batch"))

@@ -63,7 +63,7 @@ class InfoGAN(GAN):
     def code_sweep(self, ctx, code: int, rows: int, seed: int, columns: int, span: float,
                    category: int) -> ToolResult:
         c = self.config
-        z, conts = self.latents(list(range(seed, seed + rows)))
+        z, conts, _ = self.latents(list(range(seed, seed + rows)))
         if code == 0:
             if not c.info_categories:
                 raise StudioError("this model has no categorical code; sweep code 1 or more")
