@@ -206,6 +206,17 @@ def test_guidance_scale_one_is_the_conditional_prediction(trained):
                                    atol=1e-5, rtol=1e-4)
 
 
+def test_sampling_without_controls_uses_the_pipelines_own_defaults(trained):
+    """The trainer's periodic grids name no controls: they draw as the page and `studio
+    sample` do (ddpm-class: guidance 1.15), not with the sampling loop's fallback of 3."""
+    pipe = trained["ddpm-class"][1]
+    assert pipe.SampleControls().guidance == 1.15
+    plain = pipe.sample(2, 5, labels=1, steps=3).images
+    np.testing.assert_array_equal(plain, pipe.sample(2, 5, labels=1, steps=3,
+                                                     guidance=1.15).images)
+    assert not np.array_equal(plain, pipe.sample(2, 5, labels=1, steps=3, guidance=3.0).images)
+
+
 def test_interpolation_ends_at_the_two_seeds(trained):
     pipe = trained["ddpm-class"][1]
     walk = pipe.interpolate(3, 17, 5, labels=4, scheduler="ddpm", steps=3).images  # -> DDIM

@@ -28,6 +28,7 @@ class Denoiser(Protocol):
     device: torch.device
     num_classes: int            # 0 for models without classes
     noise_shape: tuple[int, int, int]   # (C, H, W) of one image in the UNet's space
+    SampleControls: type | None         # the pipeline's sampling defaults (its spec's)
 
     def predict(self, x, t, states): ...          # the UNet's raw output
     def encode_condition(self, cond): ...         # class ids pass; token ids -> text states
@@ -94,6 +95,18 @@ def evaluation_controls(controls: dict, defaults: type) -> dict:
     out = {**to_dict(defaults()), **controls}
     out.pop("prompt"), out.pop("negative_prompt")
     return out
+
+
+def with_defaults(model: Denoiser, controls: dict) -> dict:
+    """`controls` over the pipeline's own sampling defaults (its SampleControls: ddpm-class
+    guides at 1.15, not run_controls' 3.0), so a caller that names none, like the trainer's
+    periodic grids, draws as the page and `studio sample` do. Prompts are arguments of their
+    own and are left out."""
+    from ..core.config import to_dict
+    defaults = to_dict(model.SampleControls()) if model.SampleControls else {}
+    merged = {**defaults, **controls}
+    merged.pop("prompt", None), merged.pop("negative_prompt", None)
+    return merged
 
 
 def run_controls(scheduler: str = "dpm++", steps: int = 25, guidance: float = 3.0,
@@ -172,7 +185,8 @@ def sample(model: Denoiser, n: int, seed: int, labels=None, prompt: str = "",
     """n images from seeds seed, seed + 1, ...: the class(es) asked for, or the prompt."""
     seeds = [seed + i for i in range(n)]
     cond, null, shown, _ = model.conditions(n, labels, prompt, negative_prompt, seeds)
-    return Samples(images=draw(model, seeds, cond, null, **controls), labels=shown)
+    return Samples(images=draw(model, seeds, cond, null, **with_defaults(model, controls)),
+                   labels=shown)
 
 
 def interpolate(model: Denoiser, seed_a: int, seed_b: int, frames: int, labels=None,
@@ -180,7 +194,7 @@ def interpolate(model: Denoiser, seed_a: int, seed_b: int, frames: int, labels=N
     """Slerp between the two seeds' starting noise, then a deterministic sampler (a
     stochastic one is replaced by DDIM with eta 0), so the frames change smoothly; one class
     (or seed_a's prompt) throughout the walk."""
-    run = run_controls(**controls)
+    run = run_controls(**with_defaults(model, controls))
     if run["scheduler"] in STOCHASTIC or (run["scheduler"] == "ddim" and run["eta"] > 0):
         run.update(scheduler="ddim", eta=0.0)
     if labels is None and model.num_classes:
