@@ -23,9 +23,10 @@ def runs_dir(tmp_path, monkeypatch):
     return d
 
 
-# The longest files first (by `--durations` on a 2-core machine): with a file per
-# test process at a time (`--dist loadfile`), a long file started last would leave one process
-# working alone at the end.
+# The longest files first (by `--durations` on a 2-core machine): with a file per test
+# process at a time (`--dist loadfile`), a long file started last would leave one process
+# working alone at the end. `--no-loadscope-reorder` keeps this order (xdist otherwise starts
+# the files with the most tests first, and these have one or a few each).
 LONGEST_FIRST = ("test_text_to_image_quality.py", "test_faults.py", "test_engine_baseline.py",
                  "test_browser_text.py", "test_browser.py", "test_browser_inspect.py",
                  "test_browser_tools.py", "test_browser_tabs.py")
