@@ -215,6 +215,9 @@ def test_sampling_without_controls_uses_the_pipelines_own_defaults(trained):
     np.testing.assert_array_equal(plain, pipe.sample(2, 5, labels=1, steps=3,
                                                      guidance=1.15).images)
     assert not np.array_equal(plain, pipe.sample(2, 5, labels=1, steps=3, guidance=3.0).images)
+    # Its tools' forms start from the same guidance.
+    assert {tool.name: tool.Options().guidance for tool in pipe.tools} == {
+        "img2img": 1.15, "inpaint": 1.15, "denoise-steps": 1.15}
 
 
 def test_interpolation_ends_at_the_two_seeds(trained):

@@ -5,6 +5,7 @@ the CLI read these; training, sampling and tools import pixel.py or text_to_imag
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..core.config import variant_config
@@ -58,7 +59,11 @@ CLASS_DDPM = DDPM.variant(
     # 8,000 steps): 1.0 1.1/1.1/1.2 0.972, 1.15 2.5/1.8/1.3 0.982, 1.2 3.1/2.1/1.3 0.990,
     # 1.5 8.2/4.4/1.7 0.998, 3.0 26.5/13.3/5.1 1.000 (docs/diffusion.md).
     SampleControls=variant_config("ClassDDPMSampleControls", DiffusionSampleControls,
-                                  guidance=1.15))
+                                  guidance=1.15),
+    # Its tools (img2img, inpaint, denoise-steps) guide at the same 1.15 as its samples.
+    tools=tuple(replace(tool, Options=variant_config(f"Class{tool.Options.__name__}",
+                                                     tool.Options, guidance=1.15))
+                for tool in TOOLS))
 TEXT_DDPM = PipelineSpec(
     name="ddpm-text", family="diffusion", kind="image",
     summary="Text-to-image latent diffusion on captioned images (shapes, or a folder: with "
