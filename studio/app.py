@@ -110,12 +110,13 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         with timeline_slot:  # built last: it opens checkpoints in the Images tab
             timeline_run = timeline.build(studio, image_ui, tabs)
         timeline_tab.select(lambda: gr.Dropdown(choices=studio.run_ids()), None, timeline_run)
-        # Opening a tab lists the runs that finished since the page loaded, and keeps the run
-        # picked: the choices alone are updated. (Setting the newest as the value raced with
-        # the Timeline's "Open this checkpoint in Images", whose tab switch fires this event
-        # too, and on a busy machine won over the run it opened.)
+        # Opening a tab lists the runs that finished since the page loaded. The Images tab
+        # keeps the run picked (the choices alone are updated): setting the newest as its
+        # value raced with the Timeline's "Open this checkpoint in Images", whose tab switch
+        # fires this event too, and on a busy machine won over the run it opened. The Text
+        # tab sets the newest: its panels appear on the run's change event.
         images_tab.select(lambda: gr.Dropdown(choices=studio.run_ids("image")), None, image_run)
-        text_tab.select(lambda: gr.Dropdown(choices=studio.run_ids("text")), None, text_run)
+        text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
         # The pad draws at once (its brush is picked); the runs are listed again after it.
         classify_tab.select(None, js=classify.BRUSH_READY_JS).then(
             lambda: classify.inside_choices(studio), None, classifier_run)
