@@ -29,6 +29,7 @@ import torch
 from pipelines.core.runs import RunFolder, list_runs
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
+from pipelines.services.evaluation import evaluate_run
 
 VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
 
@@ -45,8 +46,9 @@ def train_and_judge(variant: str, data: str, runs_dir: Path, config: dict | None
     name = f"bench-{variant}-{data}{tag}"
     done = [r for r in list_runs(runs_dir) if r["id"].endswith(f"-{name}")
             and r["status"] == "done"]
-    if done:
+    if done:           # judged again: the judge may have changed since it was trained
         run = RunFolder(runs_dir / done[0]["id"])
+        evaluate_run(run.path)
     else:
         run = start_run(variant, data, runs_dir=runs_dir, name=name,
                         config_overrides=config or {}, trainer_overrides=trainer or {})

@@ -58,12 +58,13 @@ def test_variant_trains_samples_and_resumes_exactly(name, shared_runs):
     assert "fd" in straight.info()["eval"] and "fd_floor" in straight.info()["eval"]
     if name == "infogan":
         # Its categories are mapped to classes for conditional accuracy, but its samples are
-        # judged as an unconditional model's: against random real halves, not class-matched.
+        # judged as an unconditional model's: its floor is an unconditional copy of the
+        # training split, not class-matched.
         from pipelines.data import load_data
         from pipelines.metrics import judge_samples
         ev = straight.info()["eval"]
         assert "->" in ev["category_to_class"] and 0 <= ev["conditional_accuracy"] <= 1
-        unconditional = judge_samples(load_data("digits"), np.zeros((500, 1, 8, 8)),
+        unconditional = judge_samples(load_data("digits"), np.zeros((ev["n"], 1, 8, 8)),
                                       cache_dir=shared_runs / ".judges")
         assert ev["fd_floor"] == pytest.approx(unconditional["fd_floor"])
 

@@ -19,7 +19,7 @@ from pipelines.cli import main
 from pipelines.services.evaluation import evaluate_run
 from pipelines.metrics import (fit_probe_classifier, frechet_distance, get_judge, judge_samples,
                                kernel_inception_distance, precision_recall, probe_accuracy,
-                               real_halves)
+                               real_halves, training_copy)
 from pipelines.core.runs import RunFolder
 from pipelines.metrics import image_quality
 
@@ -197,16 +197,18 @@ def test_fd_and_kid_rank_real_blur_noise(judge, halves):
 
 
 def test_every_view_ranks_real_blur_noise_and_sees_blur_the_class_survives(digits, judge,
-                                                                          judge_dir, halves):
-    real_a, _ = halves
+                                                                          judge_dir):
+    # The real rung: another copy of the training split than the floor's (its own seed), as
+    # a model that had learned the training set perfectly would draw.
+    real_a = training_copy(digits, N, seed=99)
     ladder = [real_a, blur(real_a, 0.5), blur(real_a, 1.0), noise_like(real_a)]
     judged = [judge_samples(digits, images, cache_dir=judge_dir) for images in ladder]
     for view in ("fd", "fd_layers", "fd_pixels"):
         ratios = [j[view] / j[f"{view}_floor"] for j in judged]
-        # Half A is the first split's own: it reads near the floor averaged over the splits,
-        # within one split's spread.
-        assert 0.8 < ratios[0] < 1.25, (view, ratios)
-        assert 1 < ratios[1] < ratios[2] < ratios[3], (view, ratios)
+        # It reads near the floor, within the spread of one draw of N images (copies with
+        # other seeds read 0.7x-1.6x on the judge's features, 0.9x-1.2x in pixels).
+        assert 0.6 < ratios[0] < 1.6, (view, ratios)
+        assert ratios[0] < ratios[1] < ratios[2] < ratios[3] and ratios[1] > 1, (view, ratios)
     # Blurred by half a pixel, the judge still reads the class of nearly every digit, yet in
     # every view the set is far from real: class-correct is not real-looking.
     class_kept = np.mean(judge.predict(ladder[1]) == judge.predict(real_a))
@@ -227,22 +229,25 @@ def test_precision_recall_real_and_noise(judge, halves):
 def test_judge_samples_reads_every_number_against_its_floor(judge, digits, judge_dir,
                                                            monkeypatch):
     real_a, _ = real_halves(digits, seed=0)
-    # Half A's own images as the "samples": with one split each number equals its floor, by
-    # definition; with the default splits KID, precision and recall (the first split's) do.
-    same = judge_samples(digits, real_a[:N], cache_dir=judge_dir)
+    # The floor's own copy of the training split as the "samples": with one split each number
+    # equals its floor, by definition; with the default splits KID, precision and recall (the
+    # first split's) do.
+    same = judge_samples(digits, training_copy(digits, N, seed=0), cache_dir=judge_dir)
     assert same["n"] == N and "conditional_accuracy" not in same
     for key in ("kid", "precision", "recall"):
         assert same[key] == pytest.approx(same[f"{key}_floor"])
-    views, splits = ("fd", "fd_layers", "fd_pixels"), image_quality.FLOOR_SPLITS
+    views, splits = ("fd", "fd_layers", "fd_pixels"), 4
     with monkeypatch.context() as patch:
+        patch.setattr(image_quality, "FLOOR_SPLITS", splits)
+        four = judge_samples(digits, training_copy(digits, N, seed=0), cache_dir=judge_dir)
         patch.setattr(image_quality, "FLOOR_SPLITS", 1)
-        one = [judge_samples(digits, real_a[:N], cache_dir=judge_dir, seed=k)
-               for k in range(splits)]
+        one = [judge_samples(digits, training_copy(digits, N, seed=k), cache_dir=judge_dir,
+                             seed=k) for k in range(splits)]
     for key in views:
         assert one[0][key] == pytest.approx(one[0][f"{key}_floor"])
         # The floor is the mean over the splits, and one split's is a draw from it.
         floors = [j[f"{key}_floor"] for j in one]
-        assert same[f"{key}_floor"] == pytest.approx(np.mean(floors))
+        assert four[f"{key}_floor"] == pytest.approx(np.mean(floors))
         assert np.std(floors) > 0.01 * np.mean(floors)
     assert same["judge_val_accuracy"] == judge.val_accuracy
     assert abs(same["kid_floor"]) < 3 * same["kid_floor_std"] + 1e-3
@@ -302,7 +307,7 @@ def test_evaluate_run_writes_eval_into_the_run(runs_dir, judge_dir, judge, capsy
     assert "fd_floor:" in capsys.readouterr().out
     results = RunFolder(run.path).info()["eval"]
     assert [p.stat().st_mtime_ns for p in cached] == mtimes
-    assert results["n"] == 500 and {"fd", "fd_floor", "kid", "kid_floor", "precision", "recall",
+    assert results["n"] == 898 and {"fd", "fd_floor", "kid", "kid_floor", "precision", "recall",
                                    "judge_val_accuracy"} <= set(results)
     assert results["fd"] > results["fd_floor"] > 0     # 8 training steps: far from real digits
     info = RunFolder(run.path).info()

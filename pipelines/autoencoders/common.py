@@ -138,10 +138,8 @@ class AutoencoderPipeline(AutoencoderTools, Pipeline):
         results = {f"val_{k}": v for k, v in self.summarise(
             self.measure(data.val_images, data.val_labels)).items()}
         if self.draws_samples and cache_dir is not None:
-            from ..metrics import judge_samples
-            # As many as the judge compares: half the real images (digits: 898), at most 1000.
-            n = min(1000, (len(data.train_images) + len(data.val_images)) // 2)
-            samples = self.sample(n, seed=0)
+            from ..metrics import judge_samples, judged_sample_count
+            samples = self.sample(judged_sample_count(data, self.num_classes or 1), seed=0)
             results.update(judge_samples(data, samples.images, samples.labels,
                                          cache_dir=cache_dir, seed=0))
         return results

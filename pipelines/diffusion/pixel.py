@@ -147,10 +147,12 @@ class DDPM(Pipeline):
     tool_denoise_steps = tools.denoise_steps
 
     # --- evaluation and export -----------------------------------------------------------------
-    def evaluate(self, data, cache_dir, n: int = 500, **controls) -> dict[str, float]:
-        """Fréchet distance and friends against the real-vs-real floor (metrics/judge.py);
-        a class model adds its conditional accuracy."""
-        from ..metrics import judge_samples
+    def evaluate(self, data, cache_dir, n: int | None = None, **controls) -> dict[str, float]:
+        """Fréchet distance and friends against their floors (metrics/image_quality.py) for n
+        samples (default: as many as every family is judged on); a class model adds its
+        conditional accuracy."""
+        from ..metrics import judge_samples, judged_sample_count
+        n = n or judged_sample_count(data, self.num_classes or 1)
         samples = self.sample(n, seed=0, **sampling.evaluation_controls(
             controls, self.spec.SampleControls))
         return judge_samples(data, samples.images, samples.labels, cache_dir=cache_dir)

@@ -315,10 +315,8 @@ class GAN(Pipeline):
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, data: ImageData, cache_dir) -> dict[str, float]:
         """Fréchet distance, KID, precision/recall on the judge's features against the
-        real-vs-real floor; conditional accuracy for class-conditional models."""
-        from ..metrics import judge_samples
-        count = self.num_classes or 1
-        n = 50 * count if count > 1 else 500
-        samples = self.sample(n, seed=0)
+        floor (metrics/image_quality.py); conditional accuracy for class-conditional models."""
+        from ..metrics import judge_samples, judged_sample_count
+        samples = self.sample(judged_sample_count(data, self.num_classes or 1), seed=0)
         return judge_samples(data, samples.images, samples.labels if self.num_classes else None,
                              cache_dir=cache_dir)
