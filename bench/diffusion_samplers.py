@@ -8,7 +8,7 @@ Without --run it trains the pipeline's defaults into --runs-dir (named bench-<pi
 and reuses that run when it is already finished, the way bench/gan_quality.py does. Then, for
 each scheduler and step count it draws --n images (seeds 0..n-1; text models use validation
 captions) and judges them as `studio eval` does: Fréchet distance on the judge's features next
-to the real-vs-real floor at the same n, and conditional accuracy (text: shape and colour
+to its floor at the same n, and conditional accuracy (text: shape and colour
 accuracy). Seconds per image include the judge's feature pass (a few per cent).
 
 It also reports training steps per second (the run's own metrics, and a fresh --train-speed-steps

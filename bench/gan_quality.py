@@ -9,7 +9,7 @@ too, named by pipeline).
 
 Each variant trains exactly as `studio train <variant> --data digits` would (its own default
 steps and options), and is judged at the end by the trainer's evaluation: Fréchet distance
-and KID on the studio's classifier features, each next to its real-vs-real floor, k-NN
+and KID on the studio's classifier features, each next to its floor, k-NN
 precision and recall, and conditional accuracy for class-conditional models (InfoGAN's
 categories are matched to classes first). Writes JSON, a markdown table and each variant's
 final sample grid; wall time is the trainer's own (start-up and evaluation excluded).

@@ -7,7 +7,7 @@ The autoencoder counterpart of bench/gan_quality.py. Each variant trains as `stu
 <variant>` would (with --set/--steps overrides: a sweep; a finished run of the same name in
 --runs-dir is reused), then its samples are judged the way the final evaluation judges them
 (pipelines/metrics: the judge's features, its per-stage statistics and the pixels' principal
-components, each next to its real-vs-real floor) when drawn
+components, each next to its floor) when drawn
 
 - from N(0, I) at temperatures 1.0 and 1.2 (`--set prior=standard`), and
 - from Gaussian mixtures of 1, 3, 10 and 20 components fitted to the training images'

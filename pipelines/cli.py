@@ -6,7 +6,7 @@
     studio sample <run | model.safetensors> --n 64 --seed 0 --out grid.png   (or .npz)
     studio sample <run> --interpolate 3 17 --frames 12 --out walk.gif         (or .png)
     studio tool <run> [NAME] [--input a.png ...] [--set k=v] [--out result.png]
-    studio eval <run> [--step N]     Fréchet distance, KID, ... against the real-vs-real floor
+    studio eval <run> [--step N]     Fréchet distance, KID, ... each against its floor
     studio eval <run> --data text:FILE   a text model's loss and bits per character on a file
     studio classify --input digit.png [--data digits|all]   every classifier's answer
     studio runs

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or written as JSON when --out ends in .json.")
 
     p = sub.add_parser("eval", help="Judge a run's samples: Fréchet distance and KID on the "
-                       "studio's classifier features, next to the real-vs-real floor.")
+                       "studio's classifier features, next to its floor.")
     p.add_argument("run")
     p.add_argument("--step", type=int, default=None, help="Use the checkpoint of this step.")
     p.add_argument("--data", default=None, help="Text models: score all of this text instead "

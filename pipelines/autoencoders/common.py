@@ -133,7 +133,7 @@ class AutoencoderPipeline(AutoencoderTools, Pipeline):
     def evaluate(self, data: ImageData, cache_dir: Path | None = None) -> dict[str, float]:
         """At the end: the validation numbers, and for a model that samples, the Fréchet
         distance (and KID, precision, recall) of its samples on the studio judge's features
-        next to the real-vs-real floor."""
+        next to its floor."""
         self._data = data
         results = {f"val_{k}": v for k, v in self.summarise(
             self.measure(data.val_images, data.val_labels)).items()}

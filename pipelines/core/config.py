@@ -264,7 +264,7 @@ class TrainerConfig:
     sample_seed: int = seed_option(1234, "Seed of the periodic sample grids, fixed so that "
                                    "grids at different steps compare.")
     final_eval: bool = option(True, "Judge the model at the end of training (e.g. Fréchet "
-                              "distance against the real-vs-real floor); `studio eval` can do "
+                              "distance against its floor); `studio eval` can do "
                               "it later.")
     keep_best: bool = option(True, "Keep the weights of the best validation score (the "
                              "family's number, e.g. a language model's val/loss) in "

@@ -83,12 +83,12 @@ class InfoGAN(GAN):
 
     def evaluate(self, data, cache_dir) -> dict[str, float]:
         """InfoGAN never saw a label, so its categories are matched to classes after training:
-        the judge labels the judged samples (898 on digits, cycling through the categories), and the one-to-one assignment that agrees
-        most (Hungarian) maps categories to classes. Conditional accuracy is under that map.
-        The distances judge the samples as an unconditional model's (against random real
-        halves): the categories were never asked to be classes, so real sets with the mapped
-        class counts would be a floor that only a model whose categories are the classes
-        can reach."""
+        the judge labels the judged samples (890 on digits, cycling through the categories),
+        and the one-to-one assignment that agrees most (Hungarian) maps categories to
+        classes. Conditional accuracy is under that map. The distances judge the samples as
+        an unconditional model's (an unconditional floor): the categories were never asked
+        to be classes, so real sets with the mapped class counts would be a floor that only
+        a model whose categories are the classes can reach."""
         from scipy.optimize import linear_sum_assignment
         from ..metrics import get_judge, judge_samples, judged_sample_count
         k = self.config.info_categories

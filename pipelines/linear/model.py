@@ -141,14 +141,14 @@ class PPCA(Pipeline):
     def evaluate(self, data, cache_dir=None) -> dict[str, float]:
         """The validation likelihood next to scikit-learn's fit of the same model on the same
         training images (PCA's closed form; FactorAnalysis's EM), its noise held to the same
-        floor; and the judge's numbers for 1,000 samples against the real-vs-real floor."""
-        from ..metrics import judge_samples
+        floor; and the judge's numbers for its samples against their floors."""
+        from ..metrics import judge_samples, judged_sample_count
         x_val = torch.from_numpy(data.val_images).flatten(1)
         results = {"val_nll_per_dim": self.validate(data)["nll_per_dim"],
                    "reference_val_nll_per_dim": self.reference_nll(data.train_images, x_val)}
         if cache_dir is not None:
-            n = min(1000, (len(data.train_images) + len(data.val_images)) // 2)
-            results.update(judge_samples(data, self.sample(n, seed=0).images,
+            results.update(judge_samples(data, self.sample(judged_sample_count(data),
+                                                           seed=0).images,
                                          cache_dir=cache_dir))
         return results
 

@@ -3,7 +3,7 @@
 `evaluate_run` is what `studio eval <run>` calls: it loads the run's sampling weights (latest,
 or a checkpoint step), reloads the run's data set the way the trainer did, and runs the
 family's own `evaluate` (for image families, `metrics.judge_samples`: Fréchet distance, KID,
-precision and recall next to their real-vs-real floors; conditional accuracy for conditional
+precision and recall next to their floors; conditional accuracy for conditional
 models).
 The judge is cached per data set in the runs folder's `.judges/`, shared by every run on it.
 """
