@@ -180,17 +180,9 @@ class GAN(Pipeline):
         # D(G(z)) ~ 0 while the generator's loss said otherwise). Fakes are detached: this
         # step must not move G.
         d_real = D(self.noisy(real, ctx.step), labels)[0].float()
-        d_fake, fake_features = D(self.noisy(fake.detach(), ctx.step), labels)
-        d_fake = d_fake.float()
+        d_fake = D(self.noisy(fake.detach(), ctx.step), labels)[0].float()
         loss_d = L.discriminator_loss(c.loss, d_real, d_fake, 1 - c.label_smoothing)
         logs = {}
-        if self.info_dims:
-            # InfoGAN's information term trains D's body too, as in Chen et al.'s own code
-            # (it is in both their D and G losses): Q reads D's features, and a body that
-            # learns to tell the codes apart gives them the data's own distinctions to ride
-            # on. (Q's head is stepped with G; its gradient from here is cleared there.)
-            info_d = L.info_loss(self.modules["q_head"](fake_features), cats, conts)[0]
-            loss_d = loss_d + c.info_weight * info_d
         if c.gradient_penalty > 0:
             gp = L.gradient_penalty(D, real, fake, labels, torch.rand(b, device=device))
             loss_d = loss_d + c.gradient_penalty * gp
