@@ -14,6 +14,9 @@ from .core.spec import PipelineSpec
 
 FAMILY_SPECS = (
     "pipelines.gan.spec",
+    "pipelines.gan.stylegan_spec",
+    "pipelines.gan.biggan_spec",
+    "pipelines.gan.lapgan_spec",
     "pipelines.autoencoders.spec",
     "pipelines.linear.spec",
     "pipelines.classic.spec",

@@ -108,7 +108,7 @@ def append_minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
     return torch.cat([h, std.expand(b, 1, *h.shape[2:])], dim=1)
 
 
-class _Head(nn.Module):
+class ProjectionHead(nn.Module):
     """features (B, F) [+ label] -> logit (B,): a linear head, plus the projection term
     <embed(y), features> of a projection discriminator (Miyato & Koyama, 2018)."""
 
@@ -150,7 +150,8 @@ class ConvDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)                     # (B, ch, 4, 4)
         self.minibatch_std = minibatch_std
         self.features = (ch + int(minibatch_std)) * 16
-        self.head = _Head(self.features, num_classes, conditioning == "projection", spectral_norm)
+        self.head = ProjectionHead(self.features, num_classes, conditioning == "projection",
+                                   spectral_norm)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         if self.concat:
@@ -178,7 +179,8 @@ class MLPDiscriminator(nn.Module):
             maybe_sn(nn.Linear(hidden * 2, hidden), spectral_norm), nn.LeakyReLU(0.2))
         self.minibatch_std = minibatch_std
         self.features = hidden + int(minibatch_std)
-        self.head = _Head(self.features, num_classes, conditioning == "projection", spectral_norm)
+        self.head = ProjectionHead(self.features, num_classes, conditioning == "projection",
+                                   spectral_norm)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
         h = x.flatten(1)                                      # (B, C*S*S)
