@@ -31,7 +31,8 @@ from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 from pipelines.services.evaluation import evaluate_run
 
-VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan")
+VARIANTS = ("gan", "dcgan", "cgan", "wgan", "wgan-gp", "lsgan", "sngan", "infogan", "stylegan",
+            "biggan", "lapgan")
 
 
 def fmt(value, digits=3) -> str:
