@@ -25,14 +25,14 @@ def test_inspect_the_network_in_a_real_browser(tmp_path):
         playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4",
                                                    timeout=90_000)
         playwright.expect(network).to_contain_text("ConvTranspose2d")
-        playwright.expect(network).to_contain_text("98,785 parameters")
+        playwright.expect(network).to_contain_text("164,961 parameters")
         page.screenshot(path=str(shots / "train-inspect.png"), full_page=True)
         # a wider generator: the counts follow the form as it changes
         page.get_by_text("Model options").click()
         width = page.get_by_label("width", exact=True)
         width.fill("64")
         width.press("Tab")
-        playwright.expect(network).not_to_contain_text("98,785 parameters", timeout=90_000)
+        playwright.expect(network).not_to_contain_text("164,961 parameters", timeout=90_000)
         playwright.expect(network).to_contain_text("(8 - 4 + 2 x 1) / 2 + 1 = 4")
         wider = network.inner_text()
         # live updates off: a change waits for the button
@@ -42,7 +42,7 @@ def test_inspect_the_network_in_a_real_browser(tmp_path):
         page.wait_for_timeout(1500)
         assert network.inner_text() == wider
         page.locator("#train-inspect").click()
-        playwright.expect(network).to_contain_text("98,785 parameters", timeout=90_000)
+        playwright.expect(network).to_contain_text("164,961 parameters", timeout=90_000)
 
         # The layer calculator: LeNet-5's figures, then a stack typed by hand
         page.get_by_text("Layer calculator").click()

@@ -64,7 +64,7 @@ def test_dcgan_layers_shapes_and_arithmetic():
     conv = torch.nn.Conv2d(3, 16, 3)
     assert sum(p.numel() for p in conv.parameters()) == 448
     for text in (as_text(report), as_markdown(report)):
-        assert "(8 - 4 + 2 x 1) / 2 + 1 = 4" in text and "98,785" in as_text(report)
+        assert "(8 - 4 + 2 x 1) / 2 + 1 = 4" in text and "164,961" in as_text(report)
 
 
 def test_the_cli_for_a_pipeline_a_run_and_bad_targets(tmp_path, capsys):

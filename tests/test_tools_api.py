@@ -1,7 +1,7 @@
 """Every tool every family declares, through the page's API (`/tool`, what the Tools panels
 of the Images, Text and Classify tabs call): one tiny run per family covers all the tool names
-(infogan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix, srresnet, and a classic
-decision tree fit on iris), and each tool of each of those runs answers with a picture or
+(infogan, stylegan, biggan, lapgan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix,
+srresnet, dann, and a classic decision tree fit on iris), and each tool of each of those runs answers with a picture or
 numbers, never an `error:` line. Tools that need pictures get two 8x8 grey ones (the second is
 inpaint's mask)."""
 
@@ -14,7 +14,8 @@ from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
 from pipelines.registry import get_entry, list_pipelines
 
-RUNS = {"infogan": "digits", "vae": "digits", "vqvae": "digits", "ppca": "digits",
+RUNS = {"infogan": "digits", "stylegan": "digits", "biggan": "digits", "lapgan": "digits",
+        "vae": "digits", "vqvae": "digits", "ppca": "digits",
         "lenet5": "digits", "ddpm": "digits", "transformer": "shakespeare",
         "pix2pix": "shapes-edges", "srresnet": "shapes", "decision-tree": "iris",
         "dann": "digits-m"}
@@ -22,7 +23,11 @@ CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
           "transformer": {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32},
           "pix2pix": {"width": 4, "d_width": 4},
           "srresnet": {"width": 4, "blocks": 1, "image_size": 32},
-          "dann": {"width": 4, "baseline_steps": 2}}
+          "dann": {"width": 4, "baseline_steps": 2},
+          "stylegan": {"style_channels": 8, "w_dim": 16, "z_dim": 8, "mapping_layers": 2,
+                       "width": 8},
+          "biggan": {"width": 8, "z_dim": 9, "shared_dim": 8},
+          "lapgan": {"width": 4, "level_width": 8, "hidden": 16, "z_dim": 8}}
 TRAINER = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 2, "final_eval": False, "seed": 1}
 CALLS = [(p, t.name) for p in RUNS for t in get_entry(p).tools]
