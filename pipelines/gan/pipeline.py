@@ -205,7 +205,7 @@ class GAN(Pipeline):
         total = loss_g
         if self.info_dims:
             info, info_cat, info_cont = L.info_loss(self.modules["q_head"](features), cats, conts)
-            total = loss_g + c.info_weight * info
+            total = loss_g + c.info_weight * (info_cat + c.info_continuous_weight * info_cont)
             logs.update(info_loss=info.detach(), info_categorical=info_cat.detach(),
                         info_continuous=info_cont.detach())
         modules = ("generator", "q_head") if self.info_dims else "generator"
