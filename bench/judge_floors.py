@@ -2,12 +2,12 @@
 
     python bench/judge_floors.py RUN [RUN ...] [--runs-dir DIR] [--n 898] [--splits 5]
 
-The studio's floor (pipelines/metrics/image_quality.py) is two disjoint halves of all the real
-images, A against B. Here the same samples are also read against two floors drawn from the
-training split, each against the same halves B:
+The floors compared, each against the same real halves B:
 
+    halves    real half A against B (the studio's floor until session 16)
     copy      n training images drawn with replacement: what a model that had memorised its
-              training set would draw
+              training set would draw (the studio's floor since session 17, there drawn by
+              `training_copy` with its own seeds and averaged over 40 draws)
     subset    n distinct training images (shares more images with B than a copy does: the
               strictest)
 
