@@ -37,7 +37,8 @@ def test_bundled_datasets_list_is_immutable():
     assert [(name, kind) for name, kind, _ in BUNDLED_DATASETS] == [
         ("digits", "image"), ("shapes", "image"), ("photos", "image"), ("shakespeare", "text"),
         ("shapes-edges", "paired"), ("shapes-seasons", "unpaired"),
-        ("digits-m", "unpaired")]
+        ("digits-m", "unpaired"), ("shakespeare-lines", "labelled-text"),
+        ("dates", "text-pairs")]
     assert all(isinstance(entry, tuple) and entry[2] for entry in BUNDLED_DATASETS)
 
 

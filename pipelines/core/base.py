@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from ..data import ImageData, TextData
+from ..data.language import LabelledTextData, TextPairsData
 from ..data.paired import PairedImageData
 from ..data.unpaired import UnpairedImageData
 from .errors import StudioError
@@ -89,6 +90,14 @@ def data_info(data: ImageData | TextData) -> dict[str, Any]:
         return {"name": data.name, "kind": "image", "channels": data.channels,
                 "image_size": data.image_size, "num_classes": data.num_classes,
                 "class_names": list(data.class_names)}
+    if isinstance(data, LabelledTextData):
+        return {"name": data.name, "kind": "labelled-text", "num_classes": data.num_classes,
+                "class_names": list(data.class_names), "train_texts": len(data.train_texts),
+                "val_texts": len(data.val_texts)}
+    if isinstance(data, TextPairsData):
+        return {"name": data.name, "kind": "text-pairs", "train_pairs": len(data.train_pairs),
+                "val_pairs": len(data.val_pairs), "held_out_pairs": len(data.held_out),
+                "held_out_name": data.held_out_name}
     return {"name": data.name, "kind": "text"}
 
 

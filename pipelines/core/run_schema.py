@@ -165,7 +165,8 @@ def data_info_problems(pipeline: str, info: dict[str, Any], config: dict[str, An
     entry = next((e for e in PIPELINES if e.name == pipeline), None)
     if entry is None or entry.trains == "fit":   # classic runs store a table's facts
         return []
-    kind = "text" if entry.kind == "text" else "image"
+    # Language models on pairs or labelled passages are built from a tokenizer too.
+    kind = "text" if entry.data_kind in ("text", "text-pairs", "labelled-text") else "image"
     fields = dict(TEXT_INFO if kind == "text" else IMAGE_INFO)
     required = list(REQUIRED[kind])
     if entry.family == "diffusion" and config.get("conditioning") == "text":

@@ -38,8 +38,20 @@ def make_configs(pipeline_cls: type, config_overrides: dict[str, Any],
 
 
 def load_data_for(pipeline_cls: type, config: Any, spec: str) -> ImageData | TextData:
-    size = getattr(config, "image_size", 0) or None
-    data = load_data(spec, image_size=size) if pipeline_cls.data_kind == "image" else load_data(spec)
+    kind = pipeline_cls.data_kind
+    if kind == "labelled-text":   # with the config's label, speakers, text, target (if any)
+        from ..data.language import load_labelled_text
+        data = load_labelled_text(
+            spec, label=getattr(config, "label", "play"), speakers=getattr(config, "speakers", 8),
+            text_column=getattr(config, "text", "text"),
+            target_column=getattr(config, "target", ""))
+    elif kind == "text-pairs":
+        from ..data.language import load_text_pairs
+        data = load_text_pairs(spec)
+    elif kind == "image":
+        data = load_data(spec, image_size=getattr(config, "image_size", 0) or None)
+    else:
+        data = load_data(spec)
     if data.kind != pipeline_cls.data_kind:
         raise StudioError(f"pipeline {pipeline_cls.name} needs {pipeline_cls.data_kind} data, "
                           f"but {spec!r} is {data.kind} data")

@@ -68,7 +68,8 @@ class PipelineSpec:
 
 
 EXAMPLE_DATA = {"image": "digits", "text": "shakespeare", "table": "iris",
-                "paired": "shapes-edges", "unpaired": "shapes-seasons"}
+                "paired": "shapes-edges", "unpaired": "shapes-seasons",
+                "labelled-text": "shakespeare-lines", "text-pairs": "dates"}
 
 
 def example_data(spec: PipelineSpec) -> str:

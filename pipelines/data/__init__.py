@@ -1,4 +1,5 @@
-"""Data sets: the bundled digits, shapes and Shakespeare, and a user's image folder or text file.
+"""Data sets: the bundled digits, shapes and Shakespeare, and a user's image folder or text file
+(labelled passages and text pairs: language.py).
 
 `load_data(spec)` is the one entry point. Every data set comes back already split into training
 and validation parts by a fixed rule (10% held out; stratified by label; seed 0), which does not
@@ -13,12 +14,15 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from ..core.errors import StudioError
 from . import folder, images, shapes, text
+
+if TYPE_CHECKING:   # imported where used: language.py reads this module's split rule
+    from .language import LabelledTextData, TextPairsData
 
 VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 0
@@ -37,10 +41,16 @@ BUNDLED_DATASETS = (
                                    "scenes in winter (cold, speckled), unpaired (CycleGAN)"),
     ("digits-m", "unpaired", "the digits (source) and the same digits over colour photo "
                              "texture (target, MNIST-M's recipe), for domain adaptation (dann)"),
+    ("shakespeare-lines", "labelled-text", "5,964 four-line passages of the eight plays, "
+                                           "labelled by play (or speaker), to classify"),
+    ("dates", "text-pairs", "24,000 generated dates in 22 written formats -> ISO 1994-03-03, "
+                            "four formats held out of training, to translate"),
 )
 VALID_SPECS = ("digits, shapes, photos, shakespeare, folder:<folder or .zip of images>, "
                "text:<UTF-8 file>, shapes-edges, paired:<folder or .zip with A/ and B/>, "
-               "shapes-seasons, unpaired:<folder or .zip with trainA/ and trainB/>, digits-m")
+               "shapes-seasons, unpaired:<folder or .zip with trainA/ and trainB/>, digits-m, "
+               "shakespeare-lines, csv:<CSV with text and label columns> (text classifiers), "
+               "dates, pairs:<UTF-8 file of source<TAB>target lines>")
 
 
 @dataclass
@@ -84,8 +94,12 @@ class TextData:
     kind: ClassVar[str] = "text"
 
 
-def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextData:
-    """Load a data set by spec: digits | shapes | shakespeare | folder:<path> | text:<path>.
+def load_data(spec: str, *, image_size: int | None = None
+              ) -> ImageData | TextData | LabelledTextData | TextPairsData:
+    """Load a data set by spec: digits | shapes | shakespeare | folder:<path> | text:<path> |
+    shakespeare-lines | dates | pairs:<path> | ... (VALID_SPECS). `csv:` is not taken here:
+    it is a table for the classic models (data/tabular.py), and labelled text for a text
+    classifier only through data/language.py's load_labelled_text (run_setup.load_data_for).
 
     image_size resizes every image to image_size x image_size (None = the set's native size:
     digits 8, shapes 32, folder 32); it is ignored for text.
@@ -93,7 +107,8 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
     name = spec.strip()
     prefix, _, argument = name.partition(":")
     prefix = prefix.lower()
-    if image_size is not None and prefix not in ("shakespeare", "text"):
+    if image_size is not None and prefix not in ("shakespeare", "text", "shakespeare-lines",
+                                                 "dates", "pairs"):
         _check_image_size(image_size)
 
     if name.lower() == "digits":
@@ -128,6 +143,12 @@ def load_data(spec: str, *, image_size: int | None = None) -> ImageData | TextDa
         return _split_text(name, text.read_shakespeare())
     if prefix == "text" and argument:
         return _split_text(name, text.read_text_file(argument))
+    if name.lower() == "shakespeare-lines":   # passages to classify (data/language.py)
+        from .language import load_labelled_text
+        return load_labelled_text(name)
+    if name.lower() == "dates" or (prefix == "pairs" and argument):   # pairs to translate
+        from .language import load_text_pairs
+        return load_text_pairs(name)
     raise StudioError(
         f"Unknown data set {spec!r}{_path_hint(name)}; valid specs are {VALID_SPECS}.")
 
