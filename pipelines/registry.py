@@ -23,6 +23,7 @@ FAMILY_SPECS = (
     "pipelines.classifiers.spec",
     "pipelines.diffusion.spec",
     "pipelines.text.spec",
+    "pipelines.language.seq2seq_spec",
     "pipelines.translation.spec",
     "pipelines.superres.spec",
 )
