@@ -79,6 +79,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
     page may train on (launch.py --data-dir; studio/guards.py)."""
     from . import api
     from .tabs import classify, images, runs, text, timeline, train
+    from .tabs.reading import READERS
     jobs = jobs or JobManager(runs_dir_from_env(runs_dir), max_running=max_jobs,
                               dispatching=not viewer)
     jobs.data_dirs = tuple(str(os.path.abspath(os.path.expanduser(d))) for d in data_dirs)
@@ -102,7 +103,7 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                 image_ui = images.build(studio)
                 image_run = image_ui.run
             with gr.Tab("Text", id="text") as text_tab:
-                text_run = text.build(studio)
+                text_run, reader_run = text.build(studio)
             with gr.Tab("Classify", id="classify") as classify_tab:
                 classifier_run = classify.build(studio)
             with gr.Tab("Runs", id="runs") as runs_tab:
@@ -116,13 +117,14 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         # fires this event too, and on a busy machine won over the run it opened. The Text
         # tab sets the newest: its panels appear on the run's change event.
         images_tab.select(lambda: gr.Dropdown(choices=studio.run_ids("image")), None, image_run)
-        text_tab.select(lambda: run_choices(studio, "text"), None, text_run)
+        text_tab.select(lambda: (run_choices(studio, "text"), run_choices(studio, READERS)),
+                        None, [text_run, reader_run])
         # The pad draws at once (its brush is picked); the runs are listed again after it.
         classify_tab.select(None, js=classify.BRUSH_READY_JS).then(
             lambda: classify.inside_choices(studio), None, classifier_run)
         app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text"),
-                          classify.inside_choices(studio)), None,
-                 [image_run, text_run, classifier_run])
+                          run_choices(studio, READERS), classify.inside_choices(studio)), None,
+                 [image_run, text_run, reader_run, classifier_run])
 
         def session_left(request: gr.Request):
             """A tab closed (or a gradio_client closed): its pictures are no longer needed."""

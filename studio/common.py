@@ -41,14 +41,17 @@ class Studio:
         if self.viewer:
             raise StudioError(f"this studio is read-only (--viewer): {what} is not allowed")
 
-    def run_ids(self, kind: str | None = None, with_weights: bool = True) -> list[str]:
-        """Run ids, newest first; only those with sampling weights, of `kind` data if given."""
+    def run_ids(self, kind: str | tuple[str, ...] | None = None,
+                with_weights: bool = True) -> list[str]:
+        """Run ids, newest first; only those with sampling weights, of `kind` (one registry
+        kind, or any of several) if given."""
+        kinds = (kind,) if isinstance(kind, str) else kind
         ids = []
         for summary in list_runs(self.runs_dir):
             run = RunFolder(self.runs_dir / summary["id"])
             if with_weights and not run.weights_path.is_file():
                 continue
-            if kind is not None and run_kind(run) != kind:
+            if kinds is not None and run_kind(run) not in kinds:
                 continue
             ids.append(summary["id"])
         return ids
@@ -156,7 +159,7 @@ def whole_number(value: Any, name: str, low: int | None = None, high: int | None
     return int(number)
 
 
-def run_choices(studio: Studio, kind: str | None) -> dict:
+def run_choices(studio: Studio, kind: str | tuple[str, ...] | None) -> dict:
     """A dropdown update listing the runs one can sample from."""
     ids = studio.run_ids(kind)
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None)

@@ -19,6 +19,7 @@ from ..common import Studio, describe, run_choices, shows_errors, whole_number
 from ..forms import changed_values, field_input
 from . import chat as chat_view
 from . import history as history_view
+from . import reading
 from . import tools as tools_view
 from .images import LATEST, parse_step, run_picker, run_pipeline, step_choices
 
@@ -119,8 +120,9 @@ def build(studio: Studio):
     # a finished turn changes the session (the stream keeps it until then): list it
     chat.session.change(past.relist, None, [past.table, past.folders], show_progress="hidden")
     tools_view.build(studio, run, step, "text", title="Tools (attention maps, ...)")
+    readers = reading.build(studio)
 
     run.change(lambda r: gr.Dropdown(choices=step_choices(studio, r), value=LATEST), run, step,
                show_progress="hidden")
     refresh.click(lambda: run_choices(studio, "text"), None, run)
-    return run
+    return run, readers

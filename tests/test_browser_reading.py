@@ -1,0 +1,45 @@
+"""The Text tab's models that read text, in a real browser, as a user works them: a translator
+trained on the user's own pairs file is listed under "Classify, fill a mask, translate"; the
+user types a source into the translate tool's box, runs it, and gets the translation and its
+alignment map. Screenshots: tests/browser_kit.py."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+from pipelines.core.run_setup import start_run
+from pipelines.core.training_run import train_run
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+def test_translate_a_typed_source_in_the_text_tab(tmp_path):
+    shots = shots_folder(tmp_path)
+    days = [dt.date(1990, 1, 1) + dt.timedelta(days=37 * i) for i in range(60)]
+    pairs = tmp_path / "dates.tsv"
+    pairs.write_text("".join(f"{d.day}/{d.month}/{d.year}\t{d.isoformat()}\n" for d in days))
+    run = start_run("seq2seq-gru", f"pairs:{pairs}", runs_dir=tmp_path / "runs",
+                    config_overrides={"embed_dim": 8, "hidden_size": 16, "attention_dim": 16,
+                                      "val_pairs": 4},
+                    trainer_overrides={"steps": 4, "batch_size": 8, "log_every": 2,
+                                       "sample_every": 0, "checkpoint_every": 0,
+                                       "final_eval": False})
+    assert train_run(run) == "done"
+    with served_studio(tmp_path / "runs") as url, \
+            browser_page(playwright.sync_playwright, url) as page:
+        page.get_by_role("tab", name="Text").click()
+        page.locator("#reader").get_by_text("Classify, fill a mask, translate").first.click()
+        pick(page, "reader-run", run.id)
+        button = page.locator("#reader-tool-translate")
+        button.wait_for()
+        source = page.locator("#reader-tools textarea").first    # the tool's one text box
+        source.fill("3/3/1994")
+        button.click()
+        page.locator("#reader-tool-result img").wait_for(timeout=90_000)
+        # what it wrote, after the source the user typed (a 4-step model writes anything)
+        playwright.expect(page.locator("#reader-tool-text")).to_contain_text("3/3/1994 ->")
+        playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text("translation")
+        page.screenshot(path=str(shots / "reader-translate.png"), full_page=True)
