@@ -60,7 +60,7 @@ def confine_data_spec(spec: str, runs_dir: str | os.PathLike,
     roots = allowed_data_roots(runs_dir, data_dirs)
     if any(path == root or root in path.parents for root in roots):
         return
-    names_a_file = spec.strip().lower().startswith(("text:", "csv:")) or bool(path.suffix)
+    names_a_file = spec.strip().lower().startswith(("text:", "csv:", "pairs:")) or bool(path.suffix)
     extra = [str(r) for r in roots[2:]]
     allowed = f"the runs folder {roots[0]}" + (f" or {', '.join(extra)}" if extra else "")
     raise StudioError(f"{spec.strip()}: the studio's page may only read data under {allowed}; "
