@@ -208,16 +208,16 @@ def test_guidance_scale_one_is_the_conditional_prediction(trained):
 
 def test_sampling_without_controls_uses_the_pipelines_own_defaults(trained):
     """The trainer's periodic grids name no controls: they draw as the page and `studio
-    sample` do (ddpm-class: guidance 1.15), not with the sampling loop's fallback of 3."""
+    sample` do (ddpm-class: guidance 1.1), not with the sampling loop's fallback of 3."""
     pipe = trained["ddpm-class"][1]
-    assert pipe.SampleControls().guidance == 1.15
+    assert pipe.SampleControls().guidance == 1.1
     plain = pipe.sample(2, 5, labels=1, steps=3).images
     np.testing.assert_array_equal(plain, pipe.sample(2, 5, labels=1, steps=3,
-                                                     guidance=1.15).images)
+                                                     guidance=1.1).images)
     assert not np.array_equal(plain, pipe.sample(2, 5, labels=1, steps=3, guidance=3.0).images)
     # Its tools' forms start from the same guidance.
     assert {tool.name: tool.Options().guidance for tool in pipe.tools} == {
-        "img2img": 1.15, "inpaint": 1.15, "denoise-steps": 1.15}
+        "img2img": 1.1, "inpaint": 1.1, "denoise-steps": 1.1}
 
 
 def test_interpolation_ends_at_the_two_seeds(trained):

@@ -99,7 +99,7 @@ def evaluation_controls(controls: dict, defaults: type) -> dict:
 
 def with_defaults(model: Denoiser, controls: dict) -> dict:
     """`controls` over the pipeline's own sampling defaults (its SampleControls: ddpm-class
-    guides at 1.15, not run_controls' 3.0), so a caller that names none, like the trainer's
+    guides at 1.1, not run_controls' 3.0), so a caller that names none, like the trainer's
     periodic grids, draws as the page and `studio sample` do. Prompts are arguments of their
     own and are left out."""
     from ..core.config import to_dict
