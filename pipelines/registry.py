@@ -24,6 +24,7 @@ FAMILY_SPECS = (
     "pipelines.diffusion.spec",
     "pipelines.text.spec",
     "pipelines.language.seq2seq_spec",
+    "pipelines.language.word2vec_spec",
     "pipelines.translation.spec",
     "pipelines.superres.spec",
 )

@@ -52,7 +52,8 @@ CONFIG = {
     "gru-rows": {"hidden": 8}, "bilstm-rows": {"hidden": 8},
 }
 DATA = {"text": "shakespeare", "ddpm-text": "shapes", "translation": "shapes-edges",
-        "cyclegan": "shapes-seasons", "superres": "photos"}
+        "cyclegan": "shapes-seasons", "superres": "photos", "bert": "shakespeare-lines",
+        "seq2seq-gru": "dates", "seq2seq-transformer": "dates", "word2vec": "shakespeare"}
 TRAINABLE = [e for e in list_pipelines() if e.family != "classic"]
 
 

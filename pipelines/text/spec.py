@@ -12,6 +12,8 @@ from typing import Any
 
 from ..core.config import option
 from ..core.spec import PipelineSpec, Tool
+# the embedding explorer's tools (neighbours, analogy, map) on each model's token embedding
+from ..language.word2vec_spec import EMBEDDING_TOOLS
 
 
 @dataclass
@@ -152,11 +154,12 @@ TRANSFORMER = variant(
     "attention map",
     Config=TransformerConfig, presets={"gpu": TRANSFORMER_GPU_PRESET},
     tools=(Tool("attention", "attention_map", AttentionOptions,
-                "Heat map of one layer's attention (one head or their mean) over a prompt."),))
+                "Heat map of one layer's attention (one head or their mean) over a prompt."),
+           *EMBEDDING_TOOLS))
 # Shared by the recurrent nets (Recurrent); each names its cell.
 RECURRENT = variant(
     "recurrent-base", "Recurrent", "every recurrent model's shared pipeline",
-    Config=RecurrentConfig, presets={"gpu": RECURRENT_GPU_PRESET})
+    Config=RecurrentConfig, presets={"gpu": RECURRENT_GPU_PRESET}, tools=EMBEDDING_TOOLS)
 RNN = variant(
     "rnn", "RNN", "Recurrent (Elman, tanh) language model: embedding, stacked RNN, linear head",
     base=RECURRENT)

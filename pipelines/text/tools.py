@@ -1,6 +1,9 @@
-"""The text family's extras: the attention heat map, and the exports with their loaders.
+"""The text family's extras: the attention heat map, the embedding explorer's view of a model's
+tokens, and the exports with their loaders.
 
     attention_figure(model, tok, ids, layer, head)  -> PNG bytes (one layer's attention)
+    token_space(model, tok)                         -> the input embedding as an EmbeddingSpace
+    TokenEmbeddingTools                             neighbours, analogy, map on it (a mixin)
     export_transformer(model, tok, dest)            -> export/transformers/ + card section
     export_recurrent(model, tok, config, dest)      -> export/rnn/ + card section with a loader
 """
@@ -17,7 +20,8 @@ import torch
 from torch import nn
 
 from ..core.errors import StudioError
-from .tokenizer import save_for_transformers
+from ..language.embeddings import EmbeddingSpace, EmbeddingTools
+from .tokenizer import UNK, save_for_transformers
 
 
 @torch.no_grad()
@@ -64,6 +68,42 @@ def attention_figure(weights: torch.Tensor, labels: list[str], title: str) -> by
 
 def token_label(text: str) -> str:
     return text.replace("\n", "\\n").replace(" ", "\u2423") or "\u2205"
+
+
+# --- the embedding explorer on a model's tokens (pipelines/language/embeddings.py) ------------
+def token_space(model: nn.Module, tok) -> EmbeddingSpace:
+    """The input embedding (V, D) of a transformers model or a RecurrentLM (`embed`), one row
+    per token. Keys are the raw tokens ("Ġthe"); labels the text each stands for, spaces and
+    newlines visible ("␣the", "\\n"); a user may type the raw token, the label, the text, or
+    the text without its leading space ("the" finds "Ġthe" unless "the" is a token itself)."""
+    layer = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else model.embed
+    vectors = layer.weight.detach().float().cpu().numpy().copy()          # (V, D)
+    keys = [f"<id {i}>" for i in range(len(vectors))]   # rows past the tokenizer (init_from)
+    for token, i in tok.get_vocab().items():
+        if i < len(keys):
+            keys[i] = token
+    texts = [tok.decode([i]) if not keys[i].startswith("<id ") else keys[i]
+             for i in range(len(keys))]
+    labels = [token_label(t) for t in texts]
+    aliases: dict[str, int] = {}
+    for spelling in (labels, texts, [t.strip() for t in texts]):
+        for i, text in enumerate(spelling):
+            if text:
+                aliases.setdefault(text, i)
+    # a map of every token for a character model; else the first 60 word-like merges (BPE
+    # learns the most frequent pairs first)
+    wordy = [k for k, t in zip(keys, texts) if t.strip().isalpha() and len(t.strip()) > 1]
+    map_words = tuple(k for k in keys if k != UNK) if len(keys) <= 128 else tuple(wordy[:60])
+    return EmbeddingSpace(keys, vectors, what="token", labels=labels, aliases=aliases,
+                          probe_words=("king", "love", "e", "the"),
+                          queries=("king - man + woman", "A - a + b"), map_words=map_words)
+
+
+class TokenEmbeddingTools(EmbeddingTools):
+    """The explorer's tools (neighbours, analogy, map) on a text model's token embedding."""
+
+    def embedding_space(self) -> EmbeddingSpace:
+        return token_space(self.model, self.tok)
 
 
 def sampling_defaults_md(controls: Any) -> str:

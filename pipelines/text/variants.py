@@ -22,9 +22,10 @@ from .models import (RecurrentLM, add_residual_dropout, build_transformer, conte
                      transformer_config)
 from .pipeline import TextLM, _model_folder
 from .spec import TextSampleControls, TransformerConfig
+from .tools import TokenEmbeddingTools
 
 
-class Transformer(TextLM):
+class Transformer(TokenEmbeddingTools, TextLM):
     spec = S.TRANSFORMER
     is_transformer = True
 
@@ -97,7 +98,7 @@ class Transformer(TextLM):
                                         TextSampleControls())
 
 
-class Recurrent(TextLM):
+class Recurrent(TokenEmbeddingTools, TextLM):
     """An RNN language model; the subclasses pick the cell."""
     spec = S.RECURRENT
     cell: ClassVar[str] = "lstm"
