@@ -1,7 +1,8 @@
 """The Text tab's models that read text, in a real browser, as a user works them: a translator
-trained on the user's own pairs file is listed under "Classify, fill a mask, translate"; the
-user types a source into the translate tool's box, runs it, and gets the translation and its
-alignment map. Screenshots: tests/browser_kit.py."""
+trained on the user's own pairs file is listed under "Classify, fill a mask, translate, explore
+embeddings"; the user types a source into the translate tool's box, runs it, and gets the
+translation and its alignment map; then picks word embeddings trained on a text file and asks
+for a word's neighbours. Screenshots: tests/browser_kit.py."""
 
 import datetime as dt
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
 from pipelines.core.run_setup import start_run
+from pipelines.data.text import read_shakespeare
 from pipelines.core.training_run import train_run
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -28,10 +30,20 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
                                        "sample_every": 0, "checkpoint_every": 0,
                                        "final_eval": False})
     assert train_run(run) == "done"
+    plays = tmp_path / "plays.txt"
+    plays.write_text(read_shakespeare()[:30_000], encoding="utf-8")
+    vectors = start_run("word2vec", f"text:{plays}", runs_dir=tmp_path / "runs",
+                        config_overrides={"vector_size": 8, "window": 2, "min_count": 2,
+                                          "decay_steps": 4},
+                        trainer_overrides={"steps": 4, "batch_size": 16, "log_every": 2,
+                                           "sample_every": 0, "checkpoint_every": 0,
+                                           "final_eval": False})
+    assert train_run(vectors) == "done"
     with served_studio(tmp_path / "runs") as url, \
             browser_page(playwright.sync_playwright, url) as page:
         page.get_by_role("tab", name="Text").click()
         page.locator("#reader").get_by_text("Classify, fill a mask, translate").first.click()
+        # newest first: the embeddings, then the translator
         pick(page, "reader-run", run.id)
         button = page.locator("#reader-tool-translate")
         button.wait_for()
@@ -43,3 +55,13 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         playwright.expect(page.locator("#reader-tool-text")).to_contain_text("3/3/1994 ->")
         playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text("translation")
         page.screenshot(path=str(shots / "reader-translate.png"), full_page=True)
+
+        pick(page, "reader-run", vectors.id)
+        button = page.locator("#reader-tool-neighbours")
+        button.wait_for()
+        page.locator("#reader-tools textarea").first.fill("you")
+        button.click()
+        playwright.expect(page.locator("#reader-tool-text")).to_contain_text("you",
+                                                                             timeout=90_000)
+        playwright.expect(page.locator("#reader-tool-numbers")).not_to_be_empty()
+        page.screenshot(path=str(shots / "reader-neighbours.png"), full_page=True)
