@@ -23,6 +23,7 @@ FAMILY_SPECS = (
     "pipelines.classifiers.spec",
     "pipelines.diffusion.spec",
     "pipelines.text.spec",
+    "pipelines.language.bert_spec",
     "pipelines.language.seq2seq_spec",
     "pipelines.language.word2vec_spec",
     "pipelines.translation.spec",
