@@ -2,8 +2,10 @@
 trained on the user's own pairs file is listed under "Classify, fill a mask, translate, explore
 embeddings"; the user types a source into the translate tool's box, runs it, and gets the
 translation and its alignment map; then picks word embeddings trained on a text file and asks
-for a word's neighbours. Screenshots: tests/browser_kit.py."""
+for a word's neighbours; then picks a text classifier trained on a CSV of passages and
+classifies a typed passage. Screenshots: tests/browser_kit.py."""
 
+import csv
 import datetime as dt
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
 from pipelines.core.run_setup import start_run
+from pipelines.data.language import load_labelled_text
 from pipelines.data.text import read_shakespeare
 from pipelines.core.training_run import train_run
 
@@ -39,11 +42,28 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
                                            "sample_every": 0, "checkpoint_every": 0,
                                            "final_eval": False})
     assert train_run(vectors) == "done"
+    lines = load_labelled_text("shakespeare-lines")
+    passages = tmp_path / "plays.csv"
+    with passages.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["passage", "play"]] + [
+            [t, lines.class_names[y]] for t, y in zip(lines.train_texts, lines.train_labels)
+            if y in (0, 3)][::20])
+    classifier = start_run("bert", f"csv:{passages}", runs_dir=tmp_path / "runs",
+                           config_overrides={"hidden_size": 16, "layers": 1, "heads": 2,
+                                             "intermediate_size": 32, "vocab_size": 300,
+                                             "max_length": 32, "pretrain_steps": 2,
+                                             "finetune_steps": 2, "warmup_steps": 1,
+                                             "finetune_warmup_steps": 1, "text": "passage",
+                                             "target": "play"},
+                           trainer_overrides={"steps": 4, "batch_size": 8, "log_every": 2,
+                                              "sample_every": 0, "checkpoint_every": 0,
+                                              "final_eval": False})
+    assert train_run(classifier) == "done"
     with served_studio(tmp_path / "runs") as url, \
             browser_page(playwright.sync_playwright, url) as page:
         page.get_by_role("tab", name="Text").click()
         page.locator("#reader").get_by_text("Classify, fill a mask, translate").first.click()
-        # newest first: the embeddings, then the translator
+        # newest first: the classifier, the embeddings, then the translator
         pick(page, "reader-run", run.id)
         button = page.locator("#reader-tool-translate")
         button.wait_for()
@@ -65,3 +85,15 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
                                                                              timeout=90_000)
         playwright.expect(page.locator("#reader-tool-numbers")).not_to_be_empty()
         page.screenshot(path=str(shots / "reader-neighbours.png"), full_page=True)
+
+        pick(page, "reader-run", classifier.id)
+        button = page.locator("#reader-tool-classify")
+        button.wait_for()
+        page.locator("#reader-tools textarea").first.fill("Speak, speak. What news from Rome?")
+        button.click()
+        # a probability for each of the two plays, and the predicted one named
+        playwright.expect(page.locator("#reader-tool-text")).to_contain_text("predicted",
+                                                                             timeout=90_000)
+        for name in (lines.class_names[0], lines.class_names[3]):
+            playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text(name)
+        page.screenshot(path=str(shots / "reader-classify.png"), full_page=True)
