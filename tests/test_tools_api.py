@@ -1,7 +1,7 @@
 """Every tool every family declares, through the page's API (`/tool`, what the Tools panels
 of the Images, Text and Classify tabs call): one tiny run per family covers all the tool names
 (infogan, stylegan, biggan, lapgan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix,
-srresnet, dann, and a classic decision tree fit on iris), and each tool of each of those runs answers with a picture or
+srresnet, dann, bert, seq2seq-gru, and a classic decision tree fit on iris), and each tool of each of those runs answers with a picture or
 numbers, never an `error:` line. Tools that need pictures get two 8x8 grey ones (the second is
 inpaint's mask)."""
 
@@ -18,7 +18,7 @@ RUNS = {"infogan": "digits", "stylegan": "digits", "biggan": "digits", "lapgan":
         "vae": "digits", "vqvae": "digits", "ppca": "digits",
         "lenet5": "digits", "ddpm": "digits", "transformer": "shakespeare",
         "pix2pix": "shapes-edges", "srresnet": "shapes", "decision-tree": "iris",
-        "dann": "digits-m"}
+        "dann": "digits-m", "bert": "shakespeare-lines", "seq2seq-gru": "dates"}
 CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
           "transformer": {"n_layer": 1, "n_embd": 32, "n_head": 2, "context": 32},
           "pix2pix": {"width": 4, "d_width": 4},
@@ -27,7 +27,13 @@ CONFIG = {"ddpm": {"width": 8, "num_train_timesteps": 50, "lr_warmup_steps": 1},
           "stylegan": {"style_channels": 8, "w_dim": 16, "z_dim": 8, "mapping_layers": 2,
                        "width": 8},
           "biggan": {"width": 8, "z_dim": 9, "shared_dim": 8},
-          "lapgan": {"width": 4, "level_width": 8, "hidden": 16, "z_dim": 8}}
+          "lapgan": {"width": 4, "level_width": 8, "hidden": 16, "z_dim": 8},
+          "bert": {"hidden_size": 16, "layers": 1, "heads": 2, "intermediate_size": 32,
+                   "vocab_size": 300, "max_length": 32, "pretrain_steps": 1,
+                   "finetune_steps": 1, "warmup_steps": 1, "finetune_warmup_steps": 1,
+                   "val_mlm_passages": 16},
+          "seq2seq-gru": {"embed_dim": 8, "hidden_size": 16, "attention_dim": 16,
+                          "val_pairs": 8}}
 TRAINER = {"steps": 2, "batch_size": 8, "log_every": 1, "sample_every": 0,
            "checkpoint_every": 2, "final_eval": False, "seed": 1}
 CALLS = [(p, t.name) for p in RUNS for t in get_entry(p).tools]
