@@ -234,7 +234,10 @@ def cmd_tool(args) -> int:
     result = run_tool(pipe, args.name, parse_set_args(args.set), input_paths=args.input,
                       cache_dir=runs_dir_from_env(args.runs_dir) / ".judges")
     if out is not None and out.suffix.lower() == ".json":
-        atomic_write_text(out, json.dumps(result.values or {}, indent=2))
+        numbers = dict(result.values or {})
+        if result.probabilities:
+            numbers["probabilities"] = result.probabilities
+        atomic_write_text(out, json.dumps(numbers, indent=2))
     elif out is not None:
         if result.figure_png is not None:
             atomic_write_bytes(out, result.figure_png)
@@ -245,7 +248,12 @@ def cmd_tool(args) -> int:
             raise StudioError(f"tool {args.name} draws no picture; use --out result.json")
     if result.text:
         print(result.text)
+    probabilities = result.probabilities or {}
+    for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
+        print(f"{p:8.2%}  {name}")               # likeliest first, as the page's bars
     for key, value in (result.values or {}).items():
+        if key in probabilities and probabilities[key] == value:
+            continue                            # printed just above, as a probability
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     if out is not None:
         print(f"wrote {out}")

@@ -144,7 +144,7 @@ class Worker:
             image = out / "result.png"
             save_grid(result.images, image, nrow=result.columns)
         return {"image": str(image) if image else None, "values": result.values,
-                "text": result.text, "step": pipe.step}
+                "probabilities": result.probabilities, "text": result.text, "step": pipe.step}
 
     def op_stream_text(self, run: str, seed: int = 0, step: int | None = None,
                        controls: dict | None = None) -> Iterator[str]:

@@ -22,7 +22,10 @@ def field_input(spec: dict[str, Any], value: Any = None, *, interactive: bool = 
     if spec["type"] in ("int", "float"):
         return gr.Number(value=value, precision=0 if spec["type"] == "int" else None,
                          minimum=spec["low"], maximum=spec["high"], **common)
-    return gr.Textbox(value="" if value is None else str(value), **common)
+    # Free text (a passage) asks for a taller box: `option(..., lines=4)`; Enter then starts
+    # a new line instead of submitting.
+    return gr.Textbox(value="" if value is None else str(value), lines=spec.get("lines", 1),
+                      **common)
 
 
 def changed_values(specs: list[dict[str, Any]], values: list[Any]) -> dict[str, str]:

@@ -3,7 +3,9 @@ trained on the user's own pairs file is listed under "Classify, fill a mask, tra
 embeddings"; the user types a source into the translate tool's box, runs it, and gets the
 translation and its alignment map; then picks word embeddings trained on a text file and asks
 for a word's neighbours; then picks a text classifier trained on a CSV of passages and
-classifies a typed passage. Screenshots: tests/browser_kit.py."""
+classifies a passage typed on two lines: the probability of each class is drawn as bars (the
+model's own numbers, the likeliest named on top) and the answer's text keeps the passage's
+lines. Screenshots: tests/browser_kit.py."""
 
 import csv
 import datetime as dt
@@ -16,6 +18,8 @@ from pipelines.core.run_setup import start_run
 from pipelines.data.language import load_labelled_text
 from pipelines.data.text import read_shakespeare
 from pipelines.core.training_run import train_run
+from pipelines.services.loading import load_for_sampling
+from pipelines.services.sampling import run_tool
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
@@ -74,6 +78,13 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         # what it wrote, after the source the user typed (a 4-step model writes anything)
         playwright.expect(page.locator("#reader-tool-text")).to_contain_text("3/3/1994 ->")
         playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text("translation")
+        # the alignment map above the translation, in the same column; no class bars
+        drawn = page.locator("#reader-tool-result img").bounding_box()
+        written = page.locator("#reader-tool-text").bounding_box()
+        assert drawn["y"] + drawn["height"] <= written["y"]
+        assert (drawn["x"] < written["x"] + written["width"]
+                and written["x"] < drawn["x"] + drawn["width"])
+        playwright.expect(page.locator("#reader-tool-probabilities")).to_be_hidden()
         page.screenshot(path=str(shots / "reader-translate.png"), full_page=True)
 
         pick(page, "reader-run", vectors.id)
@@ -89,11 +100,30 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         pick(page, "reader-run", classifier.id)
         button = page.locator("#reader-tool-classify")
         button.wait_for()
-        page.locator("#reader-tools textarea").first.fill("Speak, speak. What news from Rome?")
+        passage_box = page.locator("#reader-tools textarea").first
+        playwright.expect(passage_box).to_have_attribute("rows", "4")   # option(lines=4)
+        passage = "Speak, speak.\nWhat news from Rome?"
+        passage_box.fill(passage)
         button.click()
-        # a probability for each of the two plays, and the predicted one named
-        playwright.expect(page.locator("#reader-tool-text")).to_contain_text("predicted",
-                                                                             timeout=90_000)
-        for name in (lines.class_names[0], lines.class_names[3]):
-            playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text(name)
+        bars = page.locator("#reader-tool-probabilities")
+        playwright.expect(bars).to_be_visible(timeout=90_000)
+        # a bar for each of the two plays with the model's own probability, the likeliest
+        # named on top; the text names it too and keeps the passage's two lines
+        expected = run_tool(load_for_sampling(classifier.path, device="cpu"), "classify",
+                            {"passage": passage}, cache_dir=tmp_path).probabilities
+        assert set(expected) == {lines.class_names[0], lines.class_names[3]}
+        meters = bars.locator("meter")
+        playwright.expect(meters).to_have_count(2)
+        shown = {meters.nth(i).get_attribute("aria-label"):
+                 float(meters.nth(i).get_attribute("value")) for i in range(2)}
+        assert shown.keys() == expected.keys()
+        assert all(abs(shown[name] - expected[name]) < 1e-4 for name in expected), shown
+        likeliest = max(expected, key=expected.get)
+        playwright.expect(bars.get_by_test_id("label-output-value")).to_have_text(likeliest)
+        text = page.locator("#reader-tool-text")
+        playwright.expect(text).to_contain_text(f"predicted: {likeliest}")
+        shown_lines = [line.strip() for line in text.inner_text().splitlines()]
+        assert [line for line in shown_lines if line in passage.splitlines()] == [
+            "Speak, speak.", "What news from Rome?"], shown_lines
+        page.locator("#reader-tools").screenshot(path=str(shots / "reader-classify-panel.png"))
         page.screenshot(path=str(shots / "reader-classify.png"), full_page=True)

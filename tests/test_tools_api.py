@@ -3,7 +3,8 @@ of the Images, Text and Classify tabs call): one tiny run per family covers all 
 (infogan, stylegan, biggan, lapgan, vae, vqvae, ppca, lenet5, ddpm, transformer, pix2pix,
 srresnet, dann, bert, seq2seq-gru, and a classic decision tree fit on iris), and each tool of each of those runs answers with a picture or
 numbers, never an `error:` line. Tools that need pictures get two 8x8 grey ones (the second is
-inpaint's mask)."""
+inpaint's mask). Then a classifier's probabilities through `studio tool` (likeliest first), and
+a free-text tool option's taller box in the page's form."""
 
 import numpy as np
 import pytest
@@ -111,3 +112,60 @@ def test_a_classic_runs_tools_from_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(args + ["plot", "--set", "which=tree"]) == 2
     assert "drew no tree picture; it drew confusion, roc, boundary" in capsys.readouterr().err
+
+
+def test_a_classifiers_probabilities_reach_the_cli_likeliest_first(tmp_path, capsys):
+    """`studio tool RUN classify`: the verdict and the passage line by line, then each class's
+    probability (the model's own, as run_tool gives it) likeliest first, printed once; --out
+    x.json keeps them under "probabilities"."""
+    import csv
+    import json
+
+    from pipelines.cli import main
+    from pipelines.data.language import load_labelled_text
+    from pipelines.services.loading import load_for_sampling
+    from pipelines.services.sampling import run_tool
+    lines = load_labelled_text("shakespeare-lines")
+    passages = tmp_path / "plays.csv"
+    with passages.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["passage", "play"]] + [
+            [t, lines.class_names[y]] for t, y in zip(lines.train_texts, lines.train_labels)
+            if y in (1, 2, 5)][::20])
+    run = start_run("bert", f"csv:{passages}", runs_dir=tmp_path,
+                    config_overrides={**CONFIG["bert"], "text": "passage", "target": "play"},
+                    trainer_overrides=TRAINER, name="bert")
+    assert train_run(run) == "done"
+    passage = "Speak, speak.\nWhat news from Rome?"
+    expected = run_tool(load_for_sampling(run.path, device="cpu"), "classify",
+                        {"passage": passage}, cache_dir=tmp_path).probabilities
+    assert set(expected) == {lines.class_names[k] for k in (1, 2, 5)}
+    capsys.readouterr()
+    out_json = tmp_path / "answer.json"
+    assert main(["--runs-dir", str(tmp_path), "tool", run.id, "classify", "--set",
+                 f"passage={passage}", "--out", str(out_json)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    likeliest = sorted(expected, key=lambda name: -expected[name])
+    assert printed[0].startswith(f"predicted: {likeliest[0]} (")
+    assert printed[3:5] == passage.splitlines()                 # after "passage:"
+    bars = [line for line in printed if line.endswith(tuple(f"  {n}" for n in expected))]
+    assert bars == [f"{expected[n]:8.2%}  {n}" for n in likeliest]   # once each, sorted
+    assert json.loads(out_json.read_text())["probabilities"] == pytest.approx(expected)
+
+
+def test_a_free_text_option_asks_the_page_for_a_taller_box():
+    """option(..., lines=4) reaches the spec's field dicts and the form's Textbox; a one-line
+    option stays one line; lines on a number is a mistake in the declaration."""
+    import gradio as gr
+
+    from pipelines.core.config import option
+    from studio.common import describe
+    from studio.forms import field_input
+    tools = {t["name"]: t for t in describe("bert")["tools"]}
+    passage = next(f for f in tools["classify"]["options"] if f["name"] == "passage")
+    mask_text = next(f for f in tools["fill-mask"]["options"] if f["name"] == "text")
+    assert passage["lines"] == 4 and mask_text["lines"] == 1
+    box = field_input(passage)
+    assert isinstance(box, gr.Textbox) and box.lines == 4
+    assert field_input(mask_text).lines == 1
+    with pytest.raises(TypeError, match="for text options"):
+        option(3, "a count", lines=2)

@@ -68,12 +68,16 @@ class ToolContext:
 
 @dataclass
 class ToolResult:
-    """What a tool returns: any of a picture grid, a plot, numbers, text."""
+    """What a tool returns: any of a picture grid, a plot, numbers, class probabilities, text."""
     images: np.ndarray | None = None            # (N, C, H, W) in [0, 1], shown as a grid
     columns: int | None = None                  # grid columns (e.g. input | reconstruction)
     figure_png: bytes | None = None             # a finished plot
     values: dict[str, Any] | None = None        # numbers to print / tabulate
-    text: str | None = None
+    text: str | None = None                     # shown line by line (the page renders
+                                                # Markdown in it: a summary's tables)
+    # {class name: probability} of one answer (a classifier's): the page draws them as bars,
+    # likeliest first; the CLI prints them sorted
+    probabilities: dict[str, float] | None = None
 
 
 def data_info(data: ImageData | TextData) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Typed configs: a dataclass per pipeline (and one for the trainer) with defaults and help text.
 
 A field is declared with `option(default, "help", choices=..., low=..., high=...)` (with
-`high_exclusive=True` where the upper end is not allowed itself, e.g. Adam's betas in [0, 1)).
+`high_exclusive=True` where the upper end is not allowed itself, e.g. Adam's betas in [0, 1),
+and `lines=4` where a text option is free text of several lines, e.g. a passage to classify).
 The CLI's flags, the UI's forms and the validation of `--set key=value` overrides are all read
 from these declarations, so adding an option to a family needs no CLI or UI code.
 
@@ -33,12 +34,18 @@ INT_LIMIT = 2**31 - 1         # whole-number options without a declared range st
 
 def option(default: Any, help: str, *, choices: tuple | None = None,
            low: float | None = None, high: float | None = None,
-           high_exclusive: bool = False) -> Any:
+           high_exclusive: bool = False, lines: int = 1) -> Any:
     """A config field: its default, one line of help, and optional allowed values or range
-    (`high_exclusive`: values must stay below `high`, as a library's half-open domain wants)."""
+    (`high_exclusive`: values must stay below `high`, as a library's half-open domain wants).
+    `lines`: for a text option that is free text (a passage), the lines of the page's text box;
+    only a form reads it (the CLI's `--set passage=...` is the same option)."""
+    if not isinstance(lines, int) or lines < 1:
+        raise TypeError(f"lines must be a whole number of at least 1, not {lines!r}")
+    if lines > 1 and not isinstance(default, str):
+        raise TypeError(f"lines={lines} is for text options; the default {default!r} is not text")
     return dataclasses.field(default=default, metadata={
         "help": help, "choices": tuple(choices) if choices else None, "low": low, "high": high,
-        "high_exclusive": bool(high_exclusive)})
+        "high_exclusive": bool(high_exclusive), "lines": lines})
 
 
 def seed_option(default: int, help: str) -> Any:
@@ -80,6 +87,7 @@ class FieldSpec:
     low: float | None
     high: float | None
     high_exclusive: bool = False  # high itself is not allowed
+    lines: int = 1                # a text option's box: 1 line, or more for free text
 
 
 def describe(config_cls: type) -> list[FieldSpec]:
@@ -91,7 +99,8 @@ def describe(config_cls: type) -> list[FieldSpec]:
         specs.append(FieldSpec(f.name, base, optional, f.default, f.metadata.get("help", ""),
                                f.metadata.get("choices"), f.metadata.get("low"),
                                f.metadata.get("high"),
-                               bool(f.metadata.get("high_exclusive", False))))
+                               bool(f.metadata.get("high_exclusive", False)),
+                               int(f.metadata.get("lines", 1))))
     return specs
 
 

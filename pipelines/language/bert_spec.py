@@ -98,7 +98,7 @@ class BertPipelineConfig:
 @dataclass
 class ClassifyOptions:
     passage: str = option("", "The passage to classify; empty takes the first validation "
-                          "passage.")
+                          "passage.", lines=4)
 
 
 @dataclass
@@ -112,7 +112,7 @@ class FillMaskOptions:
 @dataclass
 class BertAttentionOptions:
     passage: str = option("", "The passage to look at; empty takes the first validation "
-                          "passage.")
+                          "passage.", lines=4)
     layer: int = option(-1, "Layer: 0 is the first, -1 the last.", low=-24, high=23)
     head: int = option(-1, "Head: 0, 1, ...; -1 averages the layer's heads.", low=-1,
                        high=31)

@@ -35,10 +35,13 @@ class BertTools:
         logits = self.classifier(input_ids=ids).logits.float()[0]          # (K,)
         probs = torch.softmax(logits, -1).cpu().numpy()
         names = self.info["class_names"]
-        order = np.argsort(-probs)
-        lines = [f"{probs[k]:7.2%}  {names[k]}" for k in order]
-        return ToolResult(values={names[k]: float(probs[k]) for k in range(len(names))},
-                          text=f"predicted: {names[order[0]]}\n" + "\n".join(lines))
+        top = int(np.argmax(probs))
+        by_class = {names[k]: float(probs[k]) for k in range(len(names))}
+        # The probabilities are the answer (the page's bars, the CLI's sorted list); values
+        # keep them for the API's callers; the text names the verdict and the passage read,
+        # line by line (an empty passage box reads a validation one).
+        return ToolResult(probabilities=by_class, values=by_class,
+                          text=f"predicted: {names[top]} ({probs[top]:.1%})\n\npassage:\n{text}")
 
     @torch.no_grad()
     def tool_fill_mask(self, ctx, text: str, top_k: int) -> ToolResult:

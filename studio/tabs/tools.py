@@ -1,8 +1,9 @@
 """A run's tools, built from its family's spec: one panel, used by the Images tab (image in,
 image out: translate, upscale, reconstruct...), the Text tab (attention maps) and the Classify
 tab (filters, feature maps, confusion matrices). Pictures (or a .zip of them) and each tool's
-options and button on the left; the tool's picture and numbers on the right. Tools run in the
-sampling worker, as `studio tool` runs them."""
+options and button on the left; on the right the tool's picture, its class probabilities as
+bars (only for a tool that gives them, e.g. a classifier's), its other numbers, and its text
+line by line. Tools run in the sampling worker, as `studio tool` runs them."""
 
 from __future__ import annotations
 
@@ -31,8 +32,12 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
         image = gr.Image(label="Tool result", type="filepath", interactive=False, height=420,
                          elem_id=f"{prefix}-tool-result", elem_classes="tool-result",
                          render=False)
+        probabilities = gr.Label(label="Probability of each class", num_top_classes=10,
+                                 visible=False, elem_id=f"{prefix}-tool-probabilities",
+                                 render=False)
         values = gr.JSON(label="Tool numbers", elem_id=f"{prefix}-tool-numbers", render=False)
-        text = gr.Markdown(elem_id=f"{prefix}-tool-text", render=False)
+        # line_breaks: a passage, a fill-mask answer or a report keeps its lines
+        text = gr.Markdown(elem_id=f"{prefix}-tool-text", line_breaks=True, render=False)
         with gr.Row():
             with gr.Column(scale=1):
                 # Read-only: no uploads, so tools that need input images are refused.
@@ -58,9 +63,10 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                                                variant="primary",
                                                elem_id=f"{prefix}-tool-{tool['name']}")
                         button.click(tool_handler(studio, tool), [run, step, inputs, *fields],
-                                     [image, values, text])
+                                     [image, probabilities, values, text])
             with gr.Column(scale=1):
                 image.render()
+                probabilities.render()
                 values.render()
                 text.render()
     if not studio.viewer:
@@ -76,7 +82,7 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
 
 
 def tool_handler(studio: Studio, tool: dict[str, Any]):
-    @shows_errors(3)
+    @shows_errors(4)
     def run_tool(run_id, step, files, *values):
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files or []]
         if (paths or tool["needs_images"]) and studio.viewer:
@@ -90,6 +96,19 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
                                     inputs=paths or None)
         if result.get("image"):
             studio.outputs.keep(Path(result["image"]).parent)
-        return (result.get("image"), result.get("values"),
+        probabilities = result.get("probabilities") or {}
+        # the picture box only where there is a picture: a text tool's answer stays in view
+        return (gr.Image(value=result.get("image"), visible=bool(result.get("image"))),
+                gr.Label(value=probabilities or None, visible=bool(probabilities)),
+                numbers_besides(result.get("values"), probabilities),
                 as_markdown_text(result.get("text") or ""))
     return run_tool
+
+
+def numbers_besides(values: dict[str, Any] | None, probabilities: dict[str, float]
+                    ) -> dict[str, Any] | None:
+    """A tool's numbers less those its probability bars already show (as the CLI prints
+    them); None when nothing is left."""
+    rest = {k: v for k, v in (values or {}).items()
+            if not (k in probabilities and probabilities[k] == v)}
+    return rest or None
