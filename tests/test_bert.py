@@ -107,6 +107,24 @@ def test_pretrains_then_finetunes_and_resumes_exactly_across_the_boundary(straig
     assert records(split)[3:] == records(straight)[3:]
 
 
+def test_bag_of_tokens_task_trains_the_cls_position_and_resumes_exactly(straight, plays_csv,
+                                                                       runs):
+    """bag_of_tokens > 0: pre-training logs the [CLS] bag-of-tokens loss beside the masked
+    LM's (near the log of the vocabulary at first: uniform), and resume is still exact."""
+    config = {"bag_of_tokens": 1.0}
+    run = tiny(plays_csv, runs, "bag", config, steps=6)
+    assert train_run(run) == "done"
+    rows = [r for r in run.metrics() if "grad_norm" in r]
+    vocab = run.info()["data_info"]["vocab_size"]
+    assert all("bag_loss" in r for r in rows[:4]) and "bag_loss" not in rows[4]
+    assert math.isclose(rows[0]["bag_loss"], math.log(vocab), rel_tol=0.1)
+    split = tiny(plays_csv, runs, "bag-split", config, steps=3)
+    assert train_run(split) == "done"
+    assert train_run(split, resume=True, total_steps=6) == "done"
+    assert records(split)[3:] == records(run)[3:]
+    assert not any("bag_loss" in r for r in straight.metrics())   # off by default
+
+
 def test_finetuning_starts_from_the_pretrained_encoder(plays_csv, runs):
     run = tiny(plays_csv, runs, "frozen-finetune", {"finetune_lr": 0.0}, steps=6)
     assert train_run(run) == "done"

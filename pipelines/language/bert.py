@@ -250,13 +250,29 @@ class BERT(BertTools, Pipeline):
     def pretrain_step(self, batch: dict[str, torch.Tensor], ctx: Any) -> dict[str, Any]:
         ids, mask = self.trimmed(batch["ids"])                      # (B, T)
         inputs, targets = self.mask_tokens(ids)
-        logits, chosen = ctx.modules["masked_lm"](input_ids=inputs, attention_mask=mask,
-                                                  labels=targets)  # (M, V), (M,)
+        bag = self.config.bag_of_tokens > 0
+        logits, chosen, *first = ctx.modules["masked_lm"](
+            input_ids=inputs, attention_mask=mask, labels=targets, bag=bag)  # (M, V), (M,)
         # a sum over the chosen tokens / their count: no NaN for a batch with none chosen
         loss = F.cross_entropy(logits.float(), chosen, reduction="sum") / max(len(chosen), 1)
+        out = {"mlm_loss": loss.detach()}
+        if bag:
+            bag_loss = self.bag_loss(first[0], ids, mask)
+            loss = loss + self.config.bag_of_tokens * bag_loss
+            out["bag_loss"] = bag_loss.detach()
         norm = ctx.backward_step(loss, "pretrain", "masked_lm")
         right = (logits.argmax(-1) == chosen).float().sum() / max(len(chosen), 1)
-        return {"mlm_loss": loss.detach(), "mlm_accuracy": right.detach(), "grad_norm": norm}
+        return {**out, "mlm_accuracy": right.detach(), "grad_norm": norm}
+
+    def bag_loss(self, first_logits: torch.Tensor, ids: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the [CLS] position's prediction (B, V), made from the masked
+        inputs, against the frequencies of all the passage's own tokens (no specials)."""
+        counts = torch.zeros_like(first_logits, dtype=torch.float32)
+        counts.scatter_add_(1, ids, mask.float())                   # (B, V)
+        counts[:, self.special_ids.to(ids.device)] = 0
+        bags = counts / counts.sum(1, keepdim=True).clamp_min(1)
+        return -(bags * first_logits.float().log_softmax(-1)).sum(1).mean()
 
     def finetune_step(self, batch: dict[str, torch.Tensor], ctx: Any) -> dict[str, Any]:
         if not ctx.accelerator.unwrap_model(ctx.modules["classifier"]).started:
@@ -375,12 +391,15 @@ class MaskedPositionsLM(BertForMaskedLM):
     BertForMaskedLM's forward (fill-mask, attention)."""
 
     def forward(self, input_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                **kwargs: Any):
+                bag: bool = False, **kwargs: Any):
         if labels is None:
             return super().forward(input_ids=input_ids, **kwargs)
         hidden = self.bert(input_ids, **kwargs).last_hidden_state    # (B, T, H)
         chosen = labels != -100                                      # (B, T)
-        return self.cls(hidden[chosen]), labels[chosen]              # (M, V), (M,)
+        logits = self.cls(hidden[chosen])                            # (M, V)
+        if bag:           # and the head at [CLS] (bert_spec.py: bag_of_tokens)
+            return logits, labels[chosen], self.cls(hidden[:, 0])    # ..., (B, V)
+        return logits, labels[chosen]                                # (M, V), (M,)
 
 
 class FineTunedClassifier(BertForSequenceClassification):
