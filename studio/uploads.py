@@ -1,5 +1,7 @@
-"""Uploaded data sets: a .zip of images or a .txt file, checked and copied into the runs
-folder's `.data/`, the only place an upload is ever written. Returns the data spec to train on.
+"""Uploaded data sets, checked and copied into the runs folder's `.data/`, the only place an
+upload is ever written. Returns the data spec to train on, by the file's type: a .zip of
+images -> `folder:`, a .txt -> `text:`, a .csv (a table, or passages and their labels) ->
+`csv:`, a .tsv (source<TAB>target on each line, for a translator) -> `pairs:`.
 
 A zip is read in place by the data loader later (never extracted), but one whose entries would
 escape a folder (absolute paths, `..`) is refused outright, as are oversized uploads, entries and
@@ -44,8 +46,22 @@ def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:
     elif suffix == ".txt":
         text = read_text_file(str(source))   # UTF-8 and long enough, or a clear error
         kind, note = "text", f"{source.name}: {len(text):,} characters"
+    elif suffix == ".csv":
+        rows = lines_of(source, limits.MAX_TABLE_BYTES)
+        if len(rows) < 2:
+            raise StudioError(f"{source.name} has no rows under its header; a .csv needs a "
+                              f"header line of column names, then a row per example")
+        kind, note = "csv", f"{source.name}: {len(rows) - 1:,} rows of {rows[0][:80]!r}"
+    elif suffix == ".tsv":
+        rows = lines_of(source, limits.MAX_TEXT_BYTES)
+        pairs = sum("\t" in row for row in rows)
+        if not pairs:
+            raise StudioError(f"{source.name} has no line with a tab; a .tsv of pairs holds "
+                              f"source<TAB>target on each line")
+        kind, note = "pairs", f"{source.name}: {pairs:,} source-target pairs"
     else:
-        raise StudioError(f"{source.name} is neither a .zip of images nor a .txt file")
+        raise StudioError(f"{source.name} is not a .zip of images, a .txt, a .csv or a .tsv "
+                          f"file")
     dest_dir = runs_dir / ".data"
     dest_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -55,6 +71,23 @@ def store_upload(path: str | Path, runs_dir: Path) -> tuple[str, str]:
     shutil.copyfile(source, tmp)
     tmp.replace(dest)
     return f"{kind}:{dest}", note + f" — saved as {kind}:{dest}"
+
+
+def lines_of(path: Path, max_bytes: int) -> list[str]:
+    """The non-blank lines of a UTF-8 .csv or .tsv (size checked before reading; the data
+    loaders check columns, labels and pairs when the run starts, with their own messages)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise StudioError(f"{path.name} is {limits.size_text(size)}; the limit is "
+                          f"{limits.size_text(max_bytes)}: keep a part of it")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise StudioError(f"{path.name} is not UTF-8 text (byte {error.start}); save it as "
+                          f"UTF-8 and upload it again") from None
+    if "\x00" in text:
+        raise StudioError(f"{path.name} looks like a binary file (NUL bytes); give plain text")
+    return [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
 
 
 def check_zip(path: Path) -> tuple[int, int]:

@@ -5,10 +5,12 @@ translation and its alignment map; then picks word embeddings trained on a text 
 for a word's neighbours; then picks a text classifier trained on a CSV of passages and
 classifies a passage typed on two lines: the probability of each class is drawn as bars (the
 model's own numbers, the likeliest named on top) and the answer's text keeps the passage's
-lines. Screenshots: tests/browser_kit.py."""
+lines; then uploads a .tsv of pairs in the Train tab and sees it named as pairs: data.
+Screenshots: tests/browser_kit.py."""
 
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,13 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
             "Speak, speak.", "What news from Rome?"], shown_lines
         page.locator("#reader-tools").screenshot(path=str(shots / "reader-classify-panel.png"))
         page.screenshot(path=str(shots / "reader-classify.png"), full_page=True)
+
+        # The user's own pairs arrive through the Train tab's upload: a .tsv becomes pairs:
+        # data, named in the Data box (a .csv becomes csv: data: tests/test_studio_tabs.py).
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-upload input[type=file]").set_input_files(str(pairs))
+        playwright.expect(page.locator("#train-message")).to_contain_text("saved as pairs:",
+                                                                          timeout=30_000)
+        playwright.expect(page.locator("#train-data input")).to_have_value(
+            re.compile(r"^pairs:.*dates\.tsv$"))
+        page.screenshot(path=str(shots / "train-upload-tsv.png"), full_page=True)

@@ -93,6 +93,29 @@ def test_uploads_are_checked_and_copied_into_the_data_folder(tmp_path, runs_dir)
     assert sorted(p.suffix for p in (runs_dir / ".data").iterdir()) == [".txt", ".zip"]
 
 
+def test_a_csv_and_a_tsv_upload_become_csv_and_pairs_data(tmp_path, runs_dir):
+    from pipelines.data.language import load_labelled_text, load_text_pairs
+    table = tmp_path / "my passages.csv"
+    table.write_text("passage,play\n" + "".join(f'"line {i}\nand more {i}",{"AB"[i % 2]}\n'
+                                                 for i in range(40)), encoding="utf-8")
+    spec, note = store_upload(table, runs_dir)
+    assert spec.startswith("csv:") and "rows" in note
+    data = load_labelled_text(spec, text_column="passage", target_column="play")
+    assert data.class_names == ["A", "B"]
+    pairs = tmp_path / "dates.tsv"
+    pairs.write_text("".join(f"{d}/3/1994\t1994-03-{d:02d}\n" for d in range(1, 29)))
+    spec, note = store_upload(pairs, runs_dir)
+    assert spec.startswith("pairs:") and "28 source-target pairs" in note
+    loaded = load_text_pairs(spec)
+    assert ("1/3/1994", "1994-03-01") in loaded.train_pairs + loaded.val_pairs
+    for name, body, problem in (("header.csv", "passage,play\n", "no rows"),
+                                ("plain.tsv", "no tab here\n", "no line with a tab"),
+                                ("notes.pdf", "%PDF", "not a .zip of images, a .txt")):
+        (tmp_path / name).write_text(body)
+        with pytest.raises(StudioError, match=problem):
+            store_upload(tmp_path / name, runs_dir)
+
+
 def test_presets_scale_the_familys_default_steps():
     assert preset_steps(2000, "quick look") == 200
     assert preset_steps(2000, "default") == 2000

@@ -67,9 +67,13 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                                    info="what to train (`studio list` describes each)",
                                    elem_id="train-pipeline")
             data = gr.Dropdown(data_names, value=data_names[0], allow_custom_value=True,
-                               label="Data", info=CUSTOM_DATA_HINT, interactive=True)
-            upload = gr.File(label="…or upload a .zip of images (subfolders = classes) or a "
-                             ".txt file", file_types=[".zip", ".txt"], height=110)
+                               label="Data", info=CUSTOM_DATA_HINT, interactive=True,
+                               elem_id="train-data")
+            upload = gr.File(label="…or upload a .zip of images (subfolders = classes), a "
+                             ".txt, a .csv (a table, or passages with a label column) or a "
+                             ".tsv of source<TAB>target pairs",
+                             file_types=[".zip", ".txt", ".csv", ".tsv"], height=110,
+                             elem_id="train-upload")
 
         @gr.render(inputs=[pipeline, prefill])
         def options_form(pipeline_name, prefill_values):
