@@ -61,13 +61,13 @@ LAPGAN = GAN_SPEC.variant(
     "LAPGAN (Denton 2015): a Laplacian pyramid of GANs, a small GAN for the coarse image and a "
     "conditional GAN per finer level drawing its detail; a levels tool",
     Config=LAPGANConfig,
-    # 2,500 steps of 32 (session 17, on the 2-core CPU shared with 4-5 other runs): digits
-    # 8.6x / 9.6x / 10.7x the judge's copy floor (judge / layers / pixels) in 3.2 minutes,
-    # where 1,500 read 12.3x / 12.6x / 13.3x (1.6 minutes) and 1,500 of 64 8.5x / 8.5x / 9.9x
-    # (4.3 minutes). Shapes, 1,500 steps: 454x / 307x / 8.0x in 6.5 minutes, coloured blobs
-    # on the right background with few clear outlines; 2,500 not measured (~11 minutes at
-    # that load's 0.26 s a step).
-    train_defaults={**TRAIN_DEFAULTS, "steps": 2500, "batch_size": 32},
+    # 5,000 steps of 32 (session 19, bench/gan_quality.py two at a time, one thread each):
+    # digits 4.3x / 5.0x / 6.6x the judge's copy floor (judge / layers / pixels), recall
+    # 0.45, in 2.57 minutes, where session 17's 2,500 read 8.6x / 9.6x / 10.7x in 1.47 and
+    # 2,500 with level_width 128 5.3x / 7.2x / 10.9x in 1.88. Session 17: 1,500 steps
+    # 12.3x / 12.6x / 13.3x, 1,500 of 64 8.5x / 8.5x / 9.9x (4.3 minutes); shapes, 1,500
+    # steps, 454x / 307x / 8.0x in 6.5 minutes (coloured blobs, few clear outlines).
+    train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "batch_size": 32},
     # gpu preset (not yet measured on a GPU): 64 px, 8x8 base and three conditional levels
     # (16, 32, 64) of the paper's 128 feature maps, the family's batch and steps.
     presets={"gpu": extend(GPU_PRESET, config={"base_size": 8, "level_width": 128})},

@@ -107,7 +107,11 @@ class StyleDirectionOptions:
 # 64-image batches' 600 steps (5.5 minutes) 654x / 426x / 30x, and the DCGAN's 800 steps in
 # 4.7 minutes 2,896x / 1,711x / 325x: blobs and coloured spots, not yet shapes, but ahead of
 # the DCGAN at equal time (session 17; the full 3,000 steps on shapes not yet measured).
-STYLEGAN_TRAIN_DEFAULTS = {**TRAIN_DEFAULTS, "steps": 3000, "batch_size": 32}
+# Session 19 (bench/gan_quality.py two at a time, one thread each): 4,500 steps on digits
+# 3.8x / 3.9x / 3.1x in 1.7 minutes; 6,000 3.1x / 3.2x / 2.5x in 3.3 (mixing_prob 0.5:
+# 3.2x / 3.2x / 2.5x; r1_gamma 0.5: 4.4x / 4.2x / 2.9x), but 6,000 steps of shapes would
+# take ~11 minutes, over issue 22's 10; 4,500 on shapes: see docs/gans.md.
+STYLEGAN_TRAIN_DEFAULTS = {**TRAIN_DEFAULTS, "steps": 4500, "batch_size": 32}
 
 STYLEGAN = GAN_SPEC.variant(
     "stylegan", "pipelines.gan.stylegan:StyleGAN",
