@@ -129,6 +129,12 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
             "Speak, speak.", "What news from Rome?"], shown_lines
         page.locator("#reader-tools").screenshot(path=str(shots / "reader-classify-panel.png"))
         page.screenshot(path=str(shots / "reader-classify.png"), full_page=True)
+        # the per-class report's columns stay aligned: a fixed-width block, bars hidden
+        page.locator("#reader-tool-class-report").click()
+        report = page.locator("#reader-tool-text pre")
+        playwright.expect(report).to_contain_text("precision", timeout=90_000)
+        assert "  " in report.inner_text()                 # the columns' spaces are kept
+        playwright.expect(bars).to_be_hidden()
 
         # The user's own pairs arrive through the Train tab's upload: a .tsv becomes pairs:
         # data, named in the Data box (a .csv becomes csv: data: tests/test_studio_tabs.py).

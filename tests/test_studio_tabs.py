@@ -202,3 +202,12 @@ def test_the_sketch_pad_picture_is_checked_and_answers_tabulated():
                                  "probabilities": {"0": 0.25, "1": 0.75}}])
     assert rows.values.tolist() == [["r1", "svm-rbf", "1", 0.75]]
     assert bars["probability"].sum() == 1.0
+
+
+def test_a_tools_column_text_keeps_its_alignment_and_other_text_is_escaped():
+    from studio.tabs.tools import tool_text
+    report = "class      precision  recall\ncircle          0.93    0.88"
+    assert tool_text(report) == f"```\n{report}\n```"
+    assert tool_text("a <folder>\nsecond line") == "a &lt;folder&gt;\nsecond line"
+    assert tool_text("x   ```   y").count("```") == 2     # only the block's own fences
+

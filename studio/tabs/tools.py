@@ -7,6 +7,7 @@ line by line. Tools run in the sampling worker, as `studio tool` runs them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,20 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
         return (gr.Image(value=result.get("image"), visible=bool(result.get("image"))),
                 gr.Label(value=probabilities or None, visible=bool(probabilities)),
                 numbers_besides(result.get("values"), probabilities),
-                as_markdown_text(result.get("text") or ""))
+                tool_text(result.get("text") or ""))
     return run_tool
+
+
+COLUMNS = re.compile(r"\S {2,}\S")   # text laid out in columns: "circle     0.93    0.88"
+
+
+def tool_text(text: str) -> str:
+    """A tool's text for the Markdown box: columns aligned with spaces (a per-class report)
+    in a fixed-width block, where they keep their alignment; any other text escaped, its line
+    breaks kept by the box."""
+    if COLUMNS.search(text):
+        return "```\n" + text.replace("```", "'''") + "\n```"
+    return as_markdown_text(text)
 
 
 def numbers_besides(values: dict[str, Any] | None, probabilities: dict[str, float]
