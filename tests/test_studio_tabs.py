@@ -209,5 +209,7 @@ def test_a_tools_column_text_keeps_its_alignment_and_other_text_is_escaped():
     report = "class      precision  recall\ncircle          0.93    0.88"
     assert tool_text(report) == f"```\n{report}\n```"
     assert tool_text("a <folder>\nsecond line") == "a &lt;folder&gt;\nsecond line"
-    assert tool_text("x   ```   y").count("```") == 2     # only the block's own fences
+    assert tool_text("x   ```   y\nz    w").count("```") == 2  # only the block's own fences
+    table = "| class | f1 |\n| --- | --- |\n| a  b | 0.5  |"      # Markdown stays Markdown
+    assert tool_text(table) == table and tool_text("one  gap") == "one  gap"
 

@@ -110,10 +110,12 @@ COLUMNS = re.compile(r"\S {2,}\S")   # text laid out in columns: "circle     0.9
 
 
 def tool_text(text: str) -> str:
-    """A tool's text for the Markdown box: columns aligned with spaces (a per-class report)
-    in a fixed-width block, where they keep their alignment; any other text escaped, its line
-    breaks kept by the box."""
-    if COLUMNS.search(text):
+    """A tool's text for the Markdown box: columns aligned with spaces (two lines or more, as
+    a per-class report) in a fixed-width block, where they keep their alignment; any other
+    text (a Markdown table too) escaped, its line breaks kept by the box."""
+    lines = text.splitlines()
+    if (sum(bool(COLUMNS.search(line)) for line in lines) >= 2
+            and not any(line.lstrip().startswith("|") for line in lines)):  # not a Markdown table
         return "```\n" + text.replace("```", "'''") + "\n```"
     return as_markdown_text(text)
 
