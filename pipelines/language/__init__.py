@@ -1,6 +1,6 @@
 """Language models beyond next-token prediction (issue 24): a BERT-style encoder pre-trained by
-masked language modelling and fine-tuned to classify passages (bert.py; its tools and
-exports: bert_tools.py), sequence-to-sequence translation with attention (seq2seq.py: a GRU
+masked language modelling and fine-tuned to classify passages (bert.py; its tokenizer and
+networks: bert_networks.py; its tools and exports: bert_tools.py), sequence-to-sequence translation with attention (seq2seq.py: a GRU
 encoder-decoder and a transformers encoder-decoder), and word embeddings you can explore
 (word2vec.py, with the explorer of embeddings.py). Each pipeline is declared, torch-free, in
 its own spec module (bert_spec.py, seq2seq_spec.py, word2vec_spec.py); the data they read is
