@@ -65,6 +65,8 @@ def test_write_restore_and_chat_in_the_text_tab(tmp_path):
             playwright.expect(page.locator("#chat-log")).to_contain_text(line, timeout=60_000)
             playwright.expect(page.locator("#chat-message textarea")).to_have_value(
                 "", timeout=60_000)
+            # Send comes back on when the reply is written (a click before would be dropped)
+            playwright.expect(page.locator("#chat-send")).to_be_enabled(timeout=60_000)
         playwright.expect(page.locator("#chat-log [data-testid='bot']")).to_have_count(
             2, timeout=60_000)
         page.locator("#text-history-open").scroll_into_view_if_needed()

@@ -91,12 +91,20 @@ def build(studio: Studio, run, step, seed) -> SimpleNamespace:
             @shows_errors(3)
             def turn(run_id, step, seed, you, them, style, message, session, *values):
                 controls = changed_values(specs, list(values))
+                cleared = ""
                 for shown, kept in chat_turn(studio, run_id, step, seed, you, them, style,
                                              message, session, controls):
-                    yield shown, kept, ""
+                    # the line box is emptied once, as the turn starts: a next line typed
+                    # while the reply is being written is kept
+                    yield shown, kept, cleared
+                    cleared = gr.skip()
 
-            send.click(turn, [run, step, seed, you, them, style, message, session, *inputs],
-                       [log, session, message], concurrency_limit=4)
+            # Send is off while the reply is written (a click then would be dropped: Gradio
+            # runs one click of a button at a time) and back on after, error or not.
+            send.click(lambda: gr.Button(interactive=False), None, send, queue=False).then(
+                turn, [run, step, seed, you, them, style, message, session, *inputs],
+                [log, session, message], concurrency_limit=4).then(
+                lambda: gr.Button(interactive=True), None, send, queue=False)
             new.click(lambda: ([], dict(NEW_SESSION)), None, [log, session])
 
         @shows_errors(4)
