@@ -75,7 +75,7 @@ def cmd_train(args) -> int:
     from .core.run_setup import start_run
     entry = get_entry(args.pipeline)
     config, trainer = with_preset(args.pipeline, args.preset,
-                                   *split_overrides(args.pipeline, args))
+                                   *split_overrides(args.pipeline, args), data=args.data)
     if entry.trains == "fit":  # scikit-learn models are fit in one go, not trained by steps
         return _fit_classic(args, config, trainer)
     if args.dry_run:

@@ -266,7 +266,7 @@ def cmd_inspect(args) -> int:
     from .services import inspector
     if args.target in {entry.name for entry in list_pipelines()}:
         config, trainer = with_preset(args.target, args.preset,
-                                      *split_overrides(args.target, args))
+                                      *split_overrides(args.target, args), data=args.data)
         report = inspector.inspect_pipeline(args.target, args.data, config, trainer)
     else:
         if args.data or args.set or args.preset:
@@ -318,6 +318,9 @@ def _show_pipeline(name: str) -> int:
     print(f"{cls.name}: {cls.summary}")
     print("trainer defaults: " + " ".join(f"--{k.replace('_', '-')} {v}"
                                           for k, v in cls.train_defaults.items()))
+    for data, changes in cls.train_defaults_by_data.items():
+        print(f"  on {data}: " + " ".join(f"--{k.replace('_', '-')} {v}"
+                                          for k, v in changes.items()))
     presets = family_presets(cls)
     if presets:
         gpu = presets.get("gpu", {"config": {}, "trainer": {}})

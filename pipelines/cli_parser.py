@@ -188,10 +188,11 @@ def split_overrides(pipeline: str, args: argparse.Namespace) -> tuple[dict, dict
     return config, trainer
 
 
-def with_preset(pipeline: str, preset: str | None, config: dict,
-                 trainer: dict) -> tuple[dict, dict]:
-    """The preset's options under the user's own: --set and the flags win."""
+def with_preset(pipeline: str, preset: str | None, config: dict, trainer: dict,
+                data: str | None = None) -> tuple[dict, dict]:
+    """The preset's options (on that data set) under the user's own: --set and the flags
+    win."""
     if preset is None:
         return config, trainer
-    preset_config, preset_trainer = preset_overrides(get_entry(pipeline), preset)
+    preset_config, preset_trainer = preset_overrides(get_entry(pipeline), preset, data)
     return {**preset_config, **config}, {**preset_trainer, **trainer}

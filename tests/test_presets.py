@@ -103,3 +103,31 @@ def test_every_registry_name_is_its_implementations_name():
                   for e in list_pipelines()
                   if getattr(load_pipeline_class(e.name), "name", None) != e.name]
     assert mismatched == []
+
+
+def test_a_pipeline_may_train_longer_on_one_data_set_and_its_presets_follow(runs_dir, capsys):
+    """stylegan declares its own steps for digits (8 px steps are cheap) and shapes: the run,
+    the presets, the form's description and `studio list` all read the data set's."""
+    from pipelines.core.spec import describe
+    cls = load_pipeline_class("stylegan")
+    by_data = cls.train_defaults_by_data
+    digits, shapes = by_data["digits"]["steps"], by_data["shapes"]["steps"]
+    assert digits != shapes
+    for data, steps in (("digits", digits), ("Shapes", shapes),
+                        ("folder:/somewhere", cls.train_defaults["steps"])):
+        assert make_configs(cls, {}, {}, data)[1].steps == steps
+        assert family_presets(cls, data)["long"]["trainer"] == {"steps": 3 * steps}
+    assert make_configs(cls, {}, {"steps": 7}, "shapes")[1].steps == 7   # the user wins
+    assert preset_overrides(cls, "quick look", "shapes")[1] == {
+        "steps": preset_steps(shapes, "quick look")}
+    steps_field = next(f for f in describe(get_entry("stylegan"))["trainer"]
+                       if f["name"] == "steps")
+    assert steps_field["default_by_data"] == {"digits": digits, "shapes": shapes}
+    assert f"on shapes: {shapes:,}" in steps_field["help"]
+
+    assert main(["train", "stylegan", "--data", "shapes", "--preset", "long", "--queue"]) == 0
+    assert _created_run(capsys).info()["total_steps"] == 3 * shapes
+    assert main(["train", "stylegan", "--data", "digits", "--queue"]) == 0
+    assert _created_run(capsys).info()["total_steps"] == digits
+    assert main(["list", "stylegan"]) == 0
+    assert f"on shapes: --steps {shapes}" in capsys.readouterr().out

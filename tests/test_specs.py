@@ -52,8 +52,8 @@ def test_names_are_unique_and_every_entry_is_a_spec():
 def test_each_spec_matches_its_implementation(spec):
     cls = load_pipeline_class(spec.name)
     assert cls.spec is spec
-    for attr in ("name", "Config", "SampleControls", "tools", "train_defaults", "presets",
-                 "data_kind"):
+    from pipelines.core.spec import DECLARED
+    for attr in DECLARED:
         assert getattr(cls, attr) == getattr(spec, attr), attr
     # A fit model keeps no weights: its tools run on the finished run (classic/tools.py).
     from pipelines.classic.tools import FittedRun

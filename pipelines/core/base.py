@@ -114,6 +114,7 @@ class Pipeline:
     data_kind: ClassVar[str] = "image"
     # Changes to TrainerConfig's defaults that suit this family, e.g. {"steps": 3000}.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    train_defaults_by_data: ClassVar[dict[str, dict[str, Any]]] = {}
     # Named option sets beside the step multipliers (pipelines/core/presets.py), as plain data:
     # {"gpu": {"config": {model options}, "trainer": {trainer options}}}.
     presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}

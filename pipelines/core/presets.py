@@ -38,6 +38,19 @@ def extend(preset: dict[str, dict[str, Any]], *, config: dict[str, Any] | None =
             "trainer": {**preset["trainer"], **(trainer or {})}}
 
 
+def data_name(data: str | None) -> str:
+    """The bundled data set a data spec names ("Shapes" -> "shapes"); "" for a user's own
+    (folder:..., text:..., ...) and for none."""
+    return "" if not data or ":" in data else data.strip().lower()
+
+
+def train_defaults_for(pipeline_cls: type, data: str | None) -> dict[str, Any]:
+    """The pipeline's trainer defaults on this data: its train_defaults, with its changes for
+    that bundled data set (train_defaults_by_data) over them."""
+    by_data = getattr(pipeline_cls, "train_defaults_by_data", {}) or {}
+    return {**pipeline_cls.train_defaults, **by_data.get(data_name(data), {})}
+
+
 def preset_steps(default_steps: int, preset: str) -> int:
     """The step count of a CPU preset: max(50, default x its multiplier)."""
     return max(MIN_STEPS, int(round(default_steps * STEP_MULTIPLIERS[preset])))
@@ -48,12 +61,14 @@ def has_presets(pipeline_cls: type) -> bool:
     return getattr(pipeline_cls, "presets", None) is not None
 
 
-def family_presets(pipeline_cls: type) -> dict[str, dict[str, dict[str, Any]]]:
+def family_presets(pipeline_cls: type, data: str | None = None
+                   ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every preset of a pipeline class, in PRESET_NAMES order, as JSON-ready dicts: the step
-    multipliers of its default steps, then what the family declares (its gpu preset)."""
+    multipliers of its default steps on `data`, then what the family declares (its gpu
+    preset)."""
     if not has_presets(pipeline_cls):
         return {}
-    default_steps = pipeline_cls.train_defaults.get("steps", TrainerConfig().steps)
+    default_steps = train_defaults_for(pipeline_cls, data).get("steps", TrainerConfig().steps)
     out = {name: {"config": {}, "trainer": {"steps": preset_steps(default_steps, name)}}
            for name in STEP_MULTIPLIERS}
     out.update(copy.deepcopy(pipeline_cls.presets))
@@ -65,12 +80,13 @@ def normalise_name(name: str) -> str:
     return " ".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
 
 
-def preset_overrides(pipeline_cls: type, preset: str
+def preset_overrides(pipeline_cls: type, preset: str, data: str | None = None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(config overrides, trainer overrides) of a preset, unchecked: they go through the same
-    validation as the user's own options when the run starts. An unknown preset, or any preset
-    for a model without a trainer, is refused in one line that lists the valid ones."""
-    presets = family_presets(pipeline_cls)
+    """(config overrides, trainer overrides) of a preset on `data`, unchecked: they go through
+    the same validation as the user's own options when the run starts. An unknown preset, or
+    any preset for a model without a trainer, is refused in one line that lists the valid
+    ones."""
+    presets = family_presets(pipeline_cls, data)
     name = getattr(pipeline_cls, "name", "this pipeline")
     if not presets:
         raise StudioError(f"{name} is fit in one go, not trained by steps: it has no presets")

@@ -14,6 +14,7 @@ from .config import TrainerConfig, apply_overrides, config_hash, to_dict
 from ..data import ImageData, TextData, load_data
 from .errors import StudioError
 from .hardware import check_compile
+from .presets import train_defaults_for
 from ..registry import get_entry, load_pipeline_class
 from .runs import RunFolder, runs_dir_from_env
 
@@ -30,9 +31,12 @@ def _versions() -> dict[str, str]:
 
 
 def make_configs(pipeline_cls: type, config_overrides: dict[str, Any],
-                 trainer_overrides: dict[str, Any]) -> tuple[Any, TrainerConfig]:
+                 trainer_overrides: dict[str, Any], data: str | None = None
+                 ) -> tuple[Any, TrainerConfig]:
+    """The config and trainer config a run on `data` gets: the pipeline's defaults (its
+    trainer defaults for that data set, if it has its own), then the overrides."""
     config = apply_overrides(pipeline_cls.Config(), config_overrides)
-    trainer = apply_overrides(TrainerConfig(), pipeline_cls.train_defaults)
+    trainer = apply_overrides(TrainerConfig(), train_defaults_for(pipeline_cls, data))
     trainer = apply_overrides(trainer, trainer_overrides)
     return config, trainer
 
@@ -66,7 +70,7 @@ def start_run(pipeline: str, data: str, *, config_overrides: dict[str, Any] | No
     is recorded in run.json); its options are already in the overrides."""
     get_entry(pipeline)
     cls = load_pipeline_class(pipeline)
-    config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {})
+    config, trainer = make_configs(cls, config_overrides or {}, trainer_overrides or {}, data)
     check_compile(trainer.compile, trainer.cpu)
     dataset = load_data_for(cls, config, data)
     described = cls.describe_data(dataset, config)

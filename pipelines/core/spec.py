@@ -44,6 +44,10 @@ class PipelineSpec:
     tools: tuple[Tool, ...] = ()
     # Changes to TrainerConfig's defaults that suit this pipeline, e.g. {"steps": 3000}.
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    # Changes to those for one bundled data set, e.g. {"shapes": {"steps": 4500}}: a 32 px
+    # colour step costs as much as many 8 px digit steps, and each default should fit a few
+    # minutes on a CPU (presets.train_defaults_for).
+    train_defaults_by_data: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Named option sets beside the step multipliers (pipelines/core/presets.py), as plain data:
     # {"gpu": {"config": {model options}, "trainer": {trainer options}}}; None for a model
     # fit in one go, which has no steps for a preset to set.
@@ -92,11 +96,20 @@ def describe(spec: PipelineSpec) -> dict[str, Any]:
     trainer = field_dicts(TrainerConfig)
     for f in trainer:
         f["default"] = spec.train_defaults.get(f["name"], f["default"])
+        by_data = {data: changes[f["name"]] for data, changes
+                   in spec.train_defaults_by_data.items() if f["name"] in changes}
+        if by_data:     # the form's help says so; the default shown follows the data picked
+            f["default_by_data"] = by_data
+            f["help"] += " Default " + "; ".join(f"on {d}: {v:,}" if isinstance(v, int)
+                                                 else f"on {d}: {v}"
+                                                 for d, v in by_data.items()) + "."
     return {
         "name": spec.name, "family": spec.family, "kind": spec.kind,
         "summary": spec.summary, "data_kind": spec.data_kind, "trains": spec.trains,
         "options": field_dicts(spec.Config), "trainer": trainer,
         "presets": family_presets(spec),   # {} for models fit in one go
+        "presets_by_data": {data: family_presets(spec, data)
+                            for data in spec.train_defaults_by_data},
         "controls": field_dicts(spec.SampleControls),
         "tools": [{"name": t.name, "help": t.help, "needs_images": t.needs_images,
                    "accepts_images": t.accepts_images, "options": field_dicts(t.Options)}
@@ -108,8 +121,8 @@ def describe(spec: PipelineSpec) -> dict[str, Any]:
 
 
 # What a spec declares that its implementation class takes over as class attributes.
-DECLARED = ("name", "Config", "SampleControls", "tools", "train_defaults", "presets",
-            "data_kind")
+DECLARED = ("name", "Config", "SampleControls", "tools", "train_defaults",
+            "train_defaults_by_data", "presets", "data_kind")
 
 
 def adopt(cls: type, spec: PipelineSpec) -> None:

@@ -74,7 +74,7 @@ def dry_run(pipeline: str, data: str, config_overrides: dict[str, Any],
         from ..core.errors import StudioError
         raise StudioError(f"--dry-run-steps must be at least 1, not {steps}")
     cls = load_pipeline_class(pipeline)
-    config, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as configured
+    config, tc = make_configs(cls, config_overrides, trainer_overrides, data)  # the run as configured
     trials = []
     for span in phase_spans(cls.phases(config), tc.steps):
         trial = _trial(pipeline, data, config_overrides, trainer_overrides, steps,

@@ -58,7 +58,7 @@ def inspect_pipeline(pipeline: str, data: str | None, config_overrides: dict[str
         return {**head, "batch_size": None, "networks": [],
                 "note": f"{pipeline} is fit in one go by scikit-learn or statsmodels: it has no "
                         f"layers to show (`studio list {pipeline}` shows its options)"}
-    config, tc = make_configs(cls, config_overrides, trainer_overrides)  # the run as asked
+    config, tc = make_configs(cls, config_overrides, trainer_overrides, data)  # the run as asked
     phases = spans(cls.phases(config), tc.steps)            # one step of each is traced
     tmp = Path(tempfile.mkdtemp(prefix="studio-inspect-"))
     try:

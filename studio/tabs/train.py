@@ -13,6 +13,7 @@ import gradio as gr
 
 from pipelines.data import BUNDLED_DATASETS
 from pipelines.core.errors import StudioError
+from pipelines.core.presets import data_name
 from pipelines.registry import list_pipelines
 from pipelines.core.runs import RunFolder
 
@@ -29,19 +30,35 @@ CUSTOM_DATA_HINT = ("or type folder:/path/to/images (a .zip works too), text:/pa
                     "a table (iris, wine, breast_cancer, diabetes) or csv:/path/to/file.csv")
 
 
-def preset_values(desc: dict[str, Any], preset: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def data_default(spec: dict[str, Any], data: str | None) -> Any:
+    """A form field's default on that data set (the pipeline may train longer on one)."""
+    return (spec.get("default_by_data") or {}).get(data_name(data), spec["default"])
+
+
+def preset_values(desc: dict[str, Any], preset: str, data: str | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What choosing `preset` puts in the form, as ({model option: value}, {trainer option:
-    value}), from the presets in the pipeline's description (`pipelines.core.presets`): every
-    option that any of its presets sets gets this preset's value or else its default (so
-    default undoes gpu); options no preset touches keep what the user typed."""
-    presets = desc.get("presets") or {}
+    value}), from the presets in the pipeline's description (`pipelines.core.presets`) on
+    that data set: every option that any of its presets sets gets this preset's value or else
+    its default (so default undoes gpu); options no preset touches keep what the user typed."""
+    presets = ((desc.get("presets_by_data") or {}).get(data_name(data))
+               or desc.get("presets") or {})
     chosen = presets.get(preset, {"config": {}, "trainer": {}})
     values = []
     for part, specs in (("config", desc["options"]), ("trainer", desc["trainer"])):
         touched = set().union(*(p[part] for p in presets.values()))
-        values.append({s["name"]: chosen[part].get(s["name"], s["default"])
+        values.append({s["name"]: chosen[part].get(s["name"], data_default(s, data))
                        for s in specs if s["name"] in touched})
     return values[0], values[1]
+
+
+def data_values(desc: dict[str, Any], preset: str | None, data: str | None) -> list[Any]:
+    """What picking a data set changes in the trainer form: the fields whose default depends
+    on the data (steps, where a 32 px set trains fewer than 8 px digits), under the preset
+    chosen; gr.skip() for every other field."""
+    trainer = preset_values(desc, preset or "default", data)[1]
+    return [trainer.get(s["name"], data_default(s, data)) if s.get("default_by_data")
+            else gr.skip() for s in desc["trainer"]]
 
 
 def start_message(studio: Studio, run_id: str) -> str:
@@ -75,8 +92,11 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
                              file_types=[".zip", ".txt", ".csv", ".tsv"], height=110,
                              elem_id="train-upload")
 
-        @gr.render(inputs=[pipeline, prefill])
-        def options_form(pipeline_name, prefill_values):
+        # Drawn again for another pipeline (or a duplicated run's values); another data set
+        # only changes the fields whose default depends on it (data.change below).
+        @gr.render(inputs=[pipeline, prefill, data],
+                   triggers=[app.load, pipeline.change, prefill.change])
+        def options_form(pipeline_name, prefill_values, data_spec_now):
             desc = describe(pipeline_name)
             values = prefill_values if prefill_values.get("pipeline") == pipeline_name else {}
             gr.Markdown(as_markdown_text(desc["summary"]))
@@ -85,21 +105,27 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             if desc.get("presets"):   # models fit in one go have none
                 with gr.Row():
                     preset = gr.Radio(list(desc["presets"]), value="default", label="Preset",
+                                      interactive=True,
                                       info=PRESET_INFO, elem_id="train-preset")
             with gr.Accordion("Model options", open=False):
                 model_inputs = [field_input(s, values.get("config", {}).get(s["name"]))
                                 for s in desc["options"]]
             with gr.Accordion("Training options", open=bool(values)):
-                trainer_inputs = [field_input(s, values.get("trainer", {}).get(s["name"]))
+                trainer_inputs = [field_input(s, values.get("trainer", {}).get(
+                                      s["name"], data_default(s, data_spec_now)))
                                   for s in trainer_specs]
             if preset is not None:
-                def fill(name):
-                    config, trainer = preset_values(desc, name)
+                def fill(name, data_spec):
+                    config, trainer = preset_values(desc, name, data_spec)
                     return ([config.get(s["name"], gr.skip()) for s in desc["options"]]
                             + [trainer.get(s["name"], gr.skip()) for s in trainer_specs])
 
-                preset.change(fill, preset, [*model_inputs, *trainer_inputs],
+                preset.change(fill, [preset, data], [*model_inputs, *trainer_inputs],
                               show_progress="hidden")
+            if any(s.get("default_by_data") for s in trainer_specs):
+                data.change(lambda *now: data_values(desc, *now),
+                            [preset if preset is not None else gr.State(None), data],
+                            trainer_inputs, show_progress="hidden")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", elem_id="train-start",
                                   scale=3)
