@@ -154,7 +154,8 @@ def register(studio: Studio) -> None:
         """The Images tab's Tools: the family's tool `name` on a run (`studio list` names
         each family's), on `inputs` (pictures sent with gradio_client.handle_file; editors
         only) or on what the tool picks without them (e.g. validation images), `options` by
-        name. Returns the tool's picture, its numbers and a message."""
+        name. Returns the tool's picture, its numbers (a classifier's class probabilities
+        under "probabilities") and a message."""
         paths = [str(uploaded_path(file)) for file in inputs or []]
         if paths:
             studio.require_editor("uploading images")
@@ -162,8 +163,11 @@ def register(studio: Studio) -> None:
                                     options=options_dict(options), inputs=paths or None,
                                     step=parse_step(step))
         image = result.get("image")
+        values = result.get("values")
+        if result.get("probabilities"):     # what the page shows as bars
+            values = {**(values or {}), "probabilities": result["probabilities"]}
         return (FileData(path=image, orig_name=Path(image).name) if image else None,
-                result.get("values"),
+                values,
                 f"{name} on {run}" + (f": {result['text']}" if result.get("text") else ""))
 
     for fn in (runs, compare, progress, sample, write, tool):

@@ -86,6 +86,16 @@ def test_every_tool_answers_through_the_api(studio_api, pipeline, tool):
     assert image or values, (pipeline, tool, message)
 
 
+def test_a_classifiers_probabilities_come_back_from_the_api(studio_api):
+    client, made, _ = studio_api
+    _, values, message = client.predict(made["bert"], "classify", None,
+                                        {"passage": "To be or not to be"}, "latest",
+                                        api_name="/tool")
+    probabilities = values["probabilities"]
+    assert len(probabilities) == 8 and sum(probabilities.values()) == pytest.approx(1, abs=1e-3)
+    assert max(probabilities, key=probabilities.get) in message      # the answer it names
+
+
 def test_a_classic_runs_tools_say_what_it_drew(studio_api):
     client, made, _ = studio_api
     image, values, message = client.predict(made["decision-tree"], "plot", None,
