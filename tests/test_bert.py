@@ -91,7 +91,7 @@ def test_pretrains_then_finetunes_and_resumes_exactly_across_the_boundary(straig
     assert all("mlm_loss" in r and "loss" not in r for r in pretrain)
     assert all("loss" in r and "mlm_loss" not in r for r in finetune)
     assert all(r["lr_finetune"] == 0 and r["lr_pretrain"] > 0 for r in pretrain)
-    assert all(r["lr_finetune"] > 0 for r in finetune)
+    assert all(r["lr_finetune"] > 0 and r["lr_pretrain"] == 0 for r in finetune)  # idle: 0
     # Validation: the masked-LM's numbers while it trains, then the classifier's; so the
     # best weights (by accuracy) are fine-tuned ones.
     assert all(0 < r["val/mlm_loss"] and "val/accuracy" not in r for r in pretrain)

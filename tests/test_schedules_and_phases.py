@@ -23,6 +23,8 @@ def test_warm_up_then_each_decay_down_to_its_floor():
     assert inverse.factor(100) == inverse.factor(500) == pytest.approx(11 ** -0.75)
     later = Schedule(warmup_steps=4, start=100)              # a phase that begins at step 100
     assert later.factor(99) == 0.0 and later.factor(100) == 0.25 and later.factor(103) == 1.0
+    first = Schedule(decay="linear", decay_steps=100, floor=0.1, end=100)   # a first phase
+    assert first.factor(99) > 0.1 and first.factor(100) == first.factor(500) == 0.0  # idle
     with pytest.raises(ValueError, match="decay must be one of"):
         Schedule(decay="exponential")
 
@@ -89,6 +91,8 @@ def test_a_run_in_phases_says_which_one_and_its_own_eta(runs_dir):
     assert seen[0]["after"] == [{"name": "diffusion", "steps": 2}] and seen[2]["after"] == []
     lrs = {k for r in run.metrics() for k in r if k.startswith("lr")}
     assert lrs == {"lr_opt", "lr_autoencoder"}     # two scheduled optimisers, each logged
+    last = [r for r in run.metrics() if "lr_opt" in r][-1]      # the diffusion phase's
+    assert last["lr_opt"] > 0 and last["lr_autoencoder"] == 0    # the autoencoder is idle
     from pipelines.core.liveness import TrainerLock
     run.update_info(status="running", phase=seen[0], eta_seconds=30)
     with TrainerLock(run.path):   # as while its trainer runs

@@ -10,7 +10,9 @@ The peak is each parameter group's learning rate when the optimiser was made (ke
 group as `initial_lr`, PyTorch's own name for it, so it is checkpointed with the group and a
 resumed run follows the same curve). The factor is a function of the step alone: resume needs
 no scheduler state. `start` lets a schedule begin with its phase (a latent diffusion model's
-UNet trains after its autoencoder): before `start` the factor is 0.
+UNet trains after its autoencoder): before `start` the factor is 0; `end` lets it stop with its
+phase (the autoencoder's optimiser is idle while the UNet trains): from `end` on it is 0 too,
+so the logged learning rate of an optimiser that no longer steps reads 0, not its floor.
 
 Why not torch's LRScheduler classes: their state is a step counter that must be checkpointed
 and kept in step with the trainer's, and chaining a warm-up into a cosine takes three objects
@@ -37,6 +39,7 @@ class Schedule:
     #                            0: no decay
     floor: float = 0.0         # the learning rate at the end of the decay, as a share of the peak
     start: int = 0             # the first step of the schedule's phase
+    end: int | None = None     # the first step after its phase; None: it runs to the end
 
     def __post_init__(self):
         if self.decay not in DECAYS:
@@ -45,8 +48,8 @@ class Schedule:
     def factor(self, step: int) -> float:
         """The share of the peak learning rate at `step` (the run's step, counted from 0)."""
         s = step - self.start
-        if s < 0:
-            return 0.0                                   # its phase has not begun
+        if s < 0 or (self.end is not None and step >= self.end):
+            return 0.0                                   # its phase has not begun, or is over
         if s < self.warmup_steps:
             return (s + 1) / self.warmup_steps
         if self.decay == "constant" or self.decay_steps <= 0:

@@ -196,7 +196,8 @@ class TextDDPM(Pipeline):
             return {"opt": Schedule(warmup_steps=c.lr_warmup_steps)}
         return {"opt": Schedule(warmup_steps=c.lr_warmup_steps, start=c.autoencoder_steps),
                 "autoencoder": Schedule(warmup_steps=c.lr_warmup_steps, decay="cosine",
-                                        decay_steps=c.autoencoder_steps, floor=0.1)}
+                                        decay_steps=c.autoencoder_steps, floor=0.1,
+                                        end=c.autoencoder_steps)}
 
     def autoencoder_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """The first phase: the autoencoder alone, on the first autoencoder_batch images."""

@@ -168,9 +168,11 @@ class BERT(BertTools, Pipeline):
 
     def schedules(self) -> dict[str, Schedule]:
         """Per phase: a linear warm-up, then BERT's linear decay, here to 10% of the peak at
-        the phase's end (held there, so a longer run still learns)."""
+        the phase's end (fine-tuning's is held there, so a longer run still learns; the
+        masked-LM's optimiser stops with its phase)."""
         c = self.config
-        return {"pretrain": Schedule(c.warmup_steps, "linear", c.pretrain_steps, floor=0.1),
+        return {"pretrain": Schedule(c.warmup_steps, "linear", c.pretrain_steps, floor=0.1,
+                                     end=c.pretrain_steps),
                 "finetune": Schedule(c.finetune_warmup_steps, "linear", c.finetune_steps,
                                      floor=0.1, start=c.pretrain_steps)}
 
