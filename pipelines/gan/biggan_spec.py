@@ -92,8 +92,12 @@ class TruncationCurveOptions:
 # 2.0x / 2.4x the class-matched copy floor (judge / layers / pixels), where 6,000 read 0.980 and
 # 2.5x / 2.2x / 3.0x and 4,000 0.976 and 4.8x / 4.1x / 5.1x (session 17). A step costs ~1.4x a
 # cgan step on this CPU. One D step per G step at lr 2e-4 / 4e-4 let D fall to chance and G
-# drop modes (recall 0.30 at 2,000 steps against 0.79 with the paper's two).
-BIGGAN_TRAIN_DEFAULTS: dict[str, Any] = {**TRAIN_DEFAULTS, "steps": 8000}
+# drop modes (recall 0.30 at 2,000 steps against 0.79 with the paper's two). A 32 px step
+# costs ~0.12 s here against ~0.055 s at 8 px, so 32 px pictures (shapes, a user's folder)
+# train 3,000 steps, ~6 minutes (session 20; 8,000 would take ~22): on shapes that drew
+# small blobs on white backgrounds only (1,676x / 772x / 708x the floors, recall 0.19,
+# conditional accuracy 0.23): not yet shapes.
+BIGGAN_TRAIN_DEFAULTS: dict[str, Any] = {**TRAIN_DEFAULTS, "steps": 3000}
 
 BIGGAN = GAN_SPEC.variant(
     "biggan", "pipelines.gan.biggan:BigGAN",
@@ -103,6 +107,7 @@ BIGGAN = GAN_SPEC.variant(
     # beyond the threshold are redrawn.
     Config=BigGANConfig, SampleControls=GANSampleControls,
     train_defaults=BIGGAN_TRAIN_DEFAULTS,
+    train_defaults_by_data={"digits": {"steps": 8000}, "shapes": {"steps": 3000}},
     # gpu preset (not yet measured on a GPU): 64 px like the family's GPU_PRESET, width 64
     # (BigGAN's ch 64 at 64 px), batch 128, and attention at half the image size as in the
     # paper (32 of 64 px), where the CPU default puts it at a quarter for cost.
