@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core.config import option, variant_config
+from ..core.config import EMA_WARM_UP, option, variant_config
 from ..core.presets import extend
 from ..core.spec import PipelineSpec, Tool
 
@@ -37,7 +37,7 @@ class ClassifierConfig:
                             "layer (and the head).", low=0.0, high=0.9)
     label_smoothing: float = option(0.0, "Cross-entropy label smoothing.", low=0.0, high=0.5)
     ema_decay: float = option(0.0, "EMA of the weights used for validation and prediction; 0 "
-                              "turns it off.", low=0.0, high=1.0)
+                              "turns it off. " + EMA_WARM_UP, low=0.0, high=1.0)
     augment_shift: float = option(0.0, "Random translation of up to this many pixels.",
                                   low=0.0, high=16.0)
     augment_rotate: float = option(0.0, "Random rotation of up to this many degrees.",

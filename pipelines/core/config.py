@@ -32,6 +32,15 @@ SEED_MAX = 2**32 - 1          # numpy's legacy seeding takes 0..2**32-1; torch t
 INT_LIMIT = 2**31 - 1         # whole-number options without a declared range stay within +-this
 
 
+# The trainer's EMA warm-up (diffusers' EMAModel, use_ema_warmup): an update's decay is
+# min(ema_decay, 1 - (1 + updates)^-power). Without it a 0.999 EMA still holds ~80% of the
+# random initial weights at step 250. Every ema_decay option's help says what it implies.
+EMA_WARM_UP_POWER = 2 / 3
+EMA_WARM_UP = (f"Warmed up: an update's decay is min(this, 1 - (1 + updates)^-2/3), 0.999 only "
+               f"after ~{round(1000 ** (1 / EMA_WARM_UP_POWER), -2):,.0f} updates, so in a "
+               f"shorter run a higher value changes nothing.")
+
+
 def option(default: Any, help: str, *, choices: tuple | None = None,
            low: float | None = None, high: float | None = None,
            high_exclusive: bool = False, lines: int = 1) -> Any:

@@ -34,7 +34,7 @@ from . import tracking, trainer_report, trainer_state
 from .atomic_files import atomic_write_text
 from .base import Pipeline
 from .best import BestTracker
-from .config import TrainerConfig, from_dict
+from .config import EMA_WARM_UP_POWER, TrainerConfig, from_dict
 from .errors import StudioError
 from ..services.imaging import save_grid
 from .phases import span_at
@@ -165,10 +165,10 @@ class Trainer:
         if not self.pipeline.ema_modules or decay <= 0:
             return {}
         from diffusers.training_utils import EMAModel
-        # Warm-up (decay = 1 - (1 + step)^-2/3, capped at `decay`): without it, a 0.999 EMA
-        # still holds ~80% of the random initial weights at step 250, and early grids are noise.
+        # Warm-up (pipelines/core/config.py's EMA_WARM_UP): without it, a 0.999 EMA still
+        # holds ~80% of the random initial weights at step 250, and early grids are noise.
         return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay,
-                               use_ema_warmup=True, power=2 / 3)
+                               use_ema_warmup=True, power=EMA_WARM_UP_POWER)
                 for name in self.pipeline.ema_modules}
 
     def _unwrapped(self, name: str) -> torch.nn.Module:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..core.config import option, seed_option
+from ..core.config import EMA_WARM_UP, option, seed_option
 
 SCHEDULERS = ("ddpm", "ddim", "dpm++", "euler", "euler-ancestral", "heun", "unipc")
 # Samplers that draw fresh noise at every step (DDIM only when eta > 0).
@@ -60,8 +60,8 @@ class DiffusionConfig:
     lr: float = option(1e-3, "AdamW learning rate.", low=0.0, high=1.0)
     lr_warmup_steps: int = option(100, "Linear learning-rate warm-up from 0.", low=0)
     weight_decay: float = option(0.0, "AdamW weight decay.", low=0.0, high=1.0)
-    ema_decay: float = option(0.999, "EMA of the weights used for sampling (with warm-up); 0 "
-                              "turns it off.", low=0.0, high=1.0)
+    ema_decay: float = option(0.999, "EMA of the weights used for sampling; 0 turns it off. "
+                              + EMA_WARM_UP, low=0.0, high=1.0)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.config import option, seed_option
+from ..core.config import EMA_WARM_UP, option, seed_option
 from ..core.presets import extend
 from ..core.spec import Tool
 from .spec import GAN_SPEC, GPU_PRESET, TRAIN_DEFAULTS, GANConfig, GANSampleControls
@@ -73,7 +73,8 @@ class BigGANConfig(GANConfig):
                               "apart (BigGAN section 3.1: 1e-4). 0 turns it off.", low=0.0,
                               high=1.0)
     ema_decay: float = option(0.999, "EMA of G's weights used for sampling (BigGAN: 0.9999 "
-                              "over 100,000s of steps); 0 turns it off.", low=0.0, high=1.0)
+                              "over 100,000s of steps); 0 turns it off. " + EMA_WARM_UP,
+                              low=0.0, high=1.0)
 
 
 @dataclass

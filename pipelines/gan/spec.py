@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.config import option, seed_option, variant_config
+from ..core.config import EMA_WARM_UP, option, seed_option, variant_config
 from ..core.presets import extend
 from ..core.spec import PipelineSpec, Tool
 
@@ -81,7 +81,7 @@ class GANConfig:
         "categorical code's (Chen et al. 2016, section 5: a smaller weight for continuous "
         "codes keeps the term on the GAN objective's scale).", low=0.0)
     ema_decay: float = option(0.999, "EMA of the generator weights used for sampling; 0 turns "
-                              "it off.", low=0.0, high=1.0)
+                              "it off. " + EMA_WARM_UP, low=0.0, high=1.0)
     image_size: int = option(0, "Resize the data to this size (a power of two, 8 to 128 for "
                              "conv); 0 keeps the data set's size.", low=0, high=128)
 
