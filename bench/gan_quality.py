@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--name", default="gan_quality", help="The result files' name.")
     parser.add_argument("--steps", type=int, default=None, help="A sweep: train this many "
                         "steps instead of each variant's default.")
+    parser.add_argument("--seed", type=int, default=None, help="Train with this seed instead "
+                        "of the default's 0 (how far a number moves from run to run).")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="A sweep: a model option for every variant (repeatable).")
     args = parser.parse_args()
@@ -85,7 +87,8 @@ def main() -> None:
     rows = []
     for variant in args.variants:
         config = dict(item.split("=", 1) for item in args.set)
-        trainer = {"steps": args.steps} if args.steps else {}
+        trainer = {**({"steps": args.steps} if args.steps else {}),
+                   **({"seed": args.seed} if args.seed is not None else {})}
         tag = "".join(f"-{k}{v}" for k, v in {**trainer, **config}.items())
         row, grid = train_and_judge(variant, args.data, runs_dir, config, trainer, tag)
         shutil.copyfile(grid, grids / f"{variant}-{args.data}.png")

@@ -178,3 +178,21 @@ def test_colour_folder_at_16_px(tmp_path):
     assert train_run(run) == "done"
     pipe = load_for_sampling(run.path)
     assert pipe.sample(3, seed=0).images.shape == (3, 3, 16, 16) and pipe.generator.num_ws == 6
+
+
+def test_the_generators_width_is_picked_once_and_kept_with_the_run(tmp_path):
+    """style_channels=0 picks by image size when the run begins (64 at 8 px since session 20)
+    and run.json keeps it; a run begun before, with no such record, still builds the 32
+    channels its weights were saved with."""
+    from pipelines.core.config import from_dict
+    from pipelines.registry import load_pipeline_class
+    run = start_run("stylegan", "digits", config_overrides={**TINY_CONFIG, "style_channels": 0},
+                    trainer_overrides={**TINY_TRAINER, "steps": 1}, runs_dir=tmp_path)
+    info = run.info()
+    assert info["data_info"]["style_channels"] == 64
+    cls = load_pipeline_class("stylegan")
+    config = from_dict(cls.Config, info["config"])
+    old = {k: v for k, v in info["data_info"].items() if k != "style_channels"}
+    widths = [max(p.shape[0] for p in cls(config, described).modules["generator"].parameters()
+                  if p.ndim == 4) for described in (info["data_info"], old)]
+    assert widths == [128, 64]              # the 4x4 maps: twice 64 channels, twice 32

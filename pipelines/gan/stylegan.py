@@ -43,11 +43,21 @@ class StyleGAN(GAN):
             if bad:
                 raise StudioError(f"stylegan {message}")
 
+    @classmethod
+    def describe_data(cls, data, config) -> dict:
+        """The GAN's data facts, plus G's channels at the highest resolution, picked from the
+        image size once when style_channels is 0 (64 at 8 px, 16 at 16, 8 from 32) and kept
+        with the run, so that a later change of that choice cannot break its weights."""
+        info = super().describe_data(data, config)
+        info["style_channels"] = config.style_channels or max(8, 4096 // info["image_size"] ** 2)
+        return info
+
     def build(self) -> dict[str, nn.Module]:
         self.check_config()
         c, info = self.config, self.info
         ch, s = info["channels"], info["image_size"]
-        highest = c.style_channels or max(8, 256 // s)   # 32 at 8 px, 8 from 32 px
+        # chosen when the run began (describe_data); a run begun before session 20 got 256 / s
+        highest = c.style_channels or info.get("style_channels") or max(8, 256 // s)
         k = self.condition_count                  # self-conditioning's clusters, or 0
         G = StyleGenerator(c.z_dim, c.w_dim, ch, s, highest, c.mapping_layers,
                            c.mapping_lr_mult, c.w_avg_beta, k)

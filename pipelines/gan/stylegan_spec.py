@@ -43,9 +43,9 @@ class StyleGANConfig(GANConfig):
                                     low=0.0001, high=1.0)
     style_channels: int = option(0, "Feature channels at the highest resolution, doubled per "
                                  "step down to 4x4 and capped at 256 (StyleGAN2 halves 512 from "
-                                 "64 px up). 0 picks by image size: 256 / size, at least 8 "
-                                 "(32 at 8 px, 8 from 32 px: 2-core CPU budgets).", low=0,
-                                 high=512)
+                                 "64 px up). 0 picks by image size: 4,096 / size^2, at least "
+                                 "8 (64 at 8 px, 16 at 16 px, 8 from 32 px: 2-core CPU "
+                                 "budgets).", low=0, high=512)
     r1_gamma: float = option(0.1, "Weight gamma of the R1 penalty gamma/2 E|grad D(x)|^2 on real "
                              "images (Mescheder et al. 2018; StyleGAN2 uses 10 at 1024 px and "
                              "smaller values for small images); 0 turns it off.", low=0.0)
@@ -112,7 +112,8 @@ class StyleDirectionOptions:
 # 3.2x / 3.2x / 2.5x; r1_gamma 0.5: 4.4x / 4.2x / 2.9x), but 6,000 steps of shapes would
 # take ~11 minutes, over issue 22's 10; 4,500 on shapes: see docs/gans.md. Session 20 (same
 # way): digits train longer than shapes (train_defaults_by_data): 12,000 steps 2.4x / 2.6x /
-# 2.0x in 4.9 minutes, 20,000 2.1x / 2.3x / 1.8x in 7.3.
+# 2.0x in 4.9 minutes, 20,000 2.1x / 2.3x / 1.8x in 7.3; then 64 channels at 8 px (from 32),
+# 12,000 steps: 1.9x / 1.9x / 1.8x (seed 0) and 2.2x / 2.1x / 2.0x (seed 1) in 7.3-7.4.
 STYLEGAN_TRAIN_DEFAULTS = {**TRAIN_DEFAULTS, "steps": 4500, "batch_size": 32}
 
 STYLEGAN = GAN_SPEC.variant(
