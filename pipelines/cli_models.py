@@ -252,8 +252,6 @@ def cmd_tool(args) -> int:
     for name, p in sorted(probabilities.items(), key=lambda item: -item[1]):
         print(f"{p:8.2%}  {name}")               # likeliest first, as the page's bars
     for key, value in (result.values or {}).items():
-        if key in probabilities and probabilities[key] == value:
-            continue                            # printed just above, as a probability
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     if out is not None:
         print(f"wrote {out}")

@@ -160,10 +160,11 @@ def test_init_from_a_finished_run_or_its_export_finetunes_only(straight, plays_c
 # --- tools --------------------------------------------------------------------------------
 def test_classify_gives_probabilities_that_sum_to_one(pipe):
     result = tool(pipe, "classify", passage="O Romeo, Romeo, wherefore art thou Romeo?")
-    assert set(result.values) == set(pipe.info["class_names"])
-    assert math.isclose(sum(result.values.values()), 1.0, rel_tol=1e-5)
+    assert set(result.probabilities) == set(pipe.info["class_names"])
+    assert math.isclose(sum(result.probabilities.values()), 1.0, rel_tol=1e-5)
     assert result.text.startswith("predicted: ")
-    assert set(tool(pipe, "classify").values) == set(pipe.info["class_names"])  # a val passage
+    assert result.values is None             # one source: the API puts them in its values
+    assert set(tool(pipe, "classify").probabilities) == set(pipe.info["class_names"])  # val
 
 
 def test_fill_mask_lists_k_fillings_for_each_mask(pipe):
@@ -213,7 +214,7 @@ def test_bad_input_is_refused_in_one_line(pipe, plays_csv, runs):
     # Characters no training passage has still encode (byte-level BPE): a passage of them
     # is classified, not refused.
     unseen = tool(pipe, "classify", passage="\u2603\u2603 \u4e2d\u6587 \U0001f600")
-    assert math.isclose(sum(unseen.values.values()), 1.0, rel_tol=1e-5)
+    assert math.isclose(sum(unseen.probabilities.values()), 1.0, rel_tol=1e-5)
     with pytest.raises(StudioError, match="must divide by heads"):
         tiny(plays_csv, runs, "bad-heads", {"hidden_size": 18, "heads": 4})
     with pytest.raises(StudioError, match="writes none"):
@@ -232,7 +233,7 @@ def test_exports_load_with_transformers_alone_and_give_the_studio_answer(pipe, s
     assert [model.config.id2label[i] for i in range(3)] == pipe.info["class_names"]
     with torch.no_grad():
         probs = model(**tok(passage, truncation=True, return_tensors="pt")).logits.softmax(-1)
-    ours = tool(pipe, "classify", passage=passage).values
+    ours = tool(pipe, "classify", passage=passage).probabilities
     expected = torch.tensor([ours[n] for n in pipe.info["class_names"]])
     assert torch.allclose(probs[0], expected, atol=1e-5)
 

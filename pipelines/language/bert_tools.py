@@ -37,10 +37,10 @@ class BertTools:
         names = self.info["class_names"]
         top = int(np.argmax(probs))
         by_class = {names[k]: float(probs[k]) for k in range(len(names))}
-        # The probabilities are the answer (the page's bars, the CLI's sorted list); values
-        # keep them for the API's callers; the text names the verdict and the passage read,
-        # line by line (an empty passage box reads a validation one).
-        return ToolResult(probabilities=by_class, values=by_class,
+        # The probabilities are the answer (the page's bars, the CLI's sorted list, the API's
+        # values["probabilities"]); the text names the verdict and the passage read, line by
+        # line (an empty passage box reads a validation one).
+        return ToolResult(probabilities=by_class,
                           text=f"predicted: {names[top]} ({probs[top]:.1%})\n\npassage:\n{text}")
 
     @torch.no_grad()

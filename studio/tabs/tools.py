@@ -101,7 +101,7 @@ def tool_handler(studio: Studio, tool: dict[str, Any]):
         # the picture box only where there is a picture: a text tool's answer stays in view
         return (gr.Image(value=result.get("image"), visible=bool(result.get("image"))),
                 gr.Label(value=probabilities or None, visible=bool(probabilities)),
-                numbers_besides(result.get("values"), probabilities),
+                result.get("values") or None,
                 tool_text(result.get("text") or ""))
     return run_tool
 
@@ -118,12 +118,3 @@ def tool_text(text: str) -> str:
             and not any(line.lstrip().startswith("|") for line in lines)):  # not a Markdown table
         return "```\n" + text.replace("```", "'''") + "\n```"
     return as_markdown_text(text)
-
-
-def numbers_besides(values: dict[str, Any] | None, probabilities: dict[str, float]
-                    ) -> dict[str, Any] | None:
-    """A tool's numbers less those its probability bars already show (as the CLI prints
-    them); None when nothing is left."""
-    rest = {k: v for k, v in (values or {}).items()
-            if not (k in probabilities and probabilities[k] == v)}
-    return rest or None
