@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+from browser_kit import CHROMIUM, browser_page, pick, served_studio, set_number, shots_folder
 from pipelines.core.runs import RunFolder
 from pipelines.registry import get_entry
 
@@ -39,10 +39,22 @@ def test_the_steps_box_follows_the_data_set_and_the_preset(tmp_path):
         playwright.expect(steps).to_have_value(str(shapes))
         page.screenshot(path=str(shots / "train-steps-by-data.png"), full_page=True)
 
+        set_number(page, "steps", shapes - 100)             # Start trains what the box says
         page.locator("#train-start").click()
         page.get_by_text("Started run", exact=False).first.wait_for()
         run = RunFolder(next(p for p in runs_dir.iterdir() if not p.name.startswith(".")))
-        assert (run.info()["data"], run.info()["total_steps"]) == ("shapes", shapes)
+        assert (run.info()["data"], run.info()["total_steps"]) == ("shapes", shapes - 100)
         page.locator("#live-progress").get_by_text("running").wait_for(timeout=90_000)
         page.locator("#live-stop").click()
         page.locator("#live-progress").get_by_text("stopped").wait_for(timeout=90_000)
+
+        # Duplicate with changes: the form takes that run's own steps and data set, and the
+        # data set's default does not overwrite them.
+        pick(page, "train-data", "digits")
+        playwright.expect(steps).to_have_value(str(digits))
+        set_number(page, "steps", 333)
+        page.locator("#live-duplicate").click()
+        playwright.expect(page.locator("#train-data input")).to_have_value("shapes")
+        steps = page.get_by_label("steps", exact=True)      # the form is drawn again
+        page.wait_for_timeout(1000)                         # (any data.change has landed)
+        playwright.expect(steps).to_have_value(str(shapes - 100))

@@ -207,7 +207,7 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
             resume = gr.Button("Resume", size="sm", elem_id="live-resume")
             more_steps = gr.Number(0, precision=0, minimum=0, label="Resume to total steps",
                                    info="0 = the run's own total", scale=1)
-            duplicate = gr.Button("Duplicate with changes", size="sm")
+            duplicate = gr.Button("Duplicate with changes", size="sm", elem_id="live-duplicate")
     # One chart per group of metrics, each with its own y axis (live.CHARTS, live.chart_of).
     # (no height=: with one, Gradio 6 cuts the legend off below the plot)
     plots = []
