@@ -22,7 +22,7 @@ from PIL import Image
 from pipelines.core import limits
 from pipelines.data.folder import IMAGE_SUFFIXES
 from pipelines.data.images import bomb_guard, check_image_pixels
-from pipelines.data.text import read_text_file
+from pipelines.data.text import decode_utf8, read_text_file
 from pipelines.core.errors import StudioError
 
 
@@ -80,14 +80,10 @@ def lines_of(path: Path, max_bytes: int) -> list[str]:
     if size > max_bytes:
         raise StudioError(f"{path.name} is {limits.size_text(size)}; the limit is "
                           f"{limits.size_text(max_bytes)}: keep a part of it")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise StudioError(f"{path.name} is not UTF-8 text (byte {error.start}); save it as "
-                          f"UTF-8 and upload it again") from None
+    text = decode_utf8(path, shown=path.name)
     if "\x00" in text:
         raise StudioError(f"{path.name} looks like a binary file (NUL bytes); give plain text")
-    return [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    return [line for line in text.split("\n") if line.strip()]
 
 
 def check_zip(path: Path) -> tuple[int, int]:

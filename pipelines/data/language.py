@@ -34,6 +34,7 @@ from ..core import limits
 from ..core.errors import StudioError
 from . import SPLIT_SEED, VALIDATION_FRACTION, split_indices
 from .plays import plays as _plays   # each play's (speaker, spoken line) pairs
+from .text import decode_utf8
 
 
 @dataclass
@@ -263,11 +264,7 @@ def _load_pairs(path_text: str, name: str) -> TextPairsData:
     from sklearn.model_selection import train_test_split   # lazy: sklearn is slow to import
     usage = "pairs:PATH (a UTF-8 file with source<TAB>target on each line)"
     path = _user_file(path_text, "pairs", usage, limits.MAX_TEXT_BYTES)
-    try:   # utf-8-sig drops the byte-order mark some Windows editors write at the start
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise StudioError(f"{path} is not valid UTF-8 text (byte {error.start} cannot be "
-                          "decoded); open it in a text editor and save it as UTF-8") from None
+    text = decode_utf8(path)
     pairs = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -52,11 +52,11 @@ def preset_values(desc: dict[str, Any], preset: str, data: str | None = None
     return values[0], values[1]
 
 
-def data_values(desc: dict[str, Any], preset: str | None, data: str | None) -> list[Any]:
+def data_values(desc: dict[str, Any], preset: str, data: str | None) -> list[Any]:
     """What picking a data set changes in the trainer form: the fields whose default depends
     on the data (steps, where a 32 px set trains fewer than 8 px digits), under the preset
     chosen; gr.skip() for every other field."""
-    trainer = preset_values(desc, preset or "default", data)[1]
+    trainer = preset_values(desc, preset, data)[1]
     return [trainer.get(s["name"], data_default(s, data)) if s.get("default_by_data")
             else gr.skip() for s in desc["trainer"]]
 
@@ -122,10 +122,9 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
 
                 preset.change(fill, [preset, data], [*model_inputs, *trainer_inputs],
                               show_progress="hidden")
-            if any(s.get("default_by_data") for s in trainer_specs):
-                data.change(lambda *now: data_values(desc, *now),
-                            [preset if preset is not None else gr.State(None), data],
-                            trainer_inputs, show_progress="hidden")
+                if any(s.get("default_by_data") for s in trainer_specs):
+                    data.change(lambda *now: data_values(desc, *now), [preset, data],
+                                trainer_inputs, show_progress="hidden")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", elem_id="train-start",
                                   scale=3)
