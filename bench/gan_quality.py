@@ -77,6 +77,8 @@ def main() -> None:
                         "steps instead of each variant's default.")
     parser.add_argument("--seed", type=int, default=None, help="Train with this seed instead "
                         "of the default's 0 (how far a number moves from run to run).")
+    parser.add_argument("--batch-size", type=int, default=None, help="A sweep: train with "
+                        "this batch size instead of the variant's default.")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="A sweep: a model option for every variant (repeatable).")
     args = parser.parse_args()
@@ -88,7 +90,8 @@ def main() -> None:
     for variant in args.variants:
         config = dict(item.split("=", 1) for item in args.set)
         trainer = {**({"steps": args.steps} if args.steps else {}),
-                   **({"seed": args.seed} if args.seed is not None else {})}
+                   **({"seed": args.seed} if args.seed is not None else {}),
+                   **({"batch_size": args.batch_size} if args.batch_size else {})}
         tag = "".join(f"-{k}{v}" for k, v in {**trainer, **config}.items())
         row, grid = train_and_judge(variant, args.data, runs_dir, config, trainer, tag)
         shutil.copyfile(grid, grids / f"{variant}-{args.data}.png")

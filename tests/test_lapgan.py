@@ -12,7 +12,8 @@ from pipelines.cli import main
 from pipelines.core.errors import StudioError
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
-from pipelines.gan.lapgan import LAPGAN, gaussian_pyramid, laplacian_pyramid, reconstruct, up
+from pipelines.gan.lapgan import (LAPGAN, gaussian_pyramid, laplacian_pyramid, mode_seeking_loss,
+                                  reconstruct, up)
 from pipelines.services.loading import load_for_sampling
 
 TINY_CONFIG = {"width": 4, "level_width": 8, "hidden": 16, "z_dim": 8, "self_conditioning": 4}
@@ -61,10 +62,13 @@ def test_pyramid_of_a_real_image_reconstructs_it_exactly():
 
 
 def test_trains_and_resumes_exactly(trained):
-    runs, straight, _ = trained
+    runs, straight, pipe = trained
+    assert not any(isinstance(m, torch.nn.BatchNorm2d)       # d_norm auto: none at 8 px
+                   for m in pipe.modules["discriminator"].modules())
     rows = logged(straight)
     assert len(rows) == 10 and all(math.isfinite(v) for r in rows.values() for v in r.values())
-    assert all({"loss_g", "d_real_0", "d_fake_1", "diversity_1", "grad_norm_d"} <= set(r)
+    assert all({"loss_g", "d_real_0", "d_fake_1", "diversity_1", "grad_norm_d",
+                "loss_mode_seeking"} <= set(r)
                for r in rows.values())
     split = tiny(runs, "split", steps=5)
     assert train_run(split) == "done"
@@ -104,6 +108,23 @@ def test_levels_tool_shows_every_level_and_ends_on_the_sample(trained):
     np.testing.assert_array_equal(plain.images.reshape(2, 2, 1, 8, 8), grid[:2, :2])
 
 
+def test_mode_seeking_term_is_large_for_a_level_that_ignores_its_noise():
+    """Mao et al. (2019): 1 / (|G(l, z1) - G(l, z2)| / |z1 - z2|). A level that copies its
+    noise into the residual scores 1; one that ignores the noise scores 1e5."""
+    torch.manual_seed(0)
+    cond, noise = torch.rand(6, 1, 8, 8), torch.randn(6, 1, 8, 8)
+    copies = lambda c, z, y: z                                       # noqa: E731
+    ignores = lambda c, z, y: c * 0.5                                # noqa: E731
+    assert mode_seeking_loss(copies, cond, noise, noise, None).item() == pytest.approx(1, 1e-4)
+    assert mode_seeking_loss(ignores, cond, cond * 0.5, noise, None).item() == pytest.approx(1e5)
+    # Through the gradient it pushes the level's output to follow its noise.
+    g = torch.nn.Conv2d(2, 1, 3, padding=1)
+    residual = g(torch.cat([cond, noise], 1))
+    loss = mode_seeking_loss(lambda c, z, y: g(torch.cat([c, z], 1)), cond, residual, noise, None)
+    loss.backward()
+    assert g.weight.grad.abs().sum() > 0
+
+
 def test_three_levels_at_32_px_colour():
     """An untrained 32 px colour model: coarse 8x8, then 16 and 32; sample() is the finest."""
     pipe = LAPGAN(LAPGAN.Config(width=4, level_width=4, hidden=16, z_dim=8,
@@ -112,6 +133,10 @@ def test_three_levels_at_32_px_colour():
     for module in pipe.modules.values():
         module.eval()
     assert pipe.level_sizes() == [8, 16, 32]
+    # d_norm "auto" (the default): batch norm in every discriminator from 32 px, none below.
+    has_bn = lambda net: any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # noqa: E731
+    assert all(has_bn(d) for d in pipe.modules["discriminator"].levels)
+    assert has_bn(pipe.modules["discriminator"].base)
     assert pipe.noise_dims == 8 + 16 * 16 + 32 * 32
     result = pipe.levels(None, rows=2, seed=4, residuals=True, truncation=0.0)
     assert result.columns == 5 and result.images.shape == (10, 3, 32, 32)
@@ -134,4 +159,6 @@ def test_bad_options_are_refused_before_a_run_exists(tmp_path):
         tiny(tmp_path, "bad2", base_size=6)          # not a power of two
     with pytest.raises(StudioError, match="info_categories=0"):
         tiny(tmp_path, "bad3", info_categories=10)
+    with pytest.raises(StudioError, match="d_norm=none"):
+        tiny(tmp_path, "bad4", gradient_penalty=10)
     assert not any(tmp_path.iterdir())

@@ -21,14 +21,18 @@ sees only its own level's terms, so one Adam step over all levels is the K + 1 s
 steps the paper makes (Adam scales each weight's step by its own gradient's statistics; a
 trainer grad_clip, off by default, would couple them through the shared norm). The
 alternative, level by level, would spend the early minutes of a CPU run on one level while
-the others wait; joint training gives every level the whole run.
+the others wait; joint training gives every level the whole run. A conditional level learns
+to ignore its noise (its coarser image says almost everything), so each finer generator also
+minimises Mao et al.'s (2019) mode-seeking term, which rewards residuals that differ when the
+noise does (`mode_seeking`).
 
-Reading order: the pyramid (down, up, the round trip), the networks (a level's generator,
-the pyramid generator, which splits one noise vector per image into every level's noise and
-samples coarse to fine, and the pyramid discriminator), then the pipeline: build, latents,
-the training step, the `levels` tool. The GAN base class (pipeline.py) keeps seeds,
-truncation, walks (slerp of the whole noise vector: every level's noise moves at once), EMA
-of the generator (all levels are one module), self-conditioning, warnings and evaluation.
+Reading order: the pyramid (down, up, the round trip), the mode-seeking term, the networks
+(a level's generator, the pyramid generator, which splits one noise vector per image into
+every level's noise and samples coarse to fine, and the pyramid discriminator), then the
+pipeline: build, latents, the training step, the `levels` tool. The GAN base class
+(pipeline.py) keeps seeds, truncation, walks (slerp of the whole noise vector: every level's
+noise moves at once), EMA of the generator (all levels are one module), self-conditioning,
+warnings and evaluation.
 """
 
 from __future__ import annotations
@@ -80,6 +84,17 @@ def reconstruct(coarse: torch.Tensor, residuals: list[torch.Tensor]) -> torch.Te
     for h in residuals:
         coarse = up(coarse) + h
     return coarse
+
+
+def mode_seeking_loss(g: nn.Module, cond: torch.Tensor, residual: torch.Tensor,
+                      noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """Mao et al. (2019), "Mode Seeking Generative Adversarial Networks" (their code's form):
+    1 / (mean |G(l, z1) - G(l, z2)| / mean |z1 - z2| + 1e-5), with a second noise drawn for the
+    same condition l. Small when the residual follows the noise, large when it ignores it."""
+    other_noise = torch.randn_like(noise)
+    ratio = ((residual - g(cond, other_noise, labels)).abs().mean()
+             / (noise - other_noise).abs().mean())
+    return 1 / (ratio + 1e-5)
 
 
 # --- the networks --------------------------------------------------------------------------
@@ -182,13 +197,14 @@ class LAPGAN(GAN):
         c, info = self.config, self.info
         ch, k, sizes = info["channels"], self.condition_count, self.level_sizes()
         d_cond = c.conditioning if self.num_classes else "projection" if k else "none"
+        batch_norm = c.d_norm == "batch" or (c.d_norm == "auto" and info["image_size"] >= 32)
         d_args = dict(spectral_norm=c.spectral_norm, minibatch_std=c.minibatch_std)
         base = sizes[0]
         # The conv nets start at 8x8; a 4x4 coarsest image (digits) takes the paper's MLP nets.
         if c.architecture == "conv" and base >= 8:
             w = c.width or 32
             g0 = ConvGenerator(c.z_dim, ch, base, w, k)
-            d0 = ConvDiscriminator(ch, base, w, k, d_cond, batch_norm=c.d_norm == "batch", **d_args)
+            d0 = ConvDiscriminator(ch, base, w, k, d_cond, batch_norm=batch_norm, **d_args)
         else:
             g0 = MLPGenerator(c.z_dim, ch, base, c.hidden, k)
             d0 = MLPDiscriminator(ch, base, c.hidden, k, d_cond, **d_args)
@@ -198,7 +214,7 @@ class LAPGAN(GAN):
         # A level's D reads the image and its coarser one: 2C channels; its width halves at
         # each finer level too (32 at 8 px, 16 at 16, 8 at 32).
         d_levels = [ConvDiscriminator(2 * ch, s, c.width or max(8, 256 // s), k, d_cond,
-                                      batch_norm=c.d_norm == "batch", **d_args)
+                                      batch_norm=batch_norm, **d_args)
                     for s in sizes[1:]]
         modules = {"generator": PyramidGenerator(g0, g_levels, c.z_dim),
                    "discriminator": PyramidDiscriminator(d0, d_levels)}
@@ -272,6 +288,11 @@ class LAPGAN(GAN):
         loss_g = sum(L.generator_loss(c.loss, D.judge(k, self.noisy(fake, ctx.step), cond,
                                                       labels)[0].float())
                      for k, (fake, cond) in enumerate(zip(fakes, conds)))
+        if c.mode_seeking > 0:
+            loss_ms = sum(mode_seeking_loss(g, cond, fake - cond, noise, labels)
+                          for g, cond, fake, noise in zip(G.levels, conds[1:], fakes[1:], planes))
+            logs["loss_mode_seeking"] = loss_ms.detach()
+            loss_g = loss_g + c.mode_seeking * loss_ms
         logs["grad_norm_g"] = ctx.backward_step(loss_g, "g", "generator")
         logs["loss_g"] = loss_g.detach()
         return logs

@@ -85,7 +85,7 @@ class GAN(Pipeline):
 
     def check_config(self) -> None:
         c = self.config
-        if c.gradient_penalty > 0 and c.d_norm == "batch":
+        if c.gradient_penalty > 0 and c.d_norm != "none":
             raise StudioError("a gradient penalty is defined per sample, and batch norm mixes the "
                               "samples of a batch; set d_norm=none")
         if c.label_smoothing > 0 and c.loss in ("wasserstein", "hinge"):
