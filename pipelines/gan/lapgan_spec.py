@@ -51,7 +51,9 @@ class LAPGANOptions(GANConfig):
                                  "the same coarser image. Without it a conditional level learns "
                                  "to ignore its noise (measured on digits: residuals vary 0.3% "
                                  "as much with the noise as across images) and every coarse "
-                                 "image gets one detail. 0 is off.", low=0.0, high=100.0)
+                                 "image gets one detail. 0.03: on digits recall 0.49 -> 0.79; "
+                                 "the paper's 1 drew noisy strokes (14x the judge's floor "
+                                 "against 2.6x). 0 is off.", low=0.0, high=100.0)
 
 
 # self_conditioning 10: every studio GAN without labels draws fewer blends between digits
