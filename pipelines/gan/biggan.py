@@ -227,11 +227,22 @@ class BigGAN(GAN):
             raise StudioError(f"BigGAN has its own residual nets and losses; leave "
                               f"{', '.join(k for k, v in unused.items() if v)} at the default")
 
+    @classmethod
+    def describe_data(cls, data, config) -> dict:
+        """The GAN's data facts, plus the nets' width, picked from the image size once when
+        width is 0 (48 at 8 px, 32 at 16, 8 from 32) and kept with the run, so that a later
+        change of that choice cannot break its weights."""
+        info = super().describe_data(data, config)
+        s = info["image_size"]
+        info["width"] = config.width or (48 if s <= 8 else 32 if s <= 16 else 8)
+        return info
+
     def build(self) -> dict[str, nn.Module]:
         self.check_config()
         c, info = self.config, self.info
         ch, s, k = info["channels"], info["image_size"], self.num_classes
-        w = c.width or (32 if s <= 16 else 8)
+        # chosen when the run began (describe_data); a run begun before session 21 got 32 / 8
+        w = c.width or info.get("width") or (32 if s <= 16 else 8)
         start, blocks = generator_plan(s)
         inner = [start * 2 ** (i + 1) for i in range(blocks - 1)]  # between G's blocks
         attention = 0 if not c.attention else c.attention_size or (s // 2 if s <= 16 else s // 4)
