@@ -233,7 +233,21 @@ def run() -> int:
         elif arg.startswith("--runs-dir="):
             runs_dir = arg.partition("=")[2]
     route_library_warnings(runs_dir_from_env(runs_dir))
-    return main()
+    try:
+        return main()
+    finally:
+        close_process_group()
+
+
+def close_process_group() -> None:
+    """Under `accelerate launch` every process joins one process group. torch asks for it to be
+    destroyed before the program exits; left to the interpreter's exit, a process that had
+    finished its work was once seen to abort there ("terminate called without an active
+    exception", SIGABRT), failing the whole launch. torch is only looked up, never imported."""
+    torch = sys.modules.get("torch")
+    distributed = getattr(torch, "distributed", None)
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
 
 
 def main(argv: list[str] | None = None) -> int:

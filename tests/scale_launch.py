@@ -12,7 +12,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from pipelines.cli import main
+from pipelines.cli import close_process_group, main
 
 
 def resolve(word: str, runs_dir: Path) -> str:
@@ -32,3 +32,4 @@ if __name__ == "__main__":
         # As if each command were its own launch: the next starts when every process is done
         # (else process 1 could ask to resume a run that process 0 is still closing).
         PartialState(cpu=True).wait_for_everyone()
+    close_process_group()            # as the `studio` command does when it ends
