@@ -279,3 +279,34 @@ def test_image_folders_grey_and_colour_at_32_and_64_px(name, mode, image_size, c
     assert train_run(run) == "done"
     samples = load_for_sampling(run.path).sample(3, seed=0, labels=1)
     assert samples.images.shape == (3, channels, image_size, image_size)
+
+
+def test_standing_statistics_are_the_sampling_weights_own_and_never_reach_training(shared_runs):
+    """BigGAN's standing statistics: with the option on, the saved sampling weights carry
+    batch-norm statistics recomputed for the EMA generator (not the live weights' running
+    ones), the same every time they are computed, and training is exactly as without them."""
+    from safetensors.torch import load_file
+    on = tiny("dcgan", shared_runs, "standing-on", standing_statistics=64)
+    off = tiny("dcgan", shared_runs, "standing-off")
+    assert train_run(on) == "done" and train_run(off) == "done"
+    assert logged(on) == logged(off)                     # training never sees them
+    sampling, raw = (load_file(on.checkpoint_dir(10) / f)
+                     for f in ("model.safetensors", "training.safetensors"))
+    stats = [k for k in sampling if k.startswith("generator.") and k.endswith("running_var")]
+    assert stats and all(not torch.equal(sampling[k], raw[k]) for k in stats)
+    off_sampling = load_file(off.checkpoint_dir(10) / "model.safetensors")
+    assert all(torch.equal(off_sampling[k], raw[k]) for k in stats)   # off: the running ones
+    # Recomputed from the loaded weights, they are what was saved, and put back on leaving.
+    pipe = load_for_sampling(on.path)
+    G = pipe.modules["generator"]
+    saved = {k: v.clone() for k, v in G.state_dict().items()}
+    for k in stats:
+        G.get_buffer(k.removeprefix("generator.")).fill_(1.0)
+    with pipe.sampling_statistics():
+        for k in stats:
+            torch.testing.assert_close(G.get_buffer(k.removeprefix("generator.")), saved[
+                k.removeprefix("generator.")])
+        images = pipe.sample(6, seed=3).images
+    assert all(torch.all(G.get_buffer(k.removeprefix("generator.")) == 1.0) for k in stats)
+    with pipe.sampling_statistics():
+        np.testing.assert_array_equal(pipe.sample(6, seed=3).images, images)

@@ -27,6 +27,7 @@ grids, checkpoints, resume, stop and the NaN guard.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -169,6 +170,14 @@ class Pipeline:
     def validate(self, data: ImageData | TextData) -> dict[str, float]:
         """Cheap numbers on the validation split, logged as val/<name> at every log step."""
         return {}
+
+    def sampling_statistics(self) -> contextlib.AbstractContextManager:
+        """A context entered with the sampling weights in place (the EMA's, eval mode) around
+        every use of them, saving included: inside it, statistics the modules keep beside
+        their weights suit those weights (a GAN's batch norm, recomputed for its EMA
+        generator), and they are put back on leaving, so that training never sees them.
+        Nothing by default."""
+        return contextlib.nullcontext()
 
     def on_new_best(self, data: ImageData | TextData) -> None:
         """Called with the sampling weights in place when validation has just found them the

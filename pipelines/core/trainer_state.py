@@ -32,14 +32,10 @@ if TYPE_CHECKING:
 
 
 def sampling_tensors(tr: Trainer) -> dict[str, torch.Tensor]:
-    """The weights sampling uses: each network's, its EMA shadow in place where kept."""
-    modules = {n: tr._unwrapped(n) for n in tr.pipeline.modules}
-    tensors = ckpt.module_tensors(modules)
-    for name, ema in tr.ema.items():  # EMA weights replace the raw ones for sampling
-        params = dict(modules[name].named_parameters())
-        for (key, _), shadow in zip(params.items(), ema.shadow_params):
-            tensors[f"{name}.{key}"] = shadow
-    return tensors
+    """The weights sampling uses: each network's, its EMA shadow in place where kept, with
+    the statistics the pipeline keeps for them (`sampling_weights`)."""
+    with sampling_weights(tr):
+        return {k: v.detach().clone() for k, v in ckpt.module_tensors(tr.pipeline.modules).items()}
 
 
 def weights_metadata(tr: Trainer) -> dict[str, str]:
@@ -139,8 +135,9 @@ def restore(tr: Trainer) -> None:
 
 @contextlib.contextmanager
 def sampling_weights(tr: Trainer):
-    """Unwrapped modules in eval mode with the EMA weights swapped in; restored after.
-    Unwrapped, so that sampling on the main process alone runs no collective."""
+    """Unwrapped modules in eval mode with the EMA weights swapped in, inside the pipeline's
+    `sampling_statistics`; restored after. Unwrapped, so that sampling on the main process
+    alone runs no collective."""
     wrapped = tr.pipeline.modules
     tr.pipeline.modules = {n: tr._unwrapped(n) for n in wrapped}
     for name, ema in tr.ema.items():
@@ -149,7 +146,8 @@ def sampling_weights(tr: Trainer):
     for m in tr.pipeline.modules.values():
         m.eval()
     try:
-        yield
+        with tr.pipeline.sampling_statistics():  # e.g. a GAN's batch norm, for the EMA weights
+            yield
     finally:
         for m in tr.pipeline.modules.values():
             m.train()

@@ -15,6 +15,8 @@ conditioned on is `condition_count`.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,11 +27,15 @@ from ..data import ImageData
 from ..core.errors import StudioError
 from ..services.latent import requested_labels, slerp
 from ..core.optim import adam
+from ..core.schedules import Schedule
 from . import clusters as self_conditioning
 from . import losses as L
 from .spec import GAN_SPEC
 from .networks import (ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, QHead,
                        dcgan_init)
+
+
+STANDING_SEED = 2 ** 40  # the standing statistics' first seed: far from any seed a user picks
 
 
 # --- the latent space ------------------------------------------------------------------------
@@ -131,6 +137,13 @@ class GAN(Pipeline):
         betas = (c.beta1, c.beta2)
         return {"g": adam(g_params, lr=c.lr_g, betas=betas),
                 "d": adam(d_params, lr=c.lr_d, betas=betas)}
+
+    def schedules(self) -> dict[str, Schedule]:
+        """With `lr_decay_steps`, both learning rates fall linearly to 0 at that step."""
+        steps = self.config.lr_decay_steps
+        if steps <= 0:
+            return {}
+        return {name: Schedule(decay="linear", decay_steps=steps) for name in ("g", "d")}
 
     # --- training ---------------------------------------------------------------------------
     def random_codes(self, b: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -294,6 +307,43 @@ class GAN(Pipeline):
         y = self.class_labels(n, labels)
         images = self.generate(z, clusters if clusters is not None else y, conts)
         return Samples(images=images, labels=None if y is None else y.numpy())
+
+    @contextlib.contextmanager
+    def sampling_statistics(self):
+        """BigGAN's "standing statistics" (Brock et al. 2019, appendix C): G's batch-norm
+        running statistics are moving averages of what the *live* weights produced while
+        training, not of what the EMA weights that sampling uses produce. With
+        `standing_statistics` = n, they are recomputed for the weights in place from n
+        samples of G itself (fixed seeds, batches of 256, only the batch norms in train
+        mode), and put back after: training, the RNG and so an exact resume are untouched."""
+        G = self.modules["generator"]
+        norms = [m for m in G.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        n = self.config.standing_statistics
+        if n <= 0 or not norms:
+            yield
+            return
+        kept = [(m.training, m.momentum, {k: v.clone() for k, v in m.named_buffers()})
+                for m in norms]
+        try:
+            device = next(G.parameters()).device
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                for m in norms:  # only they train: spectral norm's power iteration stays put
+                    m.reset_running_stats()
+                    m.momentum = None                          # a plain mean over the batches
+                    m.train()
+                z, conts, clusters = self.latents(range(STANDING_SEED, STANDING_SEED + n))
+                y = clusters if clusters is not None else self.class_labels(n, None)
+                self.generate(z, y, conts)
+                for m in norms:
+                    m.eval()                                   # sampling reads them
+            yield
+        finally:
+            for m, (training, momentum, buffers) in zip(norms, kept):
+                m.train(training)
+                m.momentum = momentum
+                for k, v in m.named_buffers():
+                    v.copy_(buffers[k])
 
     def interpolate(self, seed_a: int, seed_b: int, frames: int, labels=None,
                     truncation: float = 0.0, codes: str = "") -> Samples:
