@@ -27,7 +27,6 @@ from ..data import ImageData
 from ..core.errors import StudioError
 from ..services.latent import requested_labels, slerp
 from ..core.optim import adam
-from ..core.schedules import Schedule
 from . import clusters as self_conditioning
 from . import losses as L
 from .spec import GAN_SPEC
@@ -137,13 +136,6 @@ class GAN(Pipeline):
         betas = (c.beta1, c.beta2)
         return {"g": adam(g_params, lr=c.lr_g, betas=betas),
                 "d": adam(d_params, lr=c.lr_d, betas=betas)}
-
-    def schedules(self) -> dict[str, Schedule]:
-        """With `lr_decay_steps`, both learning rates fall linearly to 0 at that step."""
-        steps = self.config.lr_decay_steps
-        if steps <= 0:
-            return {}
-        return {name: Schedule(decay="linear", decay_steps=steps) for name in ("g", "d")}
 
     # --- training ---------------------------------------------------------------------------
     def random_codes(self, b: int, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:

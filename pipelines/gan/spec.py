@@ -82,9 +82,6 @@ class GANConfig:
         "codes keeps the term on the GAN objective's scale).", low=0.0)
     ema_decay: float = option(0.999, "EMA of the generator weights used for sampling; 0 turns "
                               "it off. " + EMA_WARM_UP, low=0.0, high=1.0)
-    lr_decay_steps: int = option(0, "Both learning rates fall linearly to 0 at this step "
-                                 "(the last half of pix2pix's and CycleGAN's schedule, from the "
-                                 "start); 0 keeps them constant.", low=0)
     standing_statistics: int = option(0, "Before sampling, recompute G's batch-norm statistics "
                                       "from this many of its own samples (BigGAN's standing "
                                       "statistics, Brock et al. 2019): the running ones are "
