@@ -91,7 +91,9 @@ LAPGAN = GAN_SPEC.variant(
     # 20 (same way): digits train 10,000 steps, 2.7x / 3.3x / 4.7x (recall 0.49) in 4.1
     # minutes; 15,000 read 3.2x / 3.5x / 3.4x (recall 0.63) in 5.5. Session 21: mode_seeking
     # 0.03, 2.6x / 2.8x / 3.5x (recall 0.79); shapes with batch norm in the discriminators
-    # 164x / 124x / 2.5x (242x / 174x / 5.1x before).
+    # 164x / 124x / 2.5x (242x / 174x / 5.1x before). Session 22 (standing statistics, a
+    # machine 2x slower a step): digits 20,000 steps 1.76x / 1.88x / 2.12x (seed 1 2.02x /
+    # 2.10x / 2.14x), but ~14 minutes alone there: over issue 22's 10, so --preset long.
     train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "batch_size": 32},
     train_defaults_by_data={"digits": {"steps": 10000}, "shapes": {"steps": 5000}},
     # gpu preset (not yet measured on a GPU): 64 px, 8x8 base and three conditional levels
