@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 def sampling_tensors(tr: Trainer) -> dict[str, torch.Tensor]:
     """The weights sampling uses: each network's, its EMA shadow in place where kept, with
     the statistics the pipeline keeps for them (`sampling_weights`)."""
-    with sampling_weights(tr):
-        return {k: v.detach().clone() for k, v in ckpt.module_tensors(tr.pipeline.modules).items()}
+    with sampling_weights(tr):   # copied to the CPU: the context puts the training ones back
+        return {k: v.detach().to("cpu", copy=True)
+                for k, v in ckpt.module_tensors(tr.pipeline.modules).items()}
 
 
 def weights_metadata(tr: Trainer) -> dict[str, str]:
@@ -136,21 +137,22 @@ def restore(tr: Trainer) -> None:
 @contextlib.contextmanager
 def sampling_weights(tr: Trainer):
     """Unwrapped modules in eval mode with the EMA weights swapped in, inside the pipeline's
-    `sampling_statistics`; restored after. Unwrapped, so that sampling on the main process
+    `sampling_statistics`; weights and train/eval modes restored after. Unwrapped, so that sampling on the main process
     alone runs no collective."""
     wrapped = tr.pipeline.modules
     tr.pipeline.modules = {n: tr._unwrapped(n) for n in wrapped}
     for name, ema in tr.ema.items():
         ema.store(tr.pipeline.modules[name].parameters())
         ema.copy_to(tr.pipeline.modules[name].parameters())
+    modes = {n: m.training for n, m in tr.pipeline.modules.items()}
     for m in tr.pipeline.modules.values():
         m.eval()
     try:
         with tr.pipeline.sampling_statistics():  # e.g. a GAN's batch norm, for the EMA weights
             yield
     finally:
-        for m in tr.pipeline.modules.values():
-            m.train()
+        for n, m in tr.pipeline.modules.items():
+            m.train(modes[n])
         for name, ema in tr.ema.items():
             ema.restore(tr.pipeline.modules[name].parameters())
         tr.pipeline.modules = wrapped
