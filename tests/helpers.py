@@ -27,6 +27,18 @@ def tiny_run(runs_dir, name="t", data="digits", callbacks=(), **trainer):
     return run, status
 
 
+def built_now_and_before(run, key):
+    """The run's pipeline built from its run.json, and as a run begun before data_info held
+    `key` (a choice picked once when the run began, e.g. a net's width) builds it."""
+    from pipelines.core.config import from_dict
+    from pipelines.registry import load_pipeline_class
+    info = run.info()
+    cls = load_pipeline_class(info["pipeline"])
+    config = from_dict(cls.Config, info["config"])
+    old = {k: v for k, v in info["data_info"].items() if k != key}
+    return cls(config, info["data_info"]), cls(config, old)
+
+
 def plays_file(folder):
     """A 12,000-character slice of the bundled plays, as a user's text file."""
     from pipelines.data.text import read_shakespeare

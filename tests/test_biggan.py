@@ -18,6 +18,8 @@ from pipelines.gan.biggan import CURVE_THRESHOLDS, orthogonal_penalty
 from pipelines.services.loading import load_for_sampling
 from pipelines.services.sampling import run_tool
 
+from helpers import built_now_and_before
+
 # z_dim 9: 8 px images have two generator blocks, so z is cut into three chunks of 3.
 TINY_CONFIG = {"width": 8, "z_dim": 9, "shared_dim": 8}
 TINY_TRAINER = {"steps": 10, "batch_size": 16, "log_every": 1, "sample_every": 5,
@@ -150,16 +152,9 @@ def test_the_nets_width_is_picked_once_and_kept_with_the_run(tmp_path):
     """width=0 picks by image size when the run begins (48 at 8 px since session 21) and
     run.json keeps it; a run begun before, with no such record, still builds the 32 channels
     its weights were saved with."""
-    from pipelines.core.config import from_dict
-    from pipelines.registry import load_pipeline_class
     run = start_run("biggan", "digits", config_overrides={**TINY_CONFIG, "width": 0},
                     trainer_overrides={**TINY_TRAINER, "steps": 1}, runs_dir=tmp_path)
-    info = run.info()
-    assert info["data_info"]["width"] == 48
-    cls = load_pipeline_class("biggan")
-    config = from_dict(cls.Config, info["config"])
-    old = {k: v for k, v in info["data_info"].items() if k != "width"}
-    nets = [cls(config, described).modules["discriminator"]
-            for described in (info["data_info"], old)]
+    assert run.info()["data_info"]["width"] == 48
+    nets = [pipe.modules["discriminator"] for pipe in built_now_and_before(run, "width")]
     first = [next(p for p in d.parameters() if p.ndim == 4).shape[0] for d in nets]
     assert first == [48, 32]              # D's first conv: width channels at 8 px

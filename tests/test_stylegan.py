@@ -16,6 +16,8 @@ from pipelines.core.training_run import train_run
 from pipelines.services.loading import load_for_sampling
 from pipelines.services.sampling import run_tool
 
+from helpers import built_now_and_before
+
 # Tiny nets; R1 every 2nd step and style mixing on, so both happen on each side of the resume.
 TINY_CONFIG = {"style_channels": 8, "w_dim": 16, "z_dim": 8, "mapping_layers": 2, "width": 8,
                "r1_every": 2, "r1_gamma": 1.0, "mixing_prob": 0.9}
@@ -184,15 +186,9 @@ def test_the_generators_width_is_picked_once_and_kept_with_the_run(tmp_path):
     """style_channels=0 picks by image size when the run begins (64 at 8 px since session 20)
     and run.json keeps it; a run begun before, with no such record, still builds the 32
     channels its weights were saved with."""
-    from pipelines.core.config import from_dict
-    from pipelines.registry import load_pipeline_class
     run = start_run("stylegan", "digits", config_overrides={**TINY_CONFIG, "style_channels": 0},
                     trainer_overrides={**TINY_TRAINER, "steps": 1}, runs_dir=tmp_path)
-    info = run.info()
-    assert info["data_info"]["style_channels"] == 64
-    cls = load_pipeline_class("stylegan")
-    config = from_dict(cls.Config, info["config"])
-    old = {k: v for k, v in info["data_info"].items() if k != "style_channels"}
-    widths = [max(p.shape[0] for p in cls(config, described).modules["generator"].parameters()
-                  if p.ndim == 4) for described in (info["data_info"], old)]
+    assert run.info()["data_info"]["style_channels"] == 64
+    widths = [max(p.shape[0] for p in pipe.modules["generator"].parameters() if p.ndim == 4)
+              for pipe in built_now_and_before(run, "style_channels")]
     assert widths == [128, 64]              # the 4x4 maps: twice 64 channels, twice 32

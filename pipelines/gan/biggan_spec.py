@@ -74,15 +74,11 @@ class BigGANConfig(GANConfig):
                               "of W), which leaves the norms free and only pushes filters "
                               "apart (BigGAN section 3.1: 1e-4). 0 turns it off.", low=0.0,
                               high=1.0)
-    standing_statistics: int = option(1024, "Before sampling, recompute G's batch-norm "
-                                      "statistics from this many of its own samples "
-                                      "(BigGAN's standing statistics, appendix C): the "
-                                      "running ones are the live weights', not the EMA's that "
-                                      "sampling uses. On digits (session 22, the same weights) "
-                                      "2.45x / 2.02x / 2.17x the judge's floors -> 1.90x / "
-                                      "1.71x / 1.89x; seed 1 2.43x / 1.98x / 2.37x -> 2.11x / "
-                                      "1.77x / 1.95x. 0 keeps the running ones.", low=0,
-                                      high=65536)
+    standing_statistics: int = option(
+        1024, GANConfig.__dataclass_fields__["standing_statistics"].metadata["help"] + " On "
+        "digits (session 22, the same weights) 2.45x / 2.02x / 2.17x the judge's floors -> "
+        "1.90x / 1.71x / 1.89x; seed 1 2.43x / 1.98x / 2.37x -> 2.11x / 1.77x / 1.95x.",
+        low=0, high=65536)
     ema_decay: float = option(0.999, "EMA of G's weights used for sampling (BigGAN: 0.9999 "
                               "over 100,000s of steps); 0 turns it off. " + EMA_WARM_UP,
                               low=0.0, high=1.0)
