@@ -8,8 +8,8 @@ of the model: the digit by a logistic regression on scikit-learn's digits, the c
 the bright pixels; both are first checked on the folder's own pictures.
 
 The largest test of the suite (1,000 steps of a small pixel model, ~2.5 minutes on one CPU
-core; session 23 halved it from 2,000, which read the same): what docs/diffusion.md's "your own captions" numbers
-come from."""
+core; session 23 halved it from 2,000, which read the same): what docs/diffusion.md's "your
+own captions" numbers come from."""
 
 import json
 
