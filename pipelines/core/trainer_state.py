@@ -137,8 +137,8 @@ def restore(tr: Trainer) -> None:
 @contextlib.contextmanager
 def sampling_weights(tr: Trainer):
     """Unwrapped modules in eval mode with the EMA weights swapped in, inside the pipeline's
-    `sampling_statistics`; weights and train/eval modes restored after. Unwrapped, so that sampling on the main process
-    alone runs no collective."""
+    `sampling_statistics`; weights and train/eval modes restored after. Unwrapped, so that
+    sampling on the main process alone runs no collective."""
     wrapped = tr.pipeline.modules
     tr.pipeline.modules = {n: tr._unwrapped(n) for n in wrapped}
     for name, ema in tr.ema.items():
