@@ -125,15 +125,25 @@ def test_bag_of_tokens_task_trains_the_cls_position_and_resumes_exactly(straight
     assert not any("bag_loss" in r for r in straight.metrics())   # off by default
 
 
-def test_finetuning_starts_from_the_pretrained_encoder(plays_csv, runs):
-    run = tiny(plays_csv, runs, "frozen-finetune", {"finetune_lr": 0.0}, steps=6)
-    assert train_run(run) == "done"
-    pipe = load_for_sampling(run.path, device="cpu")
-    encoder = pipe.masked_lm.bert.state_dict()
-    copied = pipe.classifier.bert.state_dict()
-    assert set(copied) - set(encoder) == {"pooler.dense.weight", "pooler.dense.bias"}
-    for key, value in encoder.items():   # lr 0: the classifier still holds the copy
-        assert torch.equal(copied[key], value), key
+def test_finetuning_starts_from_the_pretrained_encoder_and_so_does_its_average(plays_csv,
+                                                                              runs):
+    """With finetune_lr 0 the classifier holds the copied encoder; so does its weight average
+    (ema_decay), which the loaded run uses: it began at fine-tuning's first step (Phase
+    ema=False for pre-training). Had it counted the 4 pre-training steps, the random encoder
+    the classifier was built with would weigh 0.8 in it (power 1: decay 1 - 1/5)."""
+    for config in ({"ema_decay": 0.0}, {}):
+        run = tiny(plays_csv, runs, f"frozen-finetune-{len(config)}",
+                   {"finetune_lr": 0.0, **config}, steps=6)
+        assert train_run(run) == "done"
+        pipe = load_for_sampling(run.path, device="cpu")
+        encoder = pipe.masked_lm.bert.state_dict()
+        copied = pipe.classifier.bert.state_dict()
+        assert set(copied) - set(encoder) == {"pooler.dense.weight", "pooler.dense.bias"}
+        for key, value in encoder.items():   # lr 0: the classifier still holds the copy
+            if config:
+                assert torch.equal(copied[key], value), key
+            else:   # the average's first update, a - (a - b), is b to within rounding
+                torch.testing.assert_close(copied[key], value, rtol=0, atol=1e-7)
 
 
 def test_init_from_a_finished_run_or_its_export_finetunes_only(straight, plays_csv, runs):

@@ -39,6 +39,7 @@ from ..data import ImageData, TextData
 from ..data.language import LabelledTextData, TextPairsData
 from ..data.paired import PairedImageData
 from ..data.unpaired import UnpairedImageData
+from .config import EMA_WARM_UP_POWER
 from .errors import StudioError
 from .phases import Phase
 from .spec import PipelineSpec, Tool, adopt  # noqa: F401 - Tool: families import it from here
@@ -119,8 +120,11 @@ class Pipeline:
     # Named option sets beside the step multipliers (pipelines/core/presets.py), as plain data:
     # {"gpu": {"config": {model options}, "trainer": {trainer options}}}.
     presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
-    # Modules whose exponential moving average is kept and used for sampling.
+    # Modules whose exponential moving average is kept and used for sampling, and the power
+    # of its warm-up (pipelines/core/config.py's EMA_WARM_UP; 1.0 makes it the plain average
+    # of every update's weights until the decay reaches ema_decay).
     ema_modules: ClassVar[tuple[str, ...]] = ()
+    ema_warm_up_power: ClassVar[float] = EMA_WARM_UP_POWER
     # Extra sampling controls (a config dataclass), or None when there are none.
     SampleControls: ClassVar[type | None] = None
     # Family-specific actions: reconstruct, latent map, code sweep, ...

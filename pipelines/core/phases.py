@@ -27,6 +27,11 @@ class Phase:
     name: str
     steps: int | None = None      # None: the rest of the run
     step: str = "train_step"      # the pipeline method each step of this phase calls
+    # Whether this phase's steps update the EMA of the pipeline's `ema_modules`: False for a
+    # phase that trains something else (BERT's masked-LM pre-training before its classifier
+    # is fine-tuned), so that the average, warm-up included, begins with the first step that
+    # trains them instead of counting steps in which they stood still.
+    ema: bool = True
 
 
 @dataclass(frozen=True)

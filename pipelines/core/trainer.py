@@ -34,7 +34,7 @@ from . import tracking, trainer_report, trainer_state
 from .atomic_files import atomic_write_text
 from .base import Pipeline
 from .best import BestTracker
-from .config import EMA_WARM_UP_POWER, TrainerConfig, from_dict
+from .config import TrainerConfig, from_dict
 from .errors import StudioError
 from ..services.imaging import save_grid
 from .phases import span_at
@@ -168,7 +168,8 @@ class Trainer:
         # Warm-up (pipelines/core/config.py's EMA_WARM_UP): without it, a 0.999 EMA still
         # holds ~80% of the random initial weights at step 250, and early grids are noise.
         return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay,
-                               use_ema_warmup=True, power=EMA_WARM_UP_POWER)
+                               use_ema_warmup=True,
+                               power=self.pipeline.ema_warm_up_power)
                 for name in self.pipeline.ema_modules}
 
     def _unwrapped(self, name: str) -> torch.nn.Module:
@@ -296,7 +297,7 @@ class Trainer:
                         self.skipped_steps += 1
                         logs = without_overflow(logs)
                     self.step += 1
-                    for name, ema in self.ema.items():
+                    for name, ema in self.ema.items() if span.phase.ema else ():
                         ema.step(self._unwrapped(name).parameters())
                     self.emit("step")  # cheap; the dry run times steps with it
                     for k, v in logs.items():

@@ -71,6 +71,8 @@ class BERT(BertTools, Pipeline):
     config: BertPipelineConfig
     draws_samples = False                   # a classifier: `classify` is its tool
     best_metric = ("accuracy", "max")       # validation accuracy (pipelines/core/best.py)
+    ema_modules = ("classifier",)          # ema_decay: the average of fine-tuning's weights
+    ema_warm_up_power = 1.0                 # 1 - 1/(1 + updates): a plain mean at first
 
     # --- what is derived from the data once -----------------------------------------------
     @classmethod
@@ -163,7 +165,7 @@ class BERT(BertTools, Pipeline):
     # --- the two phases --------------------------------------------------------------------
     @classmethod
     def phases(cls, config: BertPipelineConfig) -> list[Phase]:
-        return [Phase("pretrain", config.pretrain_steps, step="pretrain_step"),
+        return [Phase("pretrain", config.pretrain_steps, step="pretrain_step", ema=False),
                 Phase("finetune", step="finetune_step")]
 
     def schedules(self) -> dict[str, Schedule]:
@@ -244,11 +246,24 @@ class BERT(BertTools, Pipeline):
         if not ctx.accelerator.unwrap_model(ctx.modules["classifier"]).started:
             self.start_finetuning(ctx)                   # the phase's first step
         ids, mask = self.trimmed(batch["ids"])
-        logits = ctx.modules["classifier"](input_ids=ids, attention_mask=mask).logits.float()
-        loss = F.cross_entropy(logits, batch["labels"])             # logits (B, K)
+        logits = ctx.modules["classifier"](input_ids=self.word_dropout(ids),
+                                           attention_mask=mask).logits.float()   # (B, K)
+        loss = F.cross_entropy(logits, batch["labels"],
+                               label_smoothing=self.config.label_smoothing)
         norm = ctx.backward_step(loss, "finetune", "classifier")
         right = (logits.argmax(-1) == batch["labels"]).float().mean()
         return {"loss": loss.detach(), "accuracy": right.detach(), "grad_norm": norm}
+
+    def word_dropout(self, ids: torch.Tensor) -> torch.Tensor:
+        """finetune_mask_prob of the tokens (no [PAD], [CLS], [SEP]) -> [MASK], drawn from
+        torch's global RNG on the CPU, as mask_tokens draws (the trainer seeds and checkpoints
+        it, so a resumed run draws the same)."""
+        if self.config.finetune_mask_prob <= 0:
+            return ids
+        cpu = ids.cpu()
+        drop = torch.rand(cpu.shape) < self.config.finetune_mask_prob
+        drop &= ~torch.isin(cpu, self.special_ids)
+        return cpu.masked_fill(drop, self.fast.mask_token_id).to(ids.device)
 
     @torch.no_grad()
     def start_finetuning(self, ctx: Any) -> None:

@@ -90,6 +90,25 @@ class BertPipelineConfig:
                                 low=0.0, high=1.0)
     finetune_warmup_steps: int = option(100, "Fine-tuning's linear warm-up (BERT: 10% of its "
                                         "steps).", low=0)
+    finetune_mask_prob: float = option(0.15, "Share of each fine-tuning passage's tokens "
+                                       "replaced by [MASK] (not [CLS], [SEP], [PAD]), drawn "
+                                       "afresh every step: word dropout as augmentation "
+                                       "(Iyyer et al. 2015; Gal & Ghahramani 2016), so the "
+                                       "classifier cannot lean on a few words. 0 turns it off; "
+                                       "0.3 read worse than 0.15 (docs/language.md).",
+                                       low=0.0, high=0.9)
+    label_smoothing: float = option(0.1, "Label smoothing of the fine-tuning loss (Szegedy et "
+                                    "al. 2016): the target puts this share on the other "
+                                    "classes, so the classifier stops sharpening its training "
+                                    "passages' answers.", low=0.0, high=0.9)
+    ema_decay: float = option(0.995, "Fine-tuning keeps an average of the classifier's weights "
+                              "(Polyak & Juditsky 1992; stochastic weight averaging, Izmailov "
+                              "et al. 2018), which validation, evaluation, the tools and the "
+                              "export use: an update's decay is min(this, 1 - 1/(1 + updates)),"
+                              " the plain mean of every fine-tuning step's weights for the "
+                              "first 1/(1 - this) steps, an exponential average after. 0 turns "
+                              "it off. It begins at fine-tuning's first step.",
+                              low=0.0, high=1.0)
     weight_decay: float = option(0.01, "AdamW weight decay on matrices, not on biases and "
                                  "LayerNorms (BERT: 0.01).", low=0.0, high=1.0)
     val_mlm_passages: int = option(256, "Validation passages whose masked-LM loss is logged "
