@@ -192,7 +192,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 32, "grad_clip": 
 # (ema_decay), word dropout and label smoothing; the defaults read 52.7% (ema_decay 0.995;
 # 0.999, the mean of all 1,500 steps, 47.7%), the longer run with 16,384 pieces, 3,000
 # pre-training steps (30% masked, bag_of_tokens 1), 1,000 of fine-tuning and ema_decay 0.999
-# 60.2% in 14 minutes: a tie with TF-IDF on words (361 of 600 passages each).
+# 60.2% in 14 minutes, a tie with TF-IDF on words (361 of 600 passages each); seeds 1 and 2
+# 60.0% and 57.5%: not a win.
 # `--preset gpu`, NOT measured (no GPU was lent to the session that wrote it): BERT-mini's
 # shape (Turc et al. 2019: 4 layers, 256 wide, 4 heads), a vocabulary of 8,192, 128 tokens
 # (every passage whole), batch 128. On the CPU the masked-LM was still within 0.6 nats of the
