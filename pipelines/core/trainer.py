@@ -297,8 +297,9 @@ class Trainer:
                         self.skipped_steps += 1
                         logs = without_overflow(logs)
                     self.step += 1
-                    for name, ema in self.ema.items() if span.phase.ema else ():
-                        ema.step(self._unwrapped(name).parameters())
+                    if span.phase.ema:    # a phase that trains other modules leaves it
+                        for name, ema in self.ema.items():
+                            ema.step(self._unwrapped(name).parameters())
                     self.emit("step")  # cheap; the dry run times steps with it
                     for k, v in logs.items():
                         v = v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v))

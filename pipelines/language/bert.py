@@ -17,7 +17,10 @@ BertForSequenceClassification, whose pooler and head stay fresh), as
 parameter belongs to one module, so the trainer's checkpoints, resume and gradient clipping
 see each once, and the masked-LM keeps the pre-trained encoder that fill-mask and the masked-LM
 export need while the classifier's is fine-tuned. Until the copy, validation reports the
-masked-LM's numbers only, so the best weights (by accuracy) come from fine-tuning.
+masked-LM's numbers only, so the best weights (by accuracy) come from fine-tuning. What
+validation, evaluation, the tools and the export read of the classifier is the average of
+its fine-tuning weights (ema_decay; the trainer keeps it, the pre-training phase leaves it
+alone: Phase ema=False).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class BERT(BertTools, Pipeline):
     config: BertPipelineConfig
     draws_samples = False                   # a classifier: `classify` is its tool
     best_metric = ("accuracy", "max")       # validation accuracy (pipelines/core/best.py)
-    ema_modules = ("classifier",)          # ema_decay: the average of fine-tuning's weights
+    ema_modules = ("classifier",)           # ema_decay: the average of fine-tuning's weights
     ema_warm_up_power = 1.0                 # 1 - 1/(1 + updates): a plain mean at first
 
     # --- what is derived from the data once -----------------------------------------------
