@@ -293,6 +293,23 @@ def test_latent_model_trains_its_autoencoder_first(trained, runs):
     assert load_for_sampling(pixels.path).sample(2, 0, steps=2).images.shape == (2, 3, 8, 8)
 
 
+def test_the_unets_average_begins_with_the_diffusion_phase(runs):
+    """The autoencoder phase leaves the weight averages of the UNet and the text encoder alone
+    (Phase ema=False): after the first diffusion step each average is that step's weights
+    (warm-up decay 1 - 1^(-2/3) = 0). Had the average counted the 3 autoencoder steps, the
+    random initial UNet would weigh 1 - 4^(-2/3) = 0.6 in it."""
+    from pipelines.core.trainer import Trainer
+    run = tiny("ddpm-text", runs, "average-after-autoencoder", steps=4)
+    trainer = Trainer(run)
+    assert trainer.train(resume=False) == "done"
+    for name in ("unet", "text_encoder"):
+        weights = list(trainer.pipeline.modules[name].parameters())
+        average = trainer.ema[name].shadow_params
+        assert len(average) == len(weights)
+        for mean, live in zip(average, weights):
+            torch.testing.assert_close(mean, live.detach(), rtol=0, atol=1e-6)
+
+
 def test_img2img_and_preview_tools(trained, tmp_path):
     _, pipe = trained["ddpm-text"]
     picture = _png(tmp_path / "p.png", np.random.default_rng(1).random((8, 8, 3)))

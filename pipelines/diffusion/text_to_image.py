@@ -83,7 +83,10 @@ class TextDDPM(Pipeline):
         encoder on its latents; a pixel model is one phase."""
         if not config.latent_channels:
             return super().phases(config)
-        return [Phase("autoencoder", config.autoencoder_steps, step="autoencoder_step"),
+        # ema=False: the UNet's and text encoder's averages begin with the diffusion phase
+        # instead of counting autoencoder steps in which they stood still (core/phases.py)
+        return [Phase("autoencoder", config.autoencoder_steps, step="autoencoder_step",
+                      ema=False),
                 Phase("diffusion")]
 
     def build(self) -> dict[str, nn.Module]:
