@@ -29,8 +29,9 @@ class Phase:
     step: str = "train_step"      # the pipeline method each step of this phase calls
     # Whether this phase's steps update the EMA of the pipeline's `ema_modules`: False for a
     # phase that trains something else (BERT's masked-LM pre-training before its classifier
-    # is fine-tuned, ddpm-text's autoencoder before its UNet), so that the average, warm-up included, begins with the first step that
-    # trains them instead of counting steps in which they stood still.
+    # is fine-tuned, ddpm-text's autoencoder before its UNet), so that the average, warm-up
+    # included, begins with the first step that trains them instead of counting steps in
+    # which they stood still.
     ema: bool = True
 
 
