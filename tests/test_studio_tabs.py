@@ -138,6 +138,13 @@ def test_a_preset_fills_the_options_it_sets_and_default_restores_them():
     assert preset_values(desc, "quick look")[1]["steps"] == max(50, defaults["steps"] // 10)
     assert preset_values({**desc, "presets": {}}, "gpu") == ({}, {})   # fit in one go
 
+    bert = describe("bert")            # its `long` is a recipe: it fills options, not only steps
+    config, trainer = preset_values(bert, "long")
+    assert (config["vocab_size"], config["pretrain_steps"], trainer["steps"]) == (16384, 3000,
+                                                                                 4000)
+    bert_defaults = {s["name"]: s["default"] for s in bert["options"]}
+    assert preset_values(bert, "default")[0]["vocab_size"] == bert_defaults["vocab_size"]
+
 
 def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir):
     jobs = JobManager(runs_dir)
