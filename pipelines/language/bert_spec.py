@@ -226,7 +226,7 @@ BERT_SPEC = PipelineSpec(
     summary="BERT encoder (transformers) pre-trained by masked language modelling on the "
             "passages, then fine-tuned to classify them; fill-mask, attention, class report",
     impl="pipelines.language.bert:BERT", Config=BertPipelineConfig, tools=TOOLS,
-    train_defaults=TRAIN_DEFAULTS, presets={"long": LONG_CPU_PRESET, "gpu": GPU_PRESET}, data_kind="labelled-text",
-    example_data="shakespeare-lines")
+    train_defaults=TRAIN_DEFAULTS, presets={"long": LONG_CPU_PRESET, "gpu": GPU_PRESET},
+    data_kind="labelled-text", example_data="shakespeare-lines")
 
 SPECS = (BERT_SPEC,)
