@@ -198,11 +198,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {"steps": 2000, "batch_size": 32, "grad_clip": 
 # families: on this small corpus more steps of the default recipe do not help (more
 # pre-training overfits the masked-LM, longer fine-tuning overfits the classifier); what moved
 # it was the recipe. 4,000 steps, ~15 minutes of one thread (session 24's machine).
-LONG_CPU_PRESET: dict[str, dict[str, Any]] = {
-    "config": {"vocab_size": 16384, "max_length": 96, "pretrain_steps": 3000,
-               "mask_prob": 0.3, "bag_of_tokens": 1.0, "finetune_steps": 1000,
-               "ema_decay": 0.999},
-    "trainer": {"steps": 4000}}
+_LONG_CONFIG: dict[str, Any] = {"vocab_size": 16384, "max_length": 96, "pretrain_steps": 3000,
+                                "mask_prob": 0.3, "bag_of_tokens": 1.0, "finetune_steps": 1000,
+                                "ema_decay": 0.999}
+LONG_CPU_PRESET: dict[str, dict[str, Any]] = {   # a run's steps: pre-training + fine-tuning
+    "config": _LONG_CONFIG,
+    "trainer": {"steps": _LONG_CONFIG["pretrain_steps"] + _LONG_CONFIG["finetune_steps"]}}
 # `--preset gpu`, NOT measured (no GPU was lent to the session that wrote it): BERT-mini's
 # shape (Turc et al. 2019: 4 layers, 256 wide, 4 heads), a vocabulary of 8,192, 128 tokens
 # (every passage whole), batch 128. On the CPU the masked-LM was still within 0.6 nats of the

@@ -24,8 +24,9 @@ from ..forms import changed_values, field_input
 from ..uploads import store_upload
 
 PRESET_INFO = ("quick look, default, long: a tenth, one or three times the default steps (a "
-               "CPU; bert's long is its measured longer recipe); gpu: a bigger model, batch "
-               "and steps for one GPU, about 5 minutes. Fills in the options below")
+               "CPU; a family may declare its own measured longer recipe as long); gpu: a "
+               "bigger model, batch and steps for one GPU, about 5 minutes. Fills in the "
+               "options below")
 CUSTOM_DATA_HINT = ("or type folder:/path/to/images (a .zip works too), text:/path/to/file.txt, "
                     "a table (iris, wine, breast_cancer, diabetes) or csv:/path/to/file.csv")
 
