@@ -150,3 +150,14 @@ def test_a_pipeline_may_train_longer_on_one_data_set_and_its_presets_follow(runs
     assert _created_run(capsys).info()["total_steps"] == digits
     assert main(["list", "stylegan"]) == 0
     assert f"on shapes: --steps {shapes}" in capsys.readouterr().out
+
+
+def test_a_family_may_size_its_batch_by_data_set_too(runs_dir, capsys):
+    """biggan trains digits in batches of 32 (its 10-minute budget), other data in 64."""
+    cls = load_pipeline_class("biggan")
+    assert make_configs(cls, {}, {}, "digits")[1].batch_size == 32
+    assert make_configs(cls, {}, {}, "shapes")[1].batch_size == 64
+    assert main(["train", "biggan", "--data", "digits", "--queue"]) == 0
+    assert _created_run(capsys).info()["trainer"]["batch_size"] == 32
+    assert main(["train", "biggan", "--data", "digits", "--batch-size", "16", "--queue"]) == 0
+    assert _created_run(capsys).info()["trainer"]["batch_size"] == 16          # the user's

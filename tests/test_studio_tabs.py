@@ -146,6 +146,22 @@ def test_a_preset_fills_the_options_it_sets_and_default_restores_them():
     assert preset_values(bert, "default")[0]["vocab_size"] == bert_defaults["vocab_size"]
 
 
+def test_picking_a_data_set_sets_every_trainer_field_that_family_sizes_by_data():
+    """biggan trains digits in batches of 32 (a 10-minute budget), other data in its 64: the
+    form's batch box follows the data picked like its steps box, and a preset still wins."""
+    from studio.common import describe
+    from studio.tabs.train import data_values
+    desc = describe("biggan")
+    names = [s["name"] for s in desc["trainer"]]
+    on = {data: dict(zip(names, data_values(desc, "default", data)))
+          for data in ("digits", "shapes")}
+    assert (on["digits"]["steps"], on["digits"]["batch_size"]) == (8000, 32)
+    assert (on["shapes"]["steps"], on["shapes"]["batch_size"]) == (3000, 64)
+    gpu = dict(zip(names, data_values(desc, "gpu", "digits")))
+    assert gpu["batch_size"] == 128
+    assert preset_values(desc, "default", "digits")[1]["batch_size"] == 32   # gpu undone
+
+
 def test_resume_refuses_a_done_run_without_more_steps_and_a_missing_run(runs_dir):
     jobs = JobManager(runs_dir)
     run = make_run(runs_dir, status="done")

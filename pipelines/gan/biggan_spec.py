@@ -107,6 +107,13 @@ class TruncationCurveOptions:
 # conditional accuracy 0.23): not yet shapes. Session 21: width 48 at 8 px (was 32), three
 # seeds 1.95x / 1.81x / 2.01x, 1.79x / 1.75x / 1.89x, 1.85x / 1.79x / 2.16x, accuracy 0.989 /
 # 0.993 / 0.990, in 7.1 minutes (two runs at a time; width 32 took 4.0-4.3 the same way).
+# Session 27, on the 2x slower machine kind of sessions 22-27: 8,000 steps of 64 took 13.0
+# minutes alone with two threads (as a user runs it), over issue 22's 10. Batches of 32 take
+# 9.5 there: seeds 0 / 1 read 2.41x / 2.02x / 2.18x and 1.71x / 1.79x / 2.22x (accuracy 0.990
+# / 0.989), where batches of 64 read 2.47x / 2.07x / 1.87x (two threads), 1.90x / 1.71x /
+# 1.89x and 2.11x / 1.77x / 1.95x (one thread; seeds 0, 0, 1): the same on the judge's two
+# feature views, ~0.3 further in pixels. 6,000 steps of 64 (one thread, seeds 0 / 1: 2.09x /
+# 1.88x / 2.22x, 2.18x / 1.89x / 2.17x) would take about as long as 8,000 of 32 and read alike.
 BIGGAN_TRAIN_DEFAULTS: dict[str, Any] = {**TRAIN_DEFAULTS, "steps": 3000}
 
 BIGGAN = GAN_SPEC.variant(
@@ -117,7 +124,8 @@ BIGGAN = GAN_SPEC.variant(
     # beyond the threshold are redrawn.
     Config=BigGANConfig, SampleControls=GANSampleControls,
     train_defaults=BIGGAN_TRAIN_DEFAULTS,
-    train_defaults_by_data={"digits": {"steps": 8000}, "shapes": {"steps": 3000}},
+    train_defaults_by_data={"digits": {"steps": 8000, "batch_size": 32},
+                            "shapes": {"steps": 3000}},
     # gpu preset (not yet measured on a GPU): 64 px like the family's GPU_PRESET, width 64
     # (BigGAN's ch 64 at 64 px), batch 128, and attention at half the image size as in the
     # paper (32 of 64 px), where the CPU default puts it at a quarter for cost.
