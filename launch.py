@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs-dir", default=None,
                    help="Folder of run folders (default $STUDIO_RUNS_DIR or ./checkpoints).")
     p.add_argument("--max-jobs", type=int, default=1, metavar="N",
-                   help="How many runs train at once (default 1); more wait in the queue.")
+                   help="How many runs train at once (default 1); more wait in the queue. With "
+                        "more than one, each trains on its share of the CPU cores.")
     p.add_argument("--data-dir", action="append", default=[], metavar="DIR",
                    help="A folder whose files the page may train on (folder:, text:, csv:), "
                         "besides the runs folder and its uploads; repeatable.")

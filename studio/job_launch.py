@@ -65,9 +65,10 @@ def resume_command(python: str, runs_dir: Path, run_id: str) -> list[str]:
     return [python, "-m", "pipelines", "--runs-dir", str(runs_dir), "resume", run_id, "--quiet"]
 
 
-def launch(cmd: list[str], runs_dir: Path, cwd: Path, trains: bool = False) -> Job:
-    """Start `cmd` in `cwd`, everything it prints going to a new log file under
-    `<runs_dir>/.jobs/`."""
+def launch(cmd: list[str], runs_dir: Path, cwd: Path, trains: bool = False,
+           threads: int | None = None) -> Job:
+    """Start `cmd` in `cwd` (with `threads` torch threads, when given), everything it prints
+    going to a new log file under `<runs_dir>/.jobs/`."""
     log_dir = runs_dir / ".jobs"
     log_dir.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-")
@@ -75,7 +76,8 @@ def launch(cmd: list[str], runs_dir: Path, cwd: Path, trains: bool = False) -> J
     with os.fdopen(fd, "wb") as log_file:
         try:
             process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, cwd=cwd, env=child_env())
+                                       stdin=subprocess.DEVNULL, cwd=cwd,
+                                       env=child_env(threads))
         except OSError as e:
             raise StudioError(f"could not start the training process ({e})") from None
     return Job(cmd, process, Path(log_name), trains=trains)

@@ -13,8 +13,10 @@ every `poll`, so by the page's timers and a background thread of launch.py) then
 `studio resume RUN` for the oldest queued runs while fewer than `max_running` runs under
 runs_dir train: whether a run trains is read from its folder (the trainer's lock,
 pipelines/core/liveness.py), so runs started by another studio or from a terminal count too,
-and a queued run left by a closed studio is started by the next one. A dispatcher claims a run before starting it (studio/run_queue.py), so two studios
-never start one run twice.
+and a queued run left by a closed studio is started by the next one. With `max_running` over
+one, each training job gets its share of the CPU cores as torch threads
+(studio/cli_process.py's `threads_per_job`). A dispatcher claims a run before starting it
+(studio/run_queue.py), so two studios never start one run twice.
 
 Everything a job prints goes to `<runs_dir>/.jobs/<time>-<random>.log`; when the CLI refuses a
 job (unknown data set, bad option: exit code 2 before any run folder exists), its one-line
@@ -38,7 +40,7 @@ from pipelines.registry import get_entry
 from pipelines.core.runs import RunFolder
 
 from . import run_queue
-from .cli_process import run_to_the_end
+from .cli_process import run_to_the_end, threads_per_job
 from .guards import confine_data_spec
 from .job_launch import Job, resume_command, train_command, wait_for_run_folder, whole_steps
 from .started_jobs import StartedJobs
@@ -60,6 +62,7 @@ class JobManager:
             raise StudioError(f"the number of jobs at once must be at least 1, not {max_running}")
         self.runs_dir = Path(runs_dir).resolve()
         self.max_running = int(max_running)
+        self.threads = threads_per_job(self.max_running)   # each training job's share
         self.dispatching = dispatching
         self.python = python
         self.cwd = Path(cwd) if cwd is not None else Path.cwd()  # relative data paths as typed
@@ -197,7 +200,8 @@ class JobManager:
                     continue
                 try:
                     job = self._started.launch(
-                        resume_command(self.python, self.runs_dir, run.id), trains=True)
+                        resume_command(self.python, self.runs_dir, run.id), trains=True,
+                        threads=self.threads)
                 except StudioError as e:
                     run_queue.release(run)
                     run.update_info(status="failed", message=str(e))

@@ -32,9 +32,9 @@ class StartedJobs:
         self._jobs: list[Job] = []
         self._lock = threading.Lock()   # the job list, not the processes in it
 
-    def launch(self, cmd: list[str], trains: bool = False) -> Job:
+    def launch(self, cmd: list[str], trains: bool = False, threads: int | None = None) -> Job:
         """Start a job's process and list it, so that it is watched and reaped."""
-        job = launch(cmd, self.runs_dir, self.cwd, trains)
+        job = launch(cmd, self.runs_dir, self.cwd, trains, threads)
         with self._lock:
             self._jobs.append(job)
         return job

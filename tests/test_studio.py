@@ -253,6 +253,27 @@ def test_queued_jobs_run_one_after_the_other_to_done(runs_dir):
         jobs.stop_all(timeout=30)
 
 
+def test_jobs_at_once_share_the_cores_out_and_each_run_says_its_threads(runs_dir,
+                                                                          monkeypatch):
+    """Two jobs of one thread per core each slowed each other 4-7x (studio/cli_process.py):
+    with two at a time each trains on half the cores, as its run.json records; the studio's
+    own OMP_NUM_THREADS (the test workers' 1) would win, so it is unset here."""
+    from studio.cli_process import threads_per_job
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert threads_per_job(1) is None and threads_per_job(2) == max(1, cores // 2)
+    assert threads_per_job(4 * cores) == 1
+    jobs = JobManager(runs_dir, max_running=2, start_timeout=60)
+    try:
+        runs = [RunFolder(runs_dir / jobs.start("dcgan", "digits", 6, extra_args=TINY_ARGS))
+                for _ in range(2)]
+        wait_for(lambda: jobs.poll() or all(status_of(r) == "done" for r in runs), 120,
+                 "both runs to be done")
+        assert [r.info()["threads"] for r in runs] == [max(1, cores // 2)] * 2
+    finally:
+        jobs.stop_all(timeout=30)
+
+
 def test_a_queued_run_is_cancelled_and_a_new_manager_starts_a_leftover_one(runs_dir):
     from helpers import TINY
     from pipelines.core.run_setup import start_run

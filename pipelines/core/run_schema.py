@@ -113,7 +113,7 @@ def _run_fields() -> dict[str, Check]:
         "versions": optional(mapping),
         "message": optional(text), "warning": optional(text), "preset": optional(text),
         "device": optional(text), "precision": optional(text), "host": optional(text),
-        "processes": optional(whole(1)), "pid": optional(whole(0)),
+        "processes": optional(whole(1)), "threads": optional(whole(1)), "pid": optional(whole(0)),
         "peak_memory_mb": optional(number), "elapsed_seconds": optional(number),
         "eta_seconds": optional(number), "steps_per_sec": optional(number),
         "checkpoint_step": optional(whole(0)), "seed": optional(whole()),

@@ -274,7 +274,10 @@ class Trainer:
                                  pid=os.getpid(), host=socket.gethostname(),
                                  precision=self.precision,
                                  precision_reason=self.precision_reason,
-                                 processes=self.accelerator.num_processes)
+                                 processes=self.accelerator.num_processes,
+                                 # A CPU run repeats bit for bit only on as many threads
+                                 # (they sum in another order), so the run says how many.
+                                 threads=torch.get_num_threads())
         self.emit("start", total=self.tc.steps, device=device)
         window: dict[str, list] = {}  # name -> [sum, count] since the last log line
         window_steps, window_start = 0, time.perf_counter()
