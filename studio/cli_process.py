@@ -50,8 +50,8 @@ def child_env(threads: int | None = None) -> dict[str, str]:
     threads when given (unless the studio's own environment sets OMP_NUM_THREADS: then that)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    if threads and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(threads)
+    if threads:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
     return env
 
 
