@@ -76,6 +76,28 @@ def test_trains_and_resumes_exactly(trained):
     assert logged(split, after=5) == logged(straight, after=5)
 
 
+def test_coarse_batch_and_reconstruction_train_and_resume_exactly(tmp_path):
+    """coarse_batch: the coarsest GAN draws its own images (with their clusters) from the
+    training set, by the training RNG, so a resumed run draws the same; reconstruction adds
+    the finer levels' L1 term."""
+    options = {"coarse_batch": 24, "reconstruction": 10.0}
+    straight = tiny(tmp_path, "straight", **options)
+    assert train_run(straight) == "done"
+    rows = logged(straight)
+    assert all("loss_reconstruction" in r for r in rows.values())
+    split = tiny(tmp_path, "split", steps=5, **options)
+    assert train_run(split) == "done"
+    assert train_run(split, resume=True, total_steps=10) == "done"
+    assert logged(split, after=5) == logged(straight, after=5)
+    # The pool: every training digit's 4x4 image in [-1, 1], with its cluster.
+    from pipelines.data import load_data
+    pipe = load_for_sampling(straight.path)
+    pipe.train_tensors(load_data("digits"))
+    coarse, clusters = pipe.draw_coarse(40, "cpu")
+    assert coarse.shape == (40, 1, 4, 4) and coarse.min() >= -1 and coarse.max() <= 1
+    assert clusters.shape == (40,) and 0 <= clusters.min() and clusters.max() < 4
+
+
 def test_sampling_is_deterministic_per_seed_and_walks_end_on_the_seeds(trained):
     _, _, pipe = trained
     samples = pipe.sample(5, seed=3).images
@@ -138,6 +160,7 @@ def test_three_levels_at_32_px_colour():
     assert all(has_bn(d) for d in pipe.modules["discriminator"].levels)
     assert has_bn(pipe.modules["discriminator"].base)
     assert pipe.noise_dims == 8 + 16 * 16 + 32 * 32
+    assert pipe.coarse_images() == 0     # conv coarsest nets: the batch's own images
     result = pipe.levels(None, rows=2, seed=4, residuals=True, truncation=0.0)
     assert result.columns == 5 and result.images.shape == (10, 3, 32, 32)
     np.testing.assert_allclose(result.images.reshape(2, 5, 3, 32, 32)[:, 2],

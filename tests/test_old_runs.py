@@ -3,7 +3,8 @@
 Before the diffusion family was split into a pixel pipeline and a text-to-image pipeline, one
 config held every diffusion option, and runs saved all of them: a `ddpm-class` run.json (and
 its weights' metadata) holds `latent_channels`, `text_width`, ... A config drops the options it
-has retired when it reads such a run, and refuses one that held a value it cannot build."""
+has retired when it reads such a run, and refuses one that held a value it cannot build; an
+option added since takes the value that behaves as such a run trained."""
 
 import json
 import os
@@ -56,3 +57,16 @@ def test_an_old_option_that_changed_the_model_is_refused_by_name():
     assert from_dict(text.Config, old_text) == text.Config()
     with pytest.raises(StudioError, match="patch_size=2"):
         from_dict(text.Config, {**old_text, "patch_size": 2})
+
+
+def test_an_option_added_since_takes_the_value_older_runs_trained_with():
+    """LAPGAN's coarse_batch (session 28) picks 64 images apart from the batch on digits by
+    default (0); a run saved before it existed drew them from the batch (-1), and resumes so."""
+    lapgan = load_pipeline_class("lapgan")
+    saved = to_dict(lapgan.Config())
+    assert saved.pop("coarse_batch") == 0
+    assert from_dict(lapgan.Config, saved).coarse_batch == -1
+    assert from_dict(lapgan.Config, {**saved, "coarse_batch": 0}).coarse_batch == 0
+    info = {"channels": 1, "image_size": 8, "num_classes": 10}
+    assert lapgan(from_dict(lapgan.Config, saved), info).coarse_images() == 0
+    assert lapgan(lapgan.Config(), info).coarse_images() == 64

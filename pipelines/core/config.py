@@ -222,7 +222,12 @@ def from_dict(config_cls: type, values: dict[str, Any], where: str = "") -> Any:
     """Rebuild a config from JSON (run.json, a weights file's metadata), with the same checks
     as overrides. Options a config has retired since older runs saved them (its `retired`
     class attribute: option -> the only value it may have held, None for any) are dropped;
-    one that held another value meant a model this config no longer describes, said so."""
+    one that held another value meant a model this config no longer describes, said so.
+    Options added since (its `introduced`: option -> the value that behaves as runs did before
+    it existed) take that value where the saved config lacks them, so an older run resumes as
+    it trained, whatever the new default."""
+    introduced = getattr(config_cls, "introduced", {})
+    values = {**{k: v for k, v in introduced.items() if k not in values}, **values}
     retired = getattr(config_cls, "retired", {})
     for key in sorted(set(values) & set(retired)):
         if retired[key] is not None and values[key] != retired[key]:

@@ -21,10 +21,13 @@ sees only its own level's terms, so one Adam step over all levels is the K + 1 s
 steps the paper makes (Adam scales each weight's step by its own gradient's statistics; a
 trainer grad_clip, off by default, would couple them through the shared norm). The
 alternative, level by level, would spend the early minutes of a CPU run on one level while
-the others wait; joint training gives every level the whole run. A conditional level learns
-to ignore its noise (its coarser image says almost everything), so each finer generator also
-minimises Mao et al.'s (2019) mode-seeking term, which rewards residuals that differ when the
-noise does (`mode_seeking`).
+the others wait; joint training gives every level the whole run. The coarsest GAN's nets are
+small, so it draws its own, bigger batch of coarse training images (`coarse_batch`) apart from
+the finer levels' batch: the same independence, more images for the cheap level. An L1 term
+(`reconstruction`, pix2pix's) can pull each finer level towards the real image's own detail.
+A conditional level learns to ignore its noise (its coarser image says almost everything), so
+each finer generator also minimises Mao et al.'s (2019) mode-seeking term, which rewards
+residuals that differ when the noise does (`mode_seeking`).
 
 Reading order: the pyramid (down, up, the round trip), the mode-seeking term, the networks
 (a level's generator, the pyramid generator, which splits one noise vector per image into
@@ -244,6 +247,35 @@ class LAPGAN(GAN):
         return torch.cat(zs), None, torch.cat(clusters) if clusters else None
 
     # --- training ---------------------------------------------------------------------------
+    def coarse_images(self) -> int:
+        """Coarsest-level images per step drawn apart from the batch; 0: the batch's own."""
+        c = self.config
+        if c.coarse_batch:
+            return max(0, c.coarse_batch)
+        fully_connected = c.architecture == "mlp" or self.level_sizes()[0] < 8
+        return 64 if fully_connected else 0
+
+    def train_tensors(self, data) -> dict[str, torch.Tensor]:
+        """The trainer's tensors; with `coarse_batch`, also every training image's coarsest
+        level and its label, kept here for the coarse GAN's own draws (a few numbers each:
+        16 per digit, 192 per 32 px picture)."""
+        tensors = super().train_tensors(data)
+        if self.coarse_images():
+            images = tensors["images"].float() * 2 - 1
+            coarse = torch.cat([gaussian_pyramid(chunk, len(self.level_sizes()))[0]
+                                for chunk in images.split(1024)])
+            self.coarse_pool = (coarse, tensors["labels"])
+        return tensors
+
+    def draw_coarse(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n coarsest-level training images, drawn with replacement by the training RNG (so
+        a resumed run draws the same), and their labels when conditioned."""
+        coarse, labels = self.coarse_pool
+        if coarse.device != torch.device(device):
+            self.coarse_pool = coarse, labels = coarse.to(device), labels.to(device)
+        idx = torch.randint(len(coarse), (n,), device=device)
+        return coarse[idx], labels[idx] if self.condition_count else None
+
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         G, D, c = self.modules["generator"], self.modules["discriminator"], self.config
         real = batch["images"] * 2 - 1                        # (B, C, S, S) in [-1, 1]
@@ -253,19 +285,23 @@ class LAPGAN(GAN):
         z0, planes = G.split(torch.randn(b, self.noise_dims, device=device))
         # Each level's condition is the real image's own coarser level (the paper's training).
         conds = [None] + [up(r) for r in reals[:-1]]
-        fakes = [G.base(z0, labels)] + [cond + g(cond, noise, labels) for g, cond, noise
-                                        in zip(G.levels, conds[1:], planes)]
+        level_labels = [labels] * len(reals)
+        if self.coarse_images():       # the coarsest GAN on its own, bigger batch
+            reals[0], level_labels[0] = self.draw_coarse(self.coarse_images(), device)
+            z0 = torch.randn(len(reals[0]), c.z_dim, device=device)
+        fakes = [G.base(z0, level_labels[0])] + [cond + g(cond, noise, labels) for g, cond, noise
+                                                 in zip(G.levels, conds[1:], planes)]
 
         logs: dict[str, torch.Tensor] = {}
         probability = c.loss in L.PROBABILITY_LOSSES
         loss_d, d_reals, d_fakes, spreads = 0.0, [], [], []
-        for k, (x, fake, cond) in enumerate(zip(reals, fakes, conds)):
-            d_real = D.judge(k, self.noisy(x, ctx.step), cond, labels)[0].float()
-            d_fake = D.judge(k, self.noisy(fake.detach(), ctx.step), cond, labels)[0].float()
+        for k, (x, fake, cond, y) in enumerate(zip(reals, fakes, conds, level_labels)):
+            d_real = D.judge(k, self.noisy(x, ctx.step), cond, y)[0].float()
+            d_fake = D.judge(k, self.noisy(fake.detach(), ctx.step), cond, y)[0].float()
             loss_d = loss_d + L.discriminator_loss(c.loss, d_real, d_fake, 1 - c.label_smoothing)
             if c.gradient_penalty > 0:
                 critic = lambda image, y, k=k, cond=cond: D.judge(k, image, cond, y)  # noqa: E731
-                gp = L.gradient_penalty(critic, x, fake, labels, torch.rand(b, device=device))
+                gp = L.gradient_penalty(critic, x, fake, y, torch.rand(len(x), device=device))
                 loss_d = loss_d + c.gradient_penalty * gp
             d_reals.append((torch.sigmoid(d_real) if probability else d_real).mean().detach())
             d_fakes.append((torch.sigmoid(d_fake) if probability else d_fake).mean().detach())
@@ -286,13 +322,17 @@ class LAPGAN(GAN):
         if (ctx.step + 1) % c.n_critic:
             return logs                                       # critic-only step
         loss_g = sum(L.generator_loss(c.loss, D.judge(k, self.noisy(fake, ctx.step), cond,
-                                                      labels)[0].float())
-                     for k, (fake, cond) in enumerate(zip(fakes, conds)))
+                                                      y)[0].float())
+                     for k, (fake, cond, y) in enumerate(zip(fakes, conds, level_labels)))
         if c.mode_seeking > 0:
             loss_ms = sum(mode_seeking_loss(g, cond, fake - cond, noise, labels)
                           for g, cond, fake, noise in zip(G.levels, conds[1:], fakes[1:], planes))
             logs["loss_mode_seeking"] = loss_ms.detach()
             loss_g = loss_g + c.mode_seeking * loss_ms
+        if c.reconstruction > 0:
+            loss_rec = sum((fake - x).abs().mean() for fake, x in zip(fakes[1:], reals[1:]))
+            logs["loss_reconstruction"] = loss_rec.detach()
+            loss_g = loss_g + c.reconstruction * loss_rec
         logs["grad_norm_g"] = ctx.backward_step(loss_g, "g", "generator")
         logs["loss_g"] = loss_g.detach()
         return logs

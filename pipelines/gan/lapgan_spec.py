@@ -9,6 +9,7 @@ and one conditional GAN per finer level draws that level's band-pass detail.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 from ..core.config import option, seed_option, variant_config
 from ..core.presets import extend
 from ..core.spec import Tool
@@ -54,6 +55,31 @@ class LAPGANOptions(GANConfig):
                                  "image gets one detail. 0.03: on digits recall 0.49 -> 0.79; "
                                  "the paper's 1 drew noisy strokes (14x the judge's floor "
                                  "against 2.6x). 0 is off.", low=0.0, high=100.0)
+    coarse_batch: int = option(0, "Images per step for the coarsest level's GAN, drawn from "
+                               "the training set apart from the batch (the levels are "
+                               "independent GANs; Denton et al. 2015 trained each apart), so "
+                               "that small GAN sees more images than the finer levels' batch. "
+                               "0 picks: 64 where the coarsest nets are fully connected (a 4x4 "
+                               "coarsest image, as digits', or architecture=mlp; ~2% more time "
+                               "a step), the batch's own images for conv nets (64 apart cost "
+                               "11% more a step on shapes). -1: always the batch's own (runs "
+                               "before session 28). Measured on digits (session 28, seeds 0 / "
+                               "1): 64 read 2.27x / 2.35x / 2.23x and 2.56x / 2.60x / 2.46x "
+                               "the judge's floors (judge / layers / pixels) where the batch's "
+                               "own read 2.23x / 2.41x / 2.91x and 2.42x / 2.57x / 2.81x; 128 "
+                               "and 256 2.2x and 1.95x in pixels but 3.3x-3.6x on the "
+                               "judge's features.", low=-1, high=4096)
+    reconstruction: float = option(0.0, "Weight of an L1 term on each finer level's "
+                                   "generator: its image against the real one, given the real "
+                                   "coarser image (Isola et al. 2017, pix2pix: 100 beside the "
+                                   "adversarial loss). Measured (session 28, seed 0): on "
+                                   "shapes 100 read 75x / 55x / 2.0x the judge's floors where "
+                                   "10 read 146x / 101x / 2.2x and none ~164x-206x; on digits "
+                                   "100 read 2.44x / 2.87x / 3.85x (recall 0.57: the levels "
+                                   "ignore their noise, as pix2pix found) and 1 or 10 as none. "
+                                   "0 is off.", low=0.0, high=1000.0)
+    # Runs saved before an option existed resume as they trained (core/config.py from_dict).
+    introduced: ClassVar[dict[str, Any]] = {"coarse_batch": -1}
 
 
 # self_conditioning 10: every studio GAN without labels draws fewer blends between digits
