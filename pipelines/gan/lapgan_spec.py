@@ -120,6 +120,8 @@ LAPGAN = GAN_SPEC.variant(
     # 164x / 124x / 2.5x (242x / 174x / 5.1x before). Session 22 (standing statistics, a
     # machine 2x slower a step): digits 20,000 steps 1.76x / 1.88x / 2.12x (seed 1 2.02x /
     # 2.10x / 2.14x), but ~14 minutes alone there: over issue 22's 10, so --preset long.
+    # Session 28: the coarse GAN draws 64 coarse images a step of its own (coarse_batch):
+    # digits 2.27x / 2.35x / 2.23x (seed 1 2.56x / 2.60x / 2.46x) in ~2% more time.
     train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "batch_size": 32},
     train_defaults_by_data={"digits": {"steps": 10000}, "shapes": {"steps": 5000}},
     # gpu preset (not yet measured on a GPU): 64 px, 8x8 base and three conditional levels
