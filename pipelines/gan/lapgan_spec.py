@@ -60,8 +60,8 @@ class LAPGANOptions(GANConfig):
                                "independent GANs; Denton et al. 2015 trained each apart), so "
                                "that small GAN sees more images than the finer levels' batch. "
                                "0 picks: 64 where the coarsest nets are fully connected (a 4x4 "
-                               "coarsest image, as digits', or architecture=mlp; ~2% more time "
-                               "a step), the batch's own images for conv nets (64 apart cost "
+                               "coarsest image, as digits', or architecture=mlp; 2%-9% more "
+                               "time a step), the batch's own images for conv nets (64 apart cost "
                                "11% more a step on shapes). -1: always the batch's own (runs "
                                "before session 28). Measured on digits (session 28, seeds 0 / "
                                "1): 64 read 2.27x / 2.35x / 2.23x and 2.56x / 2.60x / 2.46x "
@@ -121,7 +121,7 @@ LAPGAN = GAN_SPEC.variant(
     # machine 2x slower a step): digits 20,000 steps 1.76x / 1.88x / 2.12x (seed 1 2.02x /
     # 2.10x / 2.14x), but ~14 minutes alone there: over issue 22's 10, so --preset long.
     # Session 28: the coarse GAN draws 64 coarse images a step of its own (coarse_batch):
-    # digits 2.27x / 2.35x / 2.23x (seed 1 2.56x / 2.60x / 2.46x) in ~2% more time.
+    # digits 2.27x / 2.35x / 2.23x (seed 1 2.56x / 2.60x / 2.46x) in 2%-9% more time.
     train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "batch_size": 32},
     train_defaults_by_data={"digits": {"steps": 10000}, "shapes": {"steps": 5000}},
     # gpu preset (not yet measured on a GPU): 64 px, 8x8 base and three conditional levels
