@@ -286,9 +286,10 @@ class LAPGAN(GAN):
         # Each level's condition is the real image's own coarser level (the paper's training).
         conds = [None] + [up(r) for r in reals[:-1]]
         level_labels = [labels] * len(reals)
-        if self.coarse_images():       # the coarsest GAN on its own, bigger batch
-            reals[0], level_labels[0] = self.draw_coarse(self.coarse_images(), device)
-            z0 = torch.randn(len(reals[0]), c.z_dim, device=device)
+        coarse_count = self.coarse_images()
+        if coarse_count:               # the coarsest GAN on its own, bigger batch
+            reals[0], level_labels[0] = self.draw_coarse(coarse_count, device)
+            z0 = torch.randn(coarse_count, c.z_dim, device=device)
         fakes = [G.base(z0, level_labels[0])] + [cond + g(cond, noise, labels) for g, cond, noise
                                                  in zip(G.levels, conds[1:], planes)]
 
