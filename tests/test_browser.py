@@ -95,6 +95,8 @@ def test_train_watch_stop_resume_sample_and_list_in_a_real_browser(studio_url, t
         page.locator("#images-restore-note").get_by_text("Restored run").wait_for()
         playwright.expect(page.get_by_label("Seed", exact=True)).to_have_value("7")
         playwright.expect(page.get_by_label("Batch size", exact=True)).to_have_value("4")
+        # The form is redrawn with the restored controls after the note: Generate on it.
+        page.locator("#images-form-restored").wait_for()
         page.locator("#images-generate").click()
         page.locator("#images-gallery img").nth(3).wait_for()
         page.wait_for_timeout(500)

@@ -169,10 +169,15 @@ def build(studio: Studio) -> None:
             return
         desc = describe(described[0])
         specs = desc["controls"]
-        values = (restored_values or {}).get("controls", {}) \
-            if (restored_values or {}).get("run") == run_id else {}
+        restored_here = (restored_values or {}).get("run") == run_id
+        values = restored_values.get("controls", {}) if restored_here else {}
         with gr.Group():
             inputs = [field_input(spec, values.get(spec["name"])) for spec in specs]
+        if restored_here:
+            # Says the form above is the dropped PNG's now (the form is redrawn after the
+            # note above appears: a click before that would reach the old form).
+            gr.Markdown("The sampling controls above are the restored picture's.",
+                        elem_id="images-form-restored")
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="images-generate")
             walk = gr.Button("Walk A → B", interactive=desc["can_interpolate"])
