@@ -22,7 +22,7 @@ NOT_CURVES = ("step", "time", "warning")
 CHARTS = ("losses", "diagnostics", "learning rate", "validation")
 # Counts and sizes are numbers to read, not curves: 120,000 tokens beside a loss of 1.5 made
 # the validation chart's axis useless.
-COUNTS = ("n", "characters", "tokens", "weights_step", "skipped_steps")
+COUNTS = ("n", "draws", "characters", "tokens", "weights_step", "skipped_steps")
 
 
 def _series(run: RunFolder) -> dict[str, list[tuple[int, float]]]:

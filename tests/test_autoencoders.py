@@ -43,8 +43,8 @@ def judge_stub(monkeypatch):
     """The judge (a CNN trained per data set) has its own tests; here its call is recorded."""
     calls = []
 
-    def judge_samples(data, images, labels=None, *, cache_dir, seed=0):
-        calls.append({"images": images, "labels": labels})
+    def judge_samples(data, images, labels=None, *, cache_dir, seed=0, draws=1):
+        calls.append({"images": images, "labels": labels, "draws": draws})
         return {"fd": 1.0, "fd_floor": 0.5}
 
     monkeypatch.setattr(pipelines.metrics, "judge_samples", judge_samples)
@@ -110,9 +110,10 @@ def test_plain_autoencoder_grid_pairs_inputs_with_reconstructions(runs_dir):
 def test_vae_judges_its_prior_samples_and_the_cvae_its_classes(runs_dir, judge_stub):
     tiny(runs_dir, "cvae")
     call = judge_stub[-1]
-    # Half the 1,797 real digits (898), in whole rounds of the 10 classes: 890.
-    assert call["images"].shape == (890, 1, 8, 8)
-    assert (call["labels"][:20] == np.arange(20) % 10).all()
+    # Half the 1,797 real digits (898), in whole rounds of the 10 classes: 890, ten draws of
+    # them, each cycling the classes from the first.
+    assert call["images"].shape == (10 * 890, 1, 8, 8) and call["draws"] == 10
+    assert (call["labels"].reshape(10, 890) == np.arange(890) % 10).all()
     pipe = load_for_sampling(RunFolder(next(runs_dir.iterdir())).path)
     assert (pipe.sample(5, seed=0, labels=7).labels == 7).all()
     walk = pipe.interpolate(1, 2, frames=6, labels=4)

@@ -17,9 +17,10 @@ from pipelines.data import load_data
 from pipelines.core.errors import StudioError
 from pipelines.cli import main
 from pipelines.services.evaluation import evaluate_run
-from pipelines.metrics import (fit_probe_classifier, frechet_distance, get_judge, judge_samples,
-                               kernel_inception_distance, precision_recall, probe_accuracy,
-                               real_halves, training_copy)
+from pipelines.core.base import Samples
+from pipelines.metrics import (draw_judged_samples, fit_probe_classifier, frechet_distance,
+                               get_judge, judge_samples, kernel_inception_distance,
+                               precision_recall, probe_accuracy, real_halves, training_copy)
 from pipelines.core.runs import RunFolder
 from pipelines.metrics import image_quality
 
@@ -259,6 +260,35 @@ def test_judge_samples_reads_every_number_against_its_floor(judge, digits, judge
     # More samples than half the real pool: n stops at the half.
     many = judge_samples(digits, np.concatenate([real_a, real_a]), cache_dir=judge_dir)
     assert many["n"] == len(real_a) == 898
+
+
+def test_ten_draws_of_samples_move_less_with_the_seeds_than_one(digits, judge_dir):
+    # A "model" whose samples are copies of the training split: one draw of N reads anywhere
+    # between about 0.7x and 1.3x its floor with the seed, so a model is judged on ten
+    # draws, each Frechet distance split comparing its own draw.
+    def copies(n, seed, **controls):
+        return Samples(images=training_copy(digits, n, seed=seed))
+
+    def ratios(draws):
+        out = []
+        for offset in range(5):
+            images, labels = draw_judged_samples(
+                lambda n, seed: copies(n, seed + 10_000 * offset), N, draws)
+            assert images.shape == (draws * N, 1, 8, 8) and labels is None
+            judged = judge_samples(digits, images, cache_dir=judge_dir, draws=draws)
+            assert judged["n"] == N and judged["draws"] == draws
+            out.append([judged[k] / judged[f"{k}_floor"] for k in ("fd", "fd_layers")])
+        return np.array(out)                                           # (offsets, views)
+
+    one, ten = ratios(1), ratios(10)
+    assert (ten.std(0) < 0.6 * one.std(0)).all()
+    assert np.abs(ten.mean(0) - 1).max() < 0.15          # the copy reads about its floor
+    with pytest.raises(ValueError, match="equal draws"):
+        judge_samples(digits, training_copy(digits, 2 * N + 1), cache_dir=judge_dir, draws=2)
+    labels = np.concatenate([np.arange(N) % 10, (np.arange(N) + 1) % 10])
+    with pytest.raises(ValueError, match="same classes"):
+        judge_samples(digits, training_copy(digits, 2 * N), labels, cache_dir=judge_dir,
+                      draws=2)
 
 
 def test_conditional_accuracy_is_read_against_the_judges(judge, digits, judge_dir):

@@ -138,10 +138,12 @@ class AutoencoderPipeline(AutoencoderTools, Pipeline):
         results = {f"val_{k}": v for k, v in self.summarise(
             self.measure(data.val_images, data.val_labels)).items()}
         if self.draws_samples and cache_dir is not None:
-            from ..metrics import judge_samples, judged_sample_count
-            samples = self.sample(judged_sample_count(data, self.num_classes or 1), seed=0)
-            results.update(judge_samples(data, samples.images, samples.labels,
-                                         cache_dir=cache_dir, seed=0))
+            from ..metrics import (JUDGED_DRAWS, draw_judged_samples, judge_samples,
+                                   judged_sample_count)
+            images, labels = draw_judged_samples(
+                self.sample, judged_sample_count(data, self.num_classes or 1))
+            results.update(judge_samples(data, images, labels, cache_dir=cache_dir, seed=0,
+                                         draws=JUDGED_DRAWS))
         return results
 
     # --- the periodic grid ------------------------------------------------------------------

@@ -147,16 +147,16 @@ class BigGAN(GAN):
         """{trunc_<t>_<metric>: value}: the judge's fd (and its floor), precision, recall and
         conditional accuracy of the judged sample set (seed 0) drawn at each threshold.
         `untruncated`: threshold 0's numbers, already judged (the base evaluation's)."""
-        from ..metrics import judge_samples, judged_sample_count
+        from ..metrics import JUDGED_DRAWS, draw_judged_samples, judge_samples, judged_sample_count
         out = {}
         n = judged_sample_count(data, self.num_classes)
         for t in thresholds:
             if t == 0 and untruncated is not None:
                 judged = untruncated
             else:
-                samples = self.sample(n, seed=0, truncation=t)
-                judged = judge_samples(data, samples.images, samples.labels,
-                                       cache_dir=cache_dir)
+                images, labels = draw_judged_samples(self.sample, n, truncation=t)
+                judged = judge_samples(data, images, labels, cache_dir=cache_dir,
+                                       draws=JUDGED_DRAWS)
             for key in CURVE_METRICS + ("fd_floor",):
                 out[f"trunc_{t:.1f}_{key}"] = float(judged[key])
         return out

@@ -357,8 +357,10 @@ class GAN(Pipeline):
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, data: ImageData, cache_dir) -> dict[str, float]:
         """Fréchet distance, KID, precision/recall on the judge's features against the
-        floor (metrics/image_quality.py); conditional accuracy for class-conditional models."""
-        from ..metrics import judge_samples, judged_sample_count
-        samples = self.sample(judged_sample_count(data, self.num_classes or 1), seed=0)
-        return judge_samples(data, samples.images, samples.labels if self.num_classes else None,
-                             cache_dir=cache_dir)
+        floor (metrics/image_quality.py), over JUDGED_DRAWS draws of samples; conditional
+        accuracy for class-conditional models."""
+        from ..metrics import JUDGED_DRAWS, draw_judged_samples, judge_samples, judged_sample_count
+        images, labels = draw_judged_samples(
+            self.sample, judged_sample_count(data, self.num_classes or 1))
+        return judge_samples(data, images, labels if self.num_classes else None,
+                             cache_dir=cache_dir, draws=JUDGED_DRAWS)

@@ -90,19 +90,20 @@ class InfoGAN(GAN):
         to be classes, so real sets with the mapped class counts would be a floor that only
         a model whose categories are the classes can reach."""
         from scipy.optimize import linear_sum_assignment
-        from ..metrics import get_judge, judge_samples, judged_sample_count
+        from ..metrics import (JUDGED_DRAWS, draw_judged_samples, get_judge, judge_samples,
+                               judged_sample_count)
         k = self.config.info_categories
         if not k or data.num_classes < 2:
             return super().evaluate(data, cache_dir)
-        samples = self.sample(judged_sample_count(data, k), seed=0)
-        predicted = get_judge(data, cache_dir).predict(samples.images)
+        images, categories = draw_judged_samples(self.sample, judged_sample_count(data, k))
+        predicted = get_judge(data, cache_dir).predict(images)
         agree = np.zeros((k, data.num_classes))
-        np.add.at(agree, (samples.labels, predicted), 1)
+        np.add.at(agree, (categories, predicted), 1)
         cats, classes = linear_sum_assignment(-agree)
         mapping = dict(zip(cats.tolist(), classes.tolist()))
-        keep = np.array([lab in mapping for lab in samples.labels])  # k may exceed the classes
-        mapped = np.array([mapping.get(lab, -1) for lab in samples.labels])
-        results = judge_samples(data, samples.images, cache_dir=cache_dir)
+        keep = np.array([lab in mapping for lab in categories])  # k may exceed the classes
+        mapped = np.array([mapping.get(lab, -1) for lab in categories])
+        results = judge_samples(data, images, cache_dir=cache_dir, draws=JUDGED_DRAWS)
         results["conditional_accuracy"] = float(np.mean(predicted[keep] == mapped[keep]))
         results["category_to_class"] = " ".join(f"{c}->{data.class_names[m]}"
                                                 for c, m in sorted(mapping.items()))

@@ -142,14 +142,13 @@ class PPCA(Pipeline):
         """The validation likelihood next to scikit-learn's fit of the same model on the same
         training images (PCA's closed form; FactorAnalysis's EM), its noise held to the same
         floor; and the judge's numbers for its samples against their floors."""
-        from ..metrics import judge_samples, judged_sample_count
+        from ..metrics import JUDGED_DRAWS, draw_judged_samples, judge_samples, judged_sample_count
         x_val = torch.from_numpy(data.val_images).flatten(1)
         results = {"val_nll_per_dim": self.validate(data)["nll_per_dim"],
                    "reference_val_nll_per_dim": self.reference_nll(data.train_images, x_val)}
         if cache_dir is not None:
-            results.update(judge_samples(data, self.sample(judged_sample_count(data),
-                                                           seed=0).images,
-                                         cache_dir=cache_dir))
+            images, _ = draw_judged_samples(self.sample, judged_sample_count(data))
+            results.update(judge_samples(data, images, cache_dir=cache_dir, draws=JUDGED_DRAWS))
         return results
 
     def reference_nll(self, train_images: np.ndarray, x_val: torch.Tensor) -> float:

@@ -9,12 +9,13 @@
 """
 
 from .distances import frechet_distance, kernel_inception_distance, precision_recall
-from .image_quality import judge_samples, judged_sample_count, real_halves, training_copy
+from .image_quality import (JUDGED_DRAWS, draw_judged_samples, judge_samples,
+                            judged_sample_count, real_halves, training_copy)
 from .judge import JUDGE_VERSION, Judge, get_judge
 from .probe import fit_probe_classifier, probe_accuracy
 
 __all__ = [
-    "JUDGE_VERSION", "Judge", "fit_probe_classifier", "frechet_distance", "get_judge",
-    "judge_samples", "judged_sample_count", "kernel_inception_distance", "precision_recall",
+    "JUDGED_DRAWS", "JUDGE_VERSION", "Judge", "draw_judged_samples", "fit_probe_classifier",
+    "frechet_distance", "get_judge", "judge_samples", "judged_sample_count", "kernel_inception_distance", "precision_recall",
     "probe_accuracy", "real_halves", "training_copy",
 ]
