@@ -38,7 +38,8 @@ call. Which images each number compares, precisely:
   (`matched_prefix`).
 - n = min(samples per draw, size of a half, MAX_IMAGES = 2,500). The first n samples of
   each draw are judged (so a conditional model's cycled labels stay balanced), against the
-  first n images of half B. (The cap bounds the n x n distance and kernel matrices to ~50 MB each.)
+  first n images of half B. (The cap bounds the n x n distance and kernel matrices to
+  ~50 MB each.)
 - Every number is computed twice, at the same n and in the same view:
       fd, kid, precision, recall          samples vs real half B
       fd_floor, kid_floor, ...            copy of the training split vs real half B
@@ -49,8 +50,7 @@ call. Which images each number compares, precisely:
   features has a 30% standard deviation (9% in pixels), and with 5 or 10 draws a model's
   ratio moved from 1.6x to 2.2x with the seeds. Every view is computed once over the pool
   and indexed per draw, so the 40 cost about as much as one did. KID, precision and recall
-  use the first draw.
-- KID, precision and recall use the first draw of the samples.
+  use the first draw of B and the copy, and the samples' first draw.
 - KID is averaged over 100 random subsets of n // 2 images from each side (at most 1,000),
   so kid_std, the spread over subsets, says how much the value moves with the draw.
 - precision / recall are the k-NN (k = 3) estimates of Kynkäänniemi et al. (2019), with
@@ -226,7 +226,7 @@ def judge_samples(data: ImageData, images: np.ndarray, labels: np.ndarray | None
     images = np.asarray(images, dtype=np.float32)
     if not np.isfinite(images).all():
         raise StudioError("the samples contain NaN or infinite pixels; the model has diverged")
-    size = len(images) // draws                                          # samples per draw
+    size = len(images) // max(draws, 1)                                  # samples per draw
     if draws < 1 or size * draws != len(images):
         raise ValueError(f"{len(images)} samples are not {draws} equal draws")
     pool, pool_labels = real_pool(data)        # the training split first: pool[i] = train[i]
