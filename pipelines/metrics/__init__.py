@@ -16,6 +16,7 @@ from .probe import fit_probe_classifier, probe_accuracy
 
 __all__ = [
     "JUDGED_DRAWS", "JUDGE_VERSION", "Judge", "draw_judged_samples", "fit_probe_classifier",
-    "frechet_distance", "get_judge", "judge_samples", "judged_sample_count", "kernel_inception_distance", "precision_recall",
-    "probe_accuracy", "real_halves", "training_copy",
+    "frechet_distance", "get_judge", "judge_samples", "judged_sample_count",
+    "kernel_inception_distance", "precision_recall", "probe_accuracy", "real_halves",
+    "training_copy",
 ]
