@@ -68,7 +68,9 @@ class LAPGANOptions(GANConfig):
                                "the judge's floors (judge / layers / pixels) where the batch's "
                                "own read 2.23x / 2.41x / 2.91x and 2.42x / 2.57x / 2.81x; 128 "
                                "and 256 2.2x and 1.95x in pixels but 3.3x-3.6x on the "
-                               "judge's features.", low=-1, high=4096)
+                               "judge's features (each on one draw of samples; on ten, "
+                               "session 29, the default reads 3.13x / 3.10x / 2.44x).",
+                               low=-1, high=4096)
     reconstruction: float = option(0.0, "Weight of an L1 term on each finer level's "
                                    "generator: its image against the real one, given the real "
                                    "coarser image (Isola et al. 2017, pix2pix: 100 beside the "
@@ -121,7 +123,8 @@ LAPGAN = GAN_SPEC.variant(
     # machine 2x slower a step): digits 20,000 steps 1.76x / 1.88x / 2.12x (seed 1 2.02x /
     # 2.10x / 2.14x), but ~14 minutes alone there: over issue 22's 10, so --preset long.
     # Session 28: the coarse GAN draws 64 coarse images a step of its own (coarse_batch):
-    # digits 2.27x / 2.35x / 2.23x (seed 1 2.56x / 2.60x / 2.46x) in 2%-9% more time.
+    # digits 2.27x / 2.35x / 2.23x (seed 1 2.56x / 2.60x / 2.46x) in 2%-9% more time, each
+    # on one draw of samples; on ten draws (session 29) 3.13x / 3.10x / 2.44x.
     train_defaults={**TRAIN_DEFAULTS, "steps": 5000, "batch_size": 32},
     train_defaults_by_data={"digits": {"steps": 10000}, "shapes": {"steps": 5000}},
     # gpu preset (not yet measured on a GPU): 64 px, 8x8 base and three conditional levels
