@@ -26,8 +26,8 @@ TINY_TRAINER = {"steps": 4, "batch_size": 16, "log_every": 1, "checkpoint_every"
 TINY = {"mlp": {"width": 16}, "lenet5": {}, "alexnet": {"width": 4}, "vgg": {"width": 4},
         "resnet": {"width": 4}, "densenet": {"width": 8}, "rnn-rows": {"hidden": 8},
         "lstm-rows": {"hidden": 8}, "gru-rows": {"hidden": 8}, "bilstm-rows": {"hidden": 8}}
-# No EMA in these tiny runs: the trainer's EMA (diffusers' EMAModel) is tested with the GANs,
-# and importing diffusers would cost this file more than all its training.
+# No EMA in these tiny runs: the trainer's EMA (pipelines/core/ema.py) is tested with the
+# GANs and in tests/test_ema.py.
 NO_EMA = {"ema_decay": 0.0}
 
 

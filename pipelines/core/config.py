@@ -33,10 +33,11 @@ SEED_MAX = 2**32 - 1          # numpy's legacy seeding takes 0..2**32-1; torch t
 INT_LIMIT = 2**31 - 1         # whole-number options without a declared range stay within +-this
 
 
-# The trainer's EMA warm-up (diffusers' EMAModel, use_ema_warmup): an update's decay is
-# min(ema_decay, 1 - (1 + updates)^-power). Without it a 0.999 EMA still holds ~80% of the
-# random initial weights at step 250. Every ema_decay option's help says what it implies.
-EMA_WARM_UP_POWER = 2 / 3      # a float: EMAModel's state (ema.json) keeps it
+# The trainer's EMA warm-up (pipelines/core/ema.py: diffusers' EMAModel with use_ema_warmup): an
+# update's decay is min(ema_decay, 1 - (1 + updates)^-power). Without it a 0.999 EMA still
+# holds ~80% of the random initial weights at step 250. Every ema_decay option's help says
+# what it implies.
+EMA_WARM_UP_POWER = 2 / 3      # a float: the EMA's state (ema.json) keeps it
 EMA_WARM_UP = (f"Warmed up: an update's decay is min(this, 1 - (1 + updates)^-"
                f"{fractions.Fraction(EMA_WARM_UP_POWER).limit_denominator(10)}), 0.999 only "
                f"after ~{round(1000 ** (1 / EMA_WARM_UP_POWER), -2):,.0f} updates, so in a "

@@ -36,6 +36,7 @@ from .base import Pipeline
 from .best import BestTracker
 from .config import TrainerConfig, from_dict
 from .errors import StudioError
+from .ema import EMA
 from ..services.imaging import save_grid
 from .phases import span_at
 from .phases import spans as phase_spans
@@ -164,12 +165,10 @@ class Trainer:
         decay = self.pipeline.ema_decay()
         if not self.pipeline.ema_modules or decay <= 0:
             return {}
-        from diffusers.training_utils import EMAModel
         # Warm-up (pipelines/core/config.py's EMA_WARM_UP): without it, a 0.999 EMA still
         # holds ~80% of the random initial weights at step 250, and early grids are noise.
-        return {name: EMAModel(self._unwrapped(name).parameters(), decay=decay,
-                               use_ema_warmup=True,
-                               power=self.pipeline.ema_warm_up_power)
+        return {name: EMA(self._unwrapped(name).parameters(), decay=decay,
+                          power=self.pipeline.ema_warm_up_power)
                 for name in self.pipeline.ema_modules}
 
     def _unwrapped(self, name: str) -> torch.nn.Module:
