@@ -119,8 +119,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args(argv)
     import torch
-    # Import what the first run would otherwise pay for inside its timing (the trainer's EMA).
-    import diffusers.training_utils  # noqa: F401
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     wanted = lambda label, name: not only or label in only or name in only  # noqa: E731
     rows, start = [], time.perf_counter()

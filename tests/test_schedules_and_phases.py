@@ -103,12 +103,12 @@ def test_a_run_in_phases_says_which_one_and_its_own_eta(runs_dir):
 
 def test_what_every_ema_decay_help_says_about_the_warm_up_is_what_the_trainer_does():
     import torch
-    from diffusers.training_utils import EMAModel
     from pipelines.core.config import EMA_WARM_UP, EMA_WARM_UP_POWER
+    from pipelines.core.ema import EMA
     from pipelines.gan.spec import GANConfig
     from pipelines.core.config import describe
-    ema = EMAModel([torch.nn.Parameter(torch.zeros(1))], decay=0.9999, use_ema_warmup=True,
-                   power=EMA_WARM_UP_POWER)                  # as Trainer._make_ema builds it
+    ema = EMA([torch.nn.Parameter(torch.zeros(1))], decay=0.9999,
+              power=EMA_WARM_UP_POWER)                       # as Trainer._make_ema builds it
     assert "0.999 only after ~31,600 updates" in EMA_WARM_UP
     assert ema.get_decay(31_600) == pytest.approx(0.999, abs=2e-6)
     assert ema.get_decay(12_000) < 0.9982                     # a 12,000-step GAN: never 0.999
