@@ -57,26 +57,6 @@ def test_digits_shapes_and_stratified_split():
     assert np.array_equal(again.val_images, data.val_images)
 
 
-def test_digits_are_scikit_learns_bit_for_bit_read_without_importing_it(monkeypatch):
-    # The studio reads scikit-learn's digits file with numpy (importing scikit-learn costs
-    # seconds per run); the arrays must be exactly what its loader gives, and the loader
-    # itself is the fallback where the file is not found.
-    import importlib.util
-
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    from pipelines.data import images
-    reference = sklearn_digits()
-    pixels, labels, names = images.load_digits(None)
-    assert pixels.dtype == np.float32 and pixels.shape == (1797, 1, 8, 8)
-    assert np.array_equal(pixels, (reference.images / 16.0).astype(np.float32)[:, None])
-    assert labels.dtype == np.int64 and np.array_equal(labels, reference.target)
-    assert names == [str(d) for d in range(10)]
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    fallback, fallback_labels, _ = images.load_digits(None)
-    assert np.array_equal(fallback, pixels) and np.array_equal(fallback_labels, labels)
-
-
 def test_digits_resized_keeps_split_and_range():
     small, big = load_data("digits"), load_data("digits", image_size=16)
     assert_valid_images(big, channels=1, size=16)

@@ -59,34 +59,13 @@ def bomb_guard(name: str):
 
 def load_digits(image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """scikit-learn's 8x8 digits as (N, 1, H, W) floats in [0, 1], labels, class names."""
-    pixels, labels = _sklearn_digits()                         # (1797, 8, 8) in 0..16, (1797,)
-    images = (pixels / 16.0).astype(np.float32)[:, None]
+    from sklearn.datasets import load_digits as sklearn_digits  # lazy: sklearn is slow to import
+
+    digits = sklearn_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None]
     if image_size is not None and image_size != images.shape[-1]:
         images = resize_floats(images, image_size, Image.Resampling.BILINEAR)
-    return images, labels.astype(np.int64), [str(d) for d in range(10)]
-
-
-def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The digits as scikit-learn ships them (its datasets/data/digits.csv.gz: 64 pixels and
-    the label per row), read with numpy: `sklearn.datasets.load_digits` gives the same arrays
-    (tests/test_data.py) but importing scikit-learn costs 1.5-3 s on a 2-core machine, paid
-    by every run on digits before its first step and by every resume. If a scikit-learn
-    release moves the file, its own loader is used."""
-    from importlib.util import find_spec
-    from pathlib import Path
-
-    spec = find_spec("sklearn")                  # finds the package without importing it
-    table = None
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(list(spec.submodule_search_locations)[0], "datasets", "data",
-                    "digits.csv.gz")
-        if path.is_file():
-            table = np.loadtxt(path, delimiter=",")                       # (1797, 65)
-    if table is None:
-        from sklearn.datasets import load_digits as sklearn_digits
-        digits = sklearn_digits()
-        return digits.images, digits.target
-    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    return images, digits.target.astype(np.int64), [str(d) for d in range(10)]
 
 
 def resize_floats(images: np.ndarray, size: int, resample: Image.Resampling) -> np.ndarray:
