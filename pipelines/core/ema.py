@@ -5,10 +5,11 @@ is the field's, and this is its arithmetic and its state, line for line, for the
 trainer uses it (warm-up on, no foreach, no DeepSpeed). But importing
 `diffusers.training_utils` imports diffusers' UNets, its pipelines and transformers with it:
 about 4 s of a training process's start (a 2-core CPU beside two other jobs, session 30),
-paid by every GAN, autoencoder and classifier run that never touches diffusers. Its `step` also asks, for every
-parameter at every step, whether DeepSpeed ZeRO-3 is on. tests/test_ema.py checks that this
-class and `EMAModel` give bit-identical weights over a run and read each other's state, so the
-checkpoints written with `EMAModel` (ema.json, ema.safetensors) resume exactly.
+paid by every GAN, autoencoder and classifier run that never touches diffusers. Its `step`
+also asks, for every parameter at every step, whether DeepSpeed ZeRO-3 is on.
+tests/test_ema.py checks that this class and `EMAModel` give bit-identical weights over a run
+and read each other's state, so the checkpoints written with `EMAModel` (ema.json,
+ema.safetensors) resume exactly.
 """
 
 from __future__ import annotations
