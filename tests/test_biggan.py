@@ -1,7 +1,8 @@
 """BigGAN (pipelines/gan/biggan.py): it trains, resumes exactly and samples deterministically;
 its evaluation adds the truncation curve; truncated draws are deterministic and inside the
 threshold; it draws the classes asked for; orthogonal regularisation is zero exactly for
-orthogonal filters; the truncation-curve tool draws a picture; unlabelled data is refused."""
+orthogonal filters; the mode-seeking term pairs fakes of one class; the truncation-curve tool
+draws a picture; unlabelled data is refused."""
 
 import io
 import math
@@ -14,7 +15,9 @@ from PIL import Image
 from pipelines.core.errors import StudioError
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
+from pipelines.gan import losses as L
 from pipelines.gan.biggan import CURVE_THRESHOLDS, orthogonal_penalty
+from pipelines.gan.biggan_networks import Generator
 from pipelines.services.loading import load_for_sampling
 from pipelines.services.sampling import run_tool
 
@@ -118,6 +121,26 @@ def test_orthogonal_regularisation_is_zero_only_for_orthogonal_filters():
         pytest.approx(0, abs=1e-6)
     assert orthogonal_penalty([torch.randn(8, 12)]).item() > 0.1
     assert orthogonal_penalty([q, torch.randn(4, 4)]).item() > 0
+
+
+def test_mode_seeking_pairs_fakes_of_one_class_and_grows_as_g_ignores_z(tmp_path,
+                                                                        monkeypatch):
+    z_a, z_b, fake = torch.randn(6, 9), torch.randn(6, 9), torch.randn(6, 1, 8, 8)
+    assert L.mode_seeking(fake, fake, z_a, z_b) > 1e4                 # z ignored: huge
+    apart = fake + (z_a - z_b).abs().mean()                           # as far apart as z
+    assert L.mode_seeking(fake, apart, z_a, z_b).item() == pytest.approx(1, rel=1e-3)
+
+    drawn = []                          # the classes G draws with a graph: generator steps
+    forward = Generator.forward
+    monkeypatch.setattr(Generator, "forward", lambda self, z, labels: (
+        drawn.append(labels.clone()) if torch.is_grad_enabled() else None,
+        forward(self, z, labels))[1])
+    run = start_run("biggan", "digits", config_overrides={**TINY_CONFIG, "mode_seeking": 0.1},
+                    trainer_overrides={**TINY_TRAINER, "steps": 4, "sample_every": 0},
+                    runs_dir=tmp_path)
+    assert train_run(run) == "done"
+    assert [s for s, r in logged(run).items() if "loss_mode_seeking" in r] == [2, 4]
+    assert len(drawn) == 2 and all(y[:8].equal(y[8:]) for y in drawn)   # batches of 16
 
 
 def test_truncation_curve_tool_draws_rows_and_the_curve(trained):

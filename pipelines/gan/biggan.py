@@ -104,12 +104,19 @@ class BigGAN(GAN):
         labels = batch["labels"]                                    # (B,)
         z = torch.randn(len(real), c.z_dim, device=real.device)
         g_step = (ctx.step + 1) % c.n_critic == 0
+        half = len(real) // 2
+        seeking = g_step and c.mode_seeking > 0 and half > 0
+        # mode seeking: fakes i and half + i share a class (the first half's) and differ in z
+        fake_labels = labels.clone() if seeking else labels
+        if seeking:
+            fake_labels[half:2 * half] = labels[:half]
         with torch.set_grad_enabled(g_step):   # critic-only steps need no graph through G
-            fake = G(z, labels)
+            fake = G(z, fake_labels)
         # One D pass over real and fake together: D has no batch norm, so this is exactly two
         # passes (minibatch-std groups never straddle the halves), at half the layer calls.
         both = torch.cat([real, fake.detach()])                     # (2B, C, S, S)
-        d_real, d_fake = D(self.noisy(both, ctx.step), labels.repeat(2))[0].float().chunk(2)
+        d_real, d_fake = D(self.noisy(both, ctx.step),
+                           torch.cat([labels, fake_labels]))[0].float().chunk(2)
         loss_d = L.discriminator_loss(c.loss, d_real, d_fake, 1 - c.label_smoothing)
         probability = c.loss in L.PROBABILITY_LOSSES
         logs = {"grad_norm_d": ctx.backward_step(loss_d, "d", "discriminator"),
@@ -119,11 +126,16 @@ class BigGAN(GAN):
                 "diversity": L.diversity_ratio(fake, real)}
         if not g_step:
             return logs
-        loss_g = L.generator_loss(c.loss, D(self.noisy(fake, ctx.step), labels)[0].float())
+        loss_g = L.generator_loss(c.loss, D(self.noisy(fake, ctx.step), fake_labels)[0].float())
         total = loss_g
+        if seeking:
+            pair = slice(half, 2 * half)
+            loss_ms = L.mode_seeking(fake[:half], fake[pair], z[:half], z[pair])
+            total = total + c.mode_seeking * loss_ms
+            logs["loss_mode_seeking"] = loss_ms.detach()
         if c.ortho_reg > 0:
             ortho = orthogonal_penalty(self.ortho_weights())
-            total = loss_g + c.ortho_reg * ortho
+            total = total + c.ortho_reg * ortho
             logs["ortho_reg"] = ortho.detach()
         logs["grad_norm_g"] = ctx.backward_step(total, "g", "generator")
         logs["loss_g"] = loss_g.detach()

@@ -91,13 +91,10 @@ def reconstruct(coarse: torch.Tensor, residuals: list[torch.Tensor]) -> torch.Te
 
 def mode_seeking_loss(g: nn.Module, cond: torch.Tensor, residual: torch.Tensor,
                       noise: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """Mao et al. (2019), "Mode Seeking Generative Adversarial Networks" (their code's form):
-    1 / (mean |G(l, z1) - G(l, z2)| / mean |z1 - z2| + 1e-5), with a second noise drawn for the
-    same condition l. Small when the residual follows the noise, large when it ignores it."""
+    """The mode-seeking term (losses.mode_seeking) of a finer level, with a second noise drawn
+    for the same coarser image: small when the residual follows the noise."""
     other_noise = torch.randn_like(noise)
-    ratio = ((residual - g(cond, other_noise, labels)).abs().mean()
-             / (noise - other_noise).abs().mean())
-    return 1 / (ratio + 1e-5)
+    return L.mode_seeking(residual, g(cond, other_noise, labels), noise, other_noise)
 
 
 # --- the networks --------------------------------------------------------------------------

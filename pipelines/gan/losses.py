@@ -100,3 +100,12 @@ def diversity_ratio(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         flat = x.detach().float().flatten(1)
         return torch.pdist(flat).mean() if len(flat) > 1 else flat.new_zeros(())
     return spread(fake) / spread(real).clamp_min(1e-8)
+
+
+def mode_seeking(fake_a: torch.Tensor, fake_b: torch.Tensor, noise_a: torch.Tensor,
+                 noise_b: torch.Tensor) -> torch.Tensor:
+    """Mao et al. (2019), "Mode Seeking Generative Adversarial Networks" (their code's form):
+    1 / (mean |G(c, z1) - G(c, z2)| / mean |z1 - z2| + 1e-5) for two noises under the same
+    condition c. Small when the output follows the noise, large when it ignores it."""
+    ratio = (fake_a - fake_b).abs().mean() / (noise_a - noise_b).abs().mean()
+    return 1 / (ratio + 1e-5)
