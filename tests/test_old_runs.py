@@ -70,3 +70,13 @@ def test_an_option_added_since_takes_the_value_older_runs_trained_with():
     info = {"channels": 1, "image_size": 8, "num_classes": 10}
     assert lapgan(from_dict(lapgan.Config, saved), info).coarse_images() == 0
     assert lapgan(lapgan.Config(), info).coarse_images() == 64
+
+
+def test_biggans_mode_seeking_term_is_off_for_runs_saved_before_it():
+    """BigGAN's mode_seeking (session 32) is 0.1 by default; a run saved before it existed
+    trained without it, and resumes so."""
+    biggan = load_pipeline_class("biggan")
+    saved = to_dict(biggan.Config())
+    assert saved.pop("mode_seeking") == 0.1
+    assert from_dict(biggan.Config, saved).mode_seeking == 0.0
+    assert from_dict(biggan.Config, {**saved, "mode_seeking": 0.1}).mode_seeking == 0.1
