@@ -84,9 +84,9 @@ class BigGANConfig(GANConfig):
                                  "step the batch's second half takes the first half's classes "
                                  "and G is pushed to draw pairs that differ as their z do, "
                                  "against a class-conditional G's narrow variety within a "
-                                 "class. On digits (session 32, seeds 0-2, ten draws) 0.1 read "
-                                 "1.99x / 1.79x / 2.05x the judge's floors on average, where "
-                                 "0 read 2.43x / 2.07x / 2.15x; 0.3 nearer on the judge's "
+                                 "class. On digits (session 32, seeds 0-3, ten draws) 0.1 read "
+                                 "1.90x / 1.76x / 2.06x the judge's floors on average, where "
+                                 "0 read 2.34x / 2.04x / 2.15x; 0.3 nearer on the judge's "
                                  "features but further in pixels and class accuracy. 0 is "
                                  "off.", low=0.0, high=100.0)
     ema_decay: float = option(0.999, "EMA of G's weights used for sampling (BigGAN: 0.9999 "
