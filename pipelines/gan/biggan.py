@@ -4,7 +4,8 @@ reads the class and z at every block, not only at its input.
 Reading order (the networks are in biggan_networks.py: orthogonal_penalty, conditional batch
 norm, self-attention, the residual generator and discriminator):
     BigGAN                  the pipeline: build, the training step (hinge + orthogonal
-                            regularisation), evaluation with the truncation curve, the tool
+                            regularisation + mode seeking), evaluation with the truncation
+                            curve, the tool
     curve_png               the truncation-curve figure
 
 Everything else (latents from seeds and the truncation trick, class labels, EMA of G,
@@ -96,9 +97,11 @@ class BigGAN(GAN):
 
     def train_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """n_critic discriminator steps (BigGAN: 2) per generator step, every step with a fresh
-        fake batch of the real batch's classes; the generator's loss adds beta * the orthogonal
-        penalty. Minibatch-std groups of 4 need a batch size divisible by 4 to keep real and
-        fake apart (64 is)."""
+        fake batch of the real batch's classes (in a generator step with mode seeking, the
+        second half of the fakes takes the first half's); the generator's loss adds beta * the
+        orthogonal penalty and the mode-seeking term (losses.mode_seeking, Mao et al. 2019).
+        Minibatch-std groups of 4 need a batch size divisible by 4 to keep real and fake apart
+        (64 is)."""
         G, D, c = self.modules["generator"], self.modules["discriminator"], self.config
         real = batch["images"] * 2 - 1                              # (B, C, S, S) in [-1, 1]
         labels = batch["labels"]                                    # (B,)
