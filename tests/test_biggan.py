@@ -132,9 +132,12 @@ def test_mode_seeking_pairs_fakes_of_one_class_and_grows_as_g_ignores_z(tmp_path
 
     drawn = []                          # the classes G draws with a graph: generator steps
     forward = Generator.forward
-    monkeypatch.setattr(Generator, "forward", lambda self, z, labels: (
-        drawn.append(labels.clone()) if torch.is_grad_enabled() else None,
-        forward(self, z, labels))[1])
+
+    def recording(self, z, labels):
+        if torch.is_grad_enabled():
+            drawn.append(labels.clone())
+        return forward(self, z, labels)
+    monkeypatch.setattr(Generator, "forward", recording)
     run = start_run("biggan", "digits", config_overrides={**TINY_CONFIG, "mode_seeking": 0.1},
                     trainer_overrides={**TINY_TRAINER, "steps": 4, "sample_every": 0},
                     runs_dir=tmp_path)
