@@ -26,7 +26,7 @@ from pipelines.data import BUNDLED_DATASETS
 from pipelines.registry import list_pipelines
 from pipelines.core.runs import runs_dir_from_env
 
-from .common import Studio, markdown_table, run_choices
+from .common import Studio, markdown_table, offer_runs
 from .guards import RequestLimits
 from .jobs import JobManager
 from .worker import SamplingWorker
@@ -111,20 +111,19 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         with timeline_slot:  # built last: it opens checkpoints in the Images tab
             timeline_run = timeline.build(studio, image_ui, tabs)
         timeline_tab.select(lambda: gr.Dropdown(choices=studio.run_ids()), None, timeline_run)
-        # Opening a tab lists the runs that finished since the page loaded. The Images tab
-        # keeps the run picked (the choices alone are updated): setting the newest as its
-        # value raced with the Timeline's "Open this checkpoint in Images", whose tab switch
-        # fires this event too, and on a busy machine won over the run it opened. The Text
-        # tab sets the newest: its panels appear on the run's change event.
-        images_tab.select(lambda: gr.Dropdown(choices=studio.run_ids("image")), None, image_run)
-        text_tab.select(lambda: (run_choices(studio, "text"), run_choices(studio, READERS)),
-                        None, [text_run, reader_run])
+        # Opening a tab (and the page) lists the runs that finished since; a run already
+        # picked stays picked (common.offer_runs: the lists' answer raced with the user's pick
+        # and with the Timeline's "Open this checkpoint in Images", whose tab switch fires the
+        # Images tab's select too).
+        offer_runs(images_tab.select, [image_run], lambda: [studio.run_ids("image")])
+        offer_runs(text_tab.select, [text_run, reader_run],
+                   lambda: [studio.run_ids("text"), studio.run_ids(READERS)])
         # The pad draws at once (its brush is picked); the runs are listed again after it.
-        classify_tab.select(None, js=classify.BRUSH_READY_JS).then(
-            lambda: classify.inside_choices(studio), None, classifier_run)
-        app.load(lambda: (run_choices(studio, "image"), run_choices(studio, "text"),
-                          run_choices(studio, READERS), classify.inside_choices(studio)), None,
-                 [image_run, text_run, reader_run, classifier_run])
+        offer_runs(classify_tab.select(None, js=classify.BRUSH_READY_JS).then,
+                   [classifier_run], lambda: [classify.inside_ids(studio)])
+        offer_runs(app.load, [image_run, text_run, reader_run, classifier_run],
+                   lambda: [studio.run_ids("image"), studio.run_ids("text"),
+                            studio.run_ids(READERS), classify.inside_ids(studio)])
 
         def session_left(request: gr.Request):
             """A tab closed (or a gradio_client closed): its pictures are no longer needed."""

@@ -160,6 +160,31 @@ def whole_number(value: Any, name: str, low: int | None = None, high: int | None
 
 
 def run_choices(studio: Studio, kind: str | tuple[str, ...] | None) -> dict:
-    """A dropdown update listing the runs one can sample from."""
+    """A dropdown update listing the runs one can sample from, the newest picked (a Refresh
+    button's: the user asked for the list again)."""
     ids = studio.run_ids(kind)
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None)
+
+
+# Run in the browser once the lists have arrived: each dropdown keeps the run it shows, and
+# only an empty one gets its newest run.
+KEEP_PICKED_JS = "(newest, ...picked) => picked.map((run, i) => run || newest[i])"
+
+
+def offer_runs(trigger: Callable, dropdowns: list[gr.Dropdown],
+               listing: Callable[[], list[list[str]]]) -> None:
+    """On `trigger` (the page's load, a tab's select): list each dropdown's runs (`listing`:
+    one list of run ids per dropdown, newest first) and pick the newest where none is picked.
+    The pick is made in the browser after the lists arrive, never by the listing's answer: on
+    a busy machine the page-load event answered after the user had already picked a run, and
+    an answer that set the value replaced their pick (the run's tools then worked on another
+    run). Builds a hidden component: call it inside the page's Blocks."""
+    newest = gr.JSON(visible=False)
+
+    def listed():
+        lists = listing()
+        return (*(gr.Dropdown(choices=ids) for ids in lists),
+                [ids[0] if ids else None for ids in lists])
+
+    trigger(listed, None, [*dropdowns, newest], show_progress="hidden").then(
+        None, [newest, *dropdowns], dropdowns, js=KEEP_PICKED_JS, show_progress="hidden")

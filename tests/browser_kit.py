@@ -54,17 +54,42 @@ def served_studio(runs_dir):
 
 
 @contextmanager
-def browser_page(sync_playwright, url):
-    """A 1300 x 1000 page on `url`, with a minute's patience for each wait."""
+def browser_page(sync_playwright, url, held_load: list | None = None):
+    """A 1300 x 1000 page on `url`, with a minute's patience for each wait. `held_load`: a
+    list that gets the page-load events' requests, held (unsent) until the test sends them
+    with `route.continue_()`: a server too busy to answer them before the user acts."""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         page.set_default_timeout(60_000)
+        if held_load is not None:
+            hold_page_load(page, url, held_load)
         page.goto(url, wait_until="load")
         try:
             yield page
         finally:
             browser.close()
+
+
+def hold_page_load(page, url, held: list) -> None:
+    """Put the requests of the page's `load` listeners (Gradio's queue joins, told apart by
+    the listener's id in the page's /config) in `held` instead of sending them. Not those of
+    a gr.render's, which also listens to its inputs' changes: its answers come in the order
+    asked (one listener's events run one at a time), so its load never answers after a
+    change, as a held one would."""
+    import json
+    with urllib.request.urlopen(f"{url}/config", timeout=30) as answer:
+        config = json.load(answer)
+    on_load = {d["id"] for d in config["dependencies"]
+               if all(event == "load" for _, event in d["targets"])}
+
+    def route(request_route):
+        body = request_route.request.post_data_json or {}
+        if body.get("fn_index") in on_load:
+            held.append(request_route)
+        else:
+            request_route.continue_()
+    page.route("**/queue/join*", route)
 
 
 def set_number(page, label, value):

@@ -1,5 +1,6 @@
 """The Tools panels in a real browser, as a user works them: in the Images tab (image in, image
-out), picking a pix2pix run opens the panel; a .zip of drawings uploaded there and "Run
+out), picking a pix2pix run opens the panel (and the pick stands when the page's load answers
+after it); a .zip of drawings uploaded there and "Run
 translate" show input | output rows; a CycleGAN run translates its own validation pictures the
 other way (direction b_to_a) when no pictures are given. In the Text tab a transformer's
 attention maps, in the Classify tab a LeNet's filters and a classic decision tree's summary
@@ -49,9 +50,21 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
             Image.fromarray(drawing).save(tmp_path / f"{i}.png")
             archive.write(tmp_path / f"{i}.png", f"drawings/{i}.png")
 
-    with served_studio(runs_dir) as url, browser_page(playwright.sync_playwright, url) as page:
+    held = []
+    with served_studio(runs_dir) as url, \
+            browser_page(playwright.sync_playwright, url, held_load=held) as page:
+        # The user picks a run before a busy server has answered the page's load (which lists
+        # the runs and picks the newest, the cyclegan, where none is picked): their pick stays.
         page.get_by_role("tab", name="Images").click()
         pick(page, "images-run", made["pix2pix"])
+        assert held, "the page's load events were not held"
+        for request in held:
+            request.continue_()
+        # the load has answered: the Train tab's run, picked by nobody, is now the newest run
+        page.get_by_role("tab", name="Train").click()
+        playwright.expect(page.locator("#live-run input")).to_have_value(made["tree"])
+        page.get_by_role("tab", name="Images").click()       # (its select lists the runs too)
+        playwright.expect(page.locator("#images-run input")).to_have_value(made["pix2pix"])
         # the run's tools take pictures: the Tools panel opens by itself
         uploads = page.locator("#images-tool-inputs input[type=file]")
         playwright.expect(page.locator("#images-tool-inputs")).to_be_visible()

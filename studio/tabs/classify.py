@@ -127,10 +127,15 @@ def build_inside(studio: Studio) -> gr.Dropdown:
     return run
 
 
-def inside_choices(studio: Studio) -> gr.Dropdown:
+def inside_ids(studio: Studio) -> list[str]:
     """Classifier runs with weights, then classic fits (they keep no weights: their tools read
     the summary and pictures the fit wrote)."""
-    ids = studio.run_ids("classifier") + [
+    return studio.run_ids("classifier") + [
         r for r in studio.run_ids("classic", with_weights=False)
         if (studio.runs_dir / r / "summary.json").is_file()]
+
+
+def inside_choices(studio: Studio) -> gr.Dropdown:
+    """The Refresh button's update: those runs, the newest picked."""
+    ids = inside_ids(studio)
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None)

@@ -19,7 +19,8 @@ from pipelines.core.runs import RunFolder
 
 from .. import live
 from . import calculator
-from ..common import Studio, describe, as_markdown_text, shows_errors, whole_number
+from ..common import (Studio, as_markdown_text, describe, offer_runs, shows_errors,
+                      whole_number)
 from ..forms import changed_values, field_input
 from ..uploads import store_upload
 
@@ -314,7 +315,5 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
         resume.click(resume_run, [run, more_steps], progress)
         duplicate.click(duplicate_run, run, [prefill, pipeline, data])
         upload.upload(uploaded, upload, [data, message])
-    app.load(lambda: gr.Dropdown(choices=studio.run_ids(with_weights=False),
-                                 value=(studio.run_ids(with_weights=False) or [None])[0]),
-             None, run)
+    offer_runs(app.load, [run], lambda: [studio.run_ids(with_weights=False)])
     return run
