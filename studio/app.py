@@ -115,15 +115,16 @@ def build_app(runs_dir: str | os.PathLike | None = None,
         # picked stays picked (common.offer_runs: the lists' answer raced with the user's pick
         # and with the Timeline's "Open this checkpoint in Images", whose tab switch fires the
         # Images tab's select too).
-        offer_runs(images_tab.select, [image_run], lambda: [studio.run_ids("image")])
+        shown = gr.State({})                    # the lists each run dropdown shows
+        offer_runs(images_tab.select, [image_run], lambda: [studio.run_ids("image")], shown)
         offer_runs(text_tab.select, [text_run, reader_run],
-                   lambda: [studio.run_ids("text"), studio.run_ids(READERS)])
+                   lambda: [studio.run_ids("text"), studio.run_ids(READERS)], shown)
         # The pad draws at once (its brush is picked); the runs are listed again after it.
         offer_runs(classify_tab.select(None, js=classify.BRUSH_READY_JS).then,
-                   [classifier_run], lambda: [classify.inside_ids(studio)])
+                   [classifier_run], lambda: [classify.inside_ids(studio)], shown)
         offer_runs(app.load, [image_run, text_run, reader_run, classifier_run],
                    lambda: [studio.run_ids("image"), studio.run_ids("text"),
-                            studio.run_ids(READERS), classify.inside_ids(studio)])
+                            studio.run_ids(READERS), classify.inside_ids(studio)], shown)
 
         def session_left(request: gr.Request):
             """A tab closed (or a gradio_client closed): its pictures are no longer needed."""

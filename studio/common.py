@@ -166,25 +166,35 @@ def run_choices(studio: Studio, kind: str | tuple[str, ...] | None) -> dict:
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None)
 
 
-# Run in the browser once the lists have arrived: each dropdown keeps the run it shows, and
-# only an empty one gets its newest run.
-KEEP_PICKED_JS = "(newest, ...picked) => picked.map((run, i) => run || newest[i])"
+# Run in the browser once the lists have arrived: only an empty dropdown gets its newest run.
+# `undefined` leaves a dropdown as it is: setting a run again, even the same one, would fire
+# its change event, which draws the run's panels again (a Tools button clicked meanwhile
+# belonged to the panel drawn before, whose listener Gradio no longer knows).
+KEEP_PICKED_JS = ("(newest, ...picked) => picked.map((run, i) => "
+                  "run || !newest[i] ? undefined : newest[i])")
 
 
 def offer_runs(trigger: Callable, dropdowns: list[gr.Dropdown],
-               listing: Callable[[], list[list[str]]]) -> None:
+               listing: Callable[[], list[list[str]]], shown: gr.State) -> None:
     """On `trigger` (the page's load, a tab's select): list each dropdown's runs (`listing`:
     one list of run ids per dropdown, newest first) and pick the newest where none is picked.
     The pick is made in the browser after the lists arrive, never by the listing's answer: on
     a busy machine the page-load event answered after the user had already picked a run, and
     an answer that set the value replaced their pick (the run's tools then worked on another
-    run). Builds a hidden component: call it inside the page's Blocks."""
+    run). A list the page already shows is not sent again (`shown`: a gr.State({}) shared by
+    the calls for the same dropdowns): new choices fire the dropdown's change event too, and
+    the run's panels would be drawn again at every visit of the tab. Builds a hidden
+    component: call it inside the page's Blocks."""
     newest = gr.JSON(visible=False)
 
-    def listed():
-        lists = listing()
-        return (*(gr.Dropdown(choices=ids) for ids in lists),
-                [ids[0] if ids else None for ids in lists])
+    def listed(already: dict):
+        lists, already = listing(), dict(already or {})
+        updates = []
+        for dropdown, ids in zip(dropdowns, lists):
+            key = str(dropdown._id)
+            updates.append(gr.skip() if already.get(key) == ids else gr.Dropdown(choices=ids))
+            already[key] = ids
+        return (*updates, [ids[0] if ids else None for ids in lists], already)
 
-    trigger(listed, None, [*dropdowns, newest], show_progress="hidden").then(
+    trigger(listed, shown, [*dropdowns, newest, shown], show_progress="hidden").success(
         None, [newest, *dropdowns], dropdowns, js=KEEP_PICKED_JS, show_progress="hidden")

@@ -1,10 +1,10 @@
 """The Tools panels in a real browser, as a user works them: in the Images tab (image in, image
-out), picking a pix2pix run opens the panel (and the pick stands when the page's load answers
-after it); a .zip of drawings uploaded there and "Run
+out), picking a pix2pix run opens the panel; a .zip of drawings uploaded there and "Run
 translate" show input | output rows; a CycleGAN run translates its own validation pictures the
 other way (direction b_to_a) when no pictures are given. In the Text tab a transformer's
 attention maps, in the Classify tab a LeNet's filters and a classic decision tree's summary
-and drawn tree. Screenshots: tests/browser_kit.py."""
+and drawn tree. Last, a run picked before the page's load has answered stays picked.
+Screenshots: tests/browser_kit.py."""
 
 import re
 import zipfile
@@ -50,21 +50,15 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
             Image.fromarray(drawing).save(tmp_path / f"{i}.png")
             archive.write(tmp_path / f"{i}.png", f"drawings/{i}.png")
 
-    held = []
-    with served_studio(runs_dir) as url, \
-            browser_page(playwright.sync_playwright, url, held_load=held) as page:
-        # The user picks a run before a busy server has answered the page's load (which lists
-        # the runs and picks the newest, the cyclegan, where none is picked): their pick stays.
+    with served_studio(runs_dir) as url, browser_page(playwright.sync_playwright, url) as page:
         page.get_by_role("tab", name="Images").click()
+        # the page has settled on the newest image run (a pick before its tools are drawn
+        # would be followed by their drawing, and a click meanwhile reach a replaced button)
+        playwright.expect(page.locator("#images-tools-run")).to_contain_text(made["cyclegan"],
+                                                                             timeout=60_000)
         pick(page, "images-run", made["pix2pix"])
-        assert held, "the page's load events were not held"
-        for request in held:
-            request.continue_()
-        # the load has answered: the Train tab's run, picked by nobody, is now the newest run
-        page.get_by_role("tab", name="Train").click()
-        playwright.expect(page.locator("#live-run input")).to_have_value(made["tree"])
-        page.get_by_role("tab", name="Images").click()       # (its select lists the runs too)
-        playwright.expect(page.locator("#images-run input")).to_have_value(made["pix2pix"])
+        playwright.expect(page.locator("#images-tools-run")).to_contain_text(made["pix2pix"],
+                                                                             timeout=60_000)
         # the run's tools take pictures: the Tools panel opens by itself
         uploads = page.locator("#images-tool-inputs input[type=file]")
         playwright.expect(page.locator("#images-tool-inputs")).to_be_visible()
@@ -125,3 +119,22 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
         playwright.expect(page.locator("#classify-tool-numbers")).to_contain_text(
             '"tree"', timeout=90_000)
         tools.screenshot(path=str(shots / "classify-tools-classic.png"))
+
+    # A user who picks a run before a busy server has answered the page's load (which lists
+    # the runs and picks the newest, the cyclegan, where none is picked) keeps their pick.
+    held = []
+    with served_studio(runs_dir) as url, \
+            browser_page(playwright.sync_playwright, url, held_load=held) as page:
+        page.get_by_role("tab", name="Images").click()
+        pick(page, "images-run", made["pix2pix"])
+        assert held, "the page's load events were not held"
+        for request in held:
+            request.continue_()
+        # the load has answered: the Train tab's run, picked by nobody, is now the newest run
+        page.get_by_role("tab", name="Train").click()
+        playwright.expect(page.locator("#live-run input")).to_have_value(made["tree"],
+                                                                         timeout=60_000)
+        page.get_by_role("tab", name="Images").click()
+        playwright.expect(page.locator("#images-run input")).to_have_value(made["pix2pix"])
+        playwright.expect(page.locator("#images-tools-run")).to_contain_text(made["pix2pix"],
+                                                                             timeout=60_000)

@@ -52,6 +52,10 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                 def tools_form(run_id):
                     described = run_pipeline(studio, run_id) if run_id else None
                     tools = describe(described[0])["tools"] if described else []
+                    if described:
+                        # which run these are for: the panel is drawn again for each run
+                        # picked, a moment later on a busy machine (tests wait for this line)
+                        gr.Markdown(f"Tools of run `{run_id}`", elem_id=f"{prefix}-tools-run")
                     if not tools:
                         gr.Markdown("This model's family has no tools." if described
                                     else "Pick a run.")

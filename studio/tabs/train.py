@@ -315,5 +315,5 @@ def build(studio: Studio, app: gr.Blocks) -> gr.Dropdown:
         resume.click(resume_run, [run, more_steps], progress)
         duplicate.click(duplicate_run, run, [prefill, pipeline, data])
         upload.upload(uploaded, upload, [data, message])
-    offer_runs(app.load, [run], lambda: [studio.run_ids(with_weights=False)])
+    offer_runs(app.load, [run], lambda: [studio.run_ids(with_weights=False)], gr.State({}))
     return run
