@@ -3,6 +3,7 @@
 a temporary folder, or with STUDIO_SCREENSHOTS=docs/studio to the README's (retaken only when
 asked, so that the suite leaves the checkout as it found it)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,7 +78,6 @@ def hold_page_load(page, url, held: list) -> None:
     a gr.render's, which also listens to its inputs' changes: its answers come in the order
     asked (one listener's events run one at a time), so its load never answers after a
     change, as a held one would."""
-    import json
     with urllib.request.urlopen(f"{url}/config", timeout=30) as answer:
         config = json.load(answer)
     on_load = {d["id"] for d in config["dependencies"]
