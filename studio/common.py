@@ -162,7 +162,11 @@ def whole_number(value: Any, name: str, low: int | None = None, high: int | None
 def run_choices(studio: Studio, kind: str | tuple[str, ...] | None) -> dict:
     """A dropdown update listing the runs one can sample from, the newest picked (a Refresh
     button's: the user asked for the list again)."""
-    ids = studio.run_ids(kind)
+    return newest_picked(studio.run_ids(kind))
+
+
+def newest_picked(ids: list[str]) -> dict:
+    """A dropdown update: these run ids (newest first), the newest picked."""
     return gr.Dropdown(choices=ids, value=ids[0] if ids else None)
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipelines.core.errors import StudioError
 
-from ..common import Studio, shows_errors
+from ..common import Studio, newest_picked, shows_errors
 from . import tools as tools_view
 from .picker import LATEST, run_picker, step_choices
 
@@ -137,5 +137,4 @@ def inside_ids(studio: Studio) -> list[str]:
 
 def inside_choices(studio: Studio) -> gr.Dropdown:
     """The Refresh button's update: those runs, the newest picked."""
-    ids = inside_ids(studio)
-    return gr.Dropdown(choices=ids, value=ids[0] if ids else None)
+    return newest_picked(inside_ids(studio))
