@@ -7,6 +7,7 @@ test kills a trainer at 20 points of one run, checkpoint writes included, and ch
 run ends exactly where an uninterrupted one does.
 """
 
+import json
 import os
 import random
 import subprocess
@@ -60,6 +61,59 @@ def child(run, kill_at=0, mode="resume", **kwargs):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-c", CHILD, str(run.path), str(kill_at), mode],
                           env=env, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+# Twenty kills need twenty-odd trainer processes, and each new Python spent most of its few
+# seconds importing torch and the studio. A "zygote" child imports them once (and runs no
+# torch op, so no thread pool exists yet to be broken by a fork) and forks one process per
+# stint: each is still a whole trainer that SIGKILLs itself, reported by its exit status.
+ZYGOTE = r"""
+import json, os, sys, traceback
+import pipelines.core.runs, pipelines.core.training_run, pipelines.gan
+for line in sys.stdin:
+    path, kill_at, mode, out = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.argv = ["-c", path, str(kill_at), mode]
+            exec(compile(CHILD, "<child>", "exec"), {"__name__": "__main__"})
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class ForkedTrainers:
+    """child() for many stints: `run(run, kill_at)` -> (returncode, output) of a trainer
+    forked from the zygote."""
+
+    def __init__(self, folder: Path):
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.out = folder / "stint.log"
+        self.zygote = subprocess.Popen(
+            [sys.executable, "-c", f"CHILD = {CHILD!r}\n" + ZYGOTE], env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def run(self, run, kill_at=0, mode="resume") -> tuple[int, str]:
+        self.zygote.stdin.write(json.dumps([str(run.path), kill_at, mode, str(self.out)]) + "\n")
+        self.zygote.stdin.flush()
+        code = self.zygote.stdout.readline()
+        assert code, "the zygote died"
+        return int(code), self.out.read_text()
+
+    def close(self) -> None:
+        self.zygote.stdin.close()
+        self.zygote.wait(timeout=60)
 
 
 def queued(runs_dir, name, **trainer):
@@ -197,27 +251,31 @@ def test_twenty_kills_at_random_points_end_exactly_like_an_uninterrupted_run(run
     trainer = {"steps": 96, "log_every": 2, "sample_every": 6, "checkpoint_every": 4,
                "keep_checkpoints": 2}
     whole = queued(runs_dir, "whole", **trainer)
-    reference = child(whole)
-    assert reference.returncode == 0
+    trainers = ForkedTrainers(runs_dir.parent)
+    try:
+        assert trainers.run(whole)[0] == 0
 
-    run = queued(runs_dir, "killed", **trainer)
-    rng, kills, statuses, reached = random.Random(19), 0, [], []
-    while kills < 20:
-        # within ~110 events of its start: a stint dies during its first steps, log lines,
-        # grids or checkpoint writes, sometimes before it saved anything new, so the 20 kills
-        # fall all along the run's first part and on every kind of write
-        result = child(run, kill_at=rng.randint(1, 110))
-        if result.returncode == 0:
-            break   # it finished before its kill point: start over with a fresh run's worth
-        assert result.returncode == -9, result.stderr
-        kills += 1
-        statuses.append(run.display_status())
-        reached.append((run.checkpoint_steps() or [0])[-1])
-    assert kills == 20, f"the run finished after {kills} kills; make it longer"
-    assert set(statuses) <= {"interrupted", "queued"}   # never `running` with nobody there
-    assert len(set(reached)) >= 5, reached     # killed at many stages of the run, not one
-    print("checkpoint step at each kill:", reached)
-    assert child(run).returncode == 0
+        run = queued(runs_dir, "killed", **trainer)
+        rng, kills, statuses, reached = random.Random(19), 0, [], []
+        while kills < 20:
+            # within ~110 events of its start: a stint dies during its first steps, log lines,
+            # grids or checkpoint writes, sometimes before it saved anything new, so the 20
+            # kills fall all along the run's first part and on every kind of write
+            code, output = trainers.run(run, kill_at=rng.randint(1, 110))
+            if code == 0:
+                break   # it finished before its kill point: start over with a fresh run's worth
+            assert code == -9, output
+            kills += 1
+            statuses.append(run.display_status())
+            reached.append((run.checkpoint_steps() or [0])[-1])
+        assert kills == 20, f"the run finished after {kills} kills; make it longer"
+        assert set(statuses) <= {"interrupted", "queued"}   # never `running` with nobody there
+        assert len(set(reached)) >= 5, reached     # killed at many stages of the run, not one
+        print("checkpoint step at each kill:", reached)
+        code, output = trainers.run(run)
+        assert code == 0, output
+    finally:
+        trainers.close()
 
     assert run.info()["status"] == whole.info()["status"] == "done"
     assert run.info()["step"] == 96
