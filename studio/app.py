@@ -26,7 +26,7 @@ from pipelines.data import BUNDLED_DATASETS
 from pipelines.registry import list_pipelines
 from pipelines.core.runs import runs_dir_from_env
 
-from .common import Studio, markdown_table, offer_runs
+from .common import Studio, changed_lists, markdown_table, offer_runs
 from .guards import RequestLimits
 from .jobs import JobManager
 from .worker import SamplingWorker
@@ -110,12 +110,16 @@ def build_app(runs_dir: str | os.PathLike | None = None,
                 runs.build(studio, app, runs_tab)
         with timeline_slot:  # built last: it opens checkpoints in the Images tab
             timeline_run = timeline.build(studio, image_ui, tabs)
-        timeline_tab.select(lambda: gr.Dropdown(choices=studio.run_ids()), None, timeline_run)
+        shown = gr.State({})                    # the lists each run dropdown shows
+
+        def timeline_runs(already: dict):
+            (update,), already = changed_lists([timeline_run], [studio.run_ids()], already)
+            return update, already
+        timeline_tab.select(timeline_runs, shown, [timeline_run, shown], show_progress="hidden")
         # Opening a tab (and the page) lists the runs that finished since; a run already
         # picked stays picked (common.offer_runs: the lists' answer raced with the user's pick
         # and with the Timeline's "Open this checkpoint in Images", whose tab switch fires the
         # Images tab's select too).
-        shown = gr.State({})                    # the lists each run dropdown shows
         offer_runs(images_tab.select, [image_run], lambda: [studio.run_ids("image")], shown)
         offer_runs(text_tab.select, [text_run, reader_run],
                    lambda: [studio.run_ids("text"), studio.run_ids(READERS)], shown)

@@ -178,6 +178,21 @@ KEEP_PICKED_JS = ("(newest, ...picked) => picked.map((run, i) => "
                   "run || !newest[i] ? undefined : newest[i])")
 
 
+def changed_lists(dropdowns: list[gr.Dropdown], lists: list[list[str]],
+                  shown: dict | None) -> tuple[list, dict]:
+    """(one update per dropdown, the lists now shown): a dropdown whose list `shown` already
+    holds gets gr.skip(), the others their new choices alone. New choices fire a dropdown's
+    change event, which draws what follows from it again (a run's panels, a comparison), so
+    a list is sent only when it changed. `shown`: a gr.State's dict, keyed by each
+    dropdown's block id (a dropdown has no public stable id)."""
+    shown, updates = dict(shown or {}), []
+    for dropdown, ids in zip(dropdowns, lists):
+        key = str(dropdown._id)
+        updates.append(gr.skip() if shown.get(key) == ids else gr.Dropdown(choices=ids))
+        shown[key] = ids
+    return updates, shown
+
+
 def offer_runs(trigger: Callable, dropdowns: list[gr.Dropdown],
                listing: Callable[[], list[list[str]]], shown: gr.State) -> None:
     """On `trigger` (the page's load, a tab's select): list each dropdown's runs (`listing`:
@@ -192,12 +207,8 @@ def offer_runs(trigger: Callable, dropdowns: list[gr.Dropdown],
     newest = gr.JSON(visible=False)
 
     def listed(already: dict):
-        lists, already = listing(), dict(already or {})
-        updates = []
-        for dropdown, ids in zip(dropdowns, lists):
-            key = str(dropdown._id)
-            updates.append(gr.skip() if already.get(key) == ids else gr.Dropdown(choices=ids))
-            already[key] = ids
+        lists = listing()
+        updates, already = changed_lists(dropdowns, lists, already)
         return (*updates, [ids[0] if ids else None for ids in lists], already)
 
     trigger(listed, shown, [*dropdowns, newest, shown], show_progress="hidden").success(

@@ -236,3 +236,21 @@ def test_a_tools_column_text_keeps_its_alignment_and_other_text_is_escaped():
     table = "| class | f1 |\n| --- | --- |\n| a  b | 0.5  |"      # Markdown stays Markdown
     assert tool_text(table) == table and tool_text("one  gap") == "one  gap"
 
+
+
+def test_a_run_list_is_sent_again_only_when_it_changed():
+    """Each tab visit lists the runs; new choices fire a dropdown's change event (its panels,
+    the Runs comparison, drawn again), so an unchanged list is skipped (studio.common)."""
+    import gradio as gr
+    from studio.common import changed_lists
+    with gr.Blocks():
+        a, b = gr.Dropdown([]), gr.Dropdown([])
+
+    def sent(update):   # what an update sets (a component's own arguments), None for a skip
+        return None if update == gr.skip() else update._constructor_args[0]
+    updates, shown = changed_lists([a, b], [["r2", "r1"], []], {})
+    assert [sent(u) for u in updates] == [{"choices": ["r2", "r1"]}, {"choices": []}]
+    updates, shown = changed_lists([a, b], [["r2", "r1"], ["t1"]], shown)
+    assert [sent(u) for u in updates] == [None, {"choices": ["t1"]}]
+    updates, shown = changed_lists([a, b], [["r3", "r2", "r1"], ["t1"]], shown)
+    assert [sent(u) for u in updates] == [{"choices": ["r3", "r2", "r1"]}, None]

@@ -14,8 +14,8 @@ from pipelines.core.errors import StudioError
 from pipelines.services.model_card import model_card_text
 from pipelines.core.runs import RunFolder, delete_run, list_runs
 
-from ..common import (Studio, as_markdown_text, format_created, format_losses, format_step,
-                      markdown_table, shows_errors)
+from ..common import (Studio, as_markdown_text, changed_lists, format_created, format_losses,
+                      format_step, markdown_table, shows_errors)
 from ..live import curve_point, curve_table, format_megabytes, plot_value
 
 RUN_COLUMNS = ["id", "pipeline", "data", "status", "step", "last losses", "evaluation",
@@ -126,9 +126,12 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
                 delete = gr.Button("Delete", variant="stop", size="sm")
         result = gr.Markdown()
 
-    def load_rows():
+    shown = gr.State({})     # the runs `chosen` lists: sent again only when they change
+
+    def load_rows(already: dict):
         rows = run_rows(studio.runs_dir, studio.jobs.exit_codes())
-        return rows, gr.Dropdown(choices=[r[0] for r in rows])
+        (update,), already = changed_lists([chosen], [[r[0] for r in rows]], already)
+        return rows, update, already
 
     def curves(run_ids, name):
         return plot_value(overlay_frame(studio, run_ids, name)) if name and run_ids else None
@@ -181,9 +184,11 @@ def build(studio: Studio, app: gr.Blocks, tab: gr.Tab) -> None:
         return (as_markdown_text(message), rows,
                 gr.Dropdown(choices=ids, value=[r for r in run_ids[1:] if r in ids]), False)
 
-    app.load(load_rows, None, [table, chosen])
-    tab.select(load_rows, None, [table, chosen])  # runs started since the page loaded
-    refresh.click(load_rows, None, [table, chosen])
+    # The table is new each time (statuses, steps); the choices only when the runs changed:
+    # new choices fire `chosen`'s change, which empties the comparison and draws it again.
+    app.load(load_rows, shown, [table, chosen, shown])
+    tab.select(load_rows, shown, [table, chosen, shown])  # runs started since the page loaded
+    refresh.click(load_rows, shown, [table, chosen, shown])
     table.select(add_clicked, chosen, chosen)
     # One at a time: both empty the plot, then fill it.
     chosen.change(compare, [chosen, metric], [metric, overlay, comparison, card, result],
