@@ -98,7 +98,11 @@ class ForkedTrainers:
     forked from the zygote."""
 
     def __init__(self, folder: Path):
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        # One thread each: numpy's OpenBLAS starts a thread pool as it is imported, and a
+        # fork copies only the forking thread (the pools' fork handlers cope, but a
+        # single-threaded zygote needs none).
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.out = folder / "stint.log"
         self.zygote = subprocess.Popen(
             [sys.executable, "-c", f"CHILD = {CHILD!r}\n" + ZYGOTE], env=env, text=True,
