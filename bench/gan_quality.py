@@ -121,9 +121,12 @@ def main() -> None:
     machine = {"platform": platform.platform(), "torch": torch.__version__, "device": device}
     (out / f"{args.name}_{args.data}_{tag}.json").write_text(
         json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    changed = [*(f"--set {item}" for item in args.set),
+               *(f"--{k.replace('_', '-')} {v}" for k, v in trainer.items())]
+    settings = ", ".join(changed) if changed else "defaults"   # a sweep says what it changed
     (out / f"{args.name}_{args.data}_{tag}.md").write_text(
-        f"{', '.join(args.variants)} on {args.data}, defaults, {device}, torch {machine['torch']}\n\n"
-        f"{table}\n")
+        f"{', '.join(args.variants)} on {args.data}, {settings}, {device}, "
+        f"torch {machine['torch']}\n\n{table}\n")
     if tmp is not None:
         tmp.cleanup()
 
