@@ -10,8 +10,10 @@ run ends exactly where an uninterrupted one does.
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,6 +90,7 @@ for line in sys.stdin:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
+    print(pid, flush=True)
     _, status = os.waitpid(pid, 0)
     print(os.waitstatus_to_exitcode(status), flush=True)
 """
@@ -111,8 +114,15 @@ class ForkedTrainers:
     def run(self, run, kill_at=0, mode="resume") -> tuple[int, str]:
         self.zygote.stdin.write(json.dumps([str(run.path), kill_at, mode, str(self.out)]) + "\n")
         self.zygote.stdin.flush()
+        pid = self.zygote.stdout.readline()
+        assert pid, "the zygote died"
+        # as child()'s timeout: a stint that hangs is killed and fails the test, not the suite
+        hung = threading.Event()
+        watchdog = threading.Timer(300, lambda: (hung.set(), os.kill(int(pid), signal.SIGKILL)))
+        watchdog.start()
         code = self.zygote.stdout.readline()
-        assert code, "the zygote died"
+        watchdog.cancel()
+        assert code and not hung.is_set(), f"a forked trainer hung:\n{self.out.read_text()}"
         return int(code), self.out.read_text()
 
     def close(self) -> None:
