@@ -87,12 +87,12 @@ def main() -> None:
     grids = Path(args.docs) / "gans"
     grids.mkdir(parents=True, exist_ok=True)
     rows = []
+    config = dict(item.split("=", 1) for item in args.set)       # the same for every variant
+    trainer = {**({"steps": args.steps} if args.steps else {}),
+               **({"seed": args.seed} if args.seed is not None else {}),
+               **({"batch_size": args.batch_size} if args.batch_size else {})}
+    tag = "".join(f"-{k}{v}" for k, v in {**trainer, **config}.items())
     for variant in args.variants:
-        config = dict(item.split("=", 1) for item in args.set)
-        trainer = {**({"steps": args.steps} if args.steps else {}),
-                   **({"seed": args.seed} if args.seed is not None else {}),
-                   **({"batch_size": args.batch_size} if args.batch_size else {})}
-        tag = "".join(f"-{k}{v}" for k, v in {**trainer, **config}.items())
         row, grid = train_and_judge(variant, args.data, runs_dir, config, trainer, tag)
         shutil.copyfile(grid, grids / f"{variant}-{args.data}.png")
         rows.append(row)
