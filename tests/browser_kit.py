@@ -8,16 +8,21 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from helpers import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
 SHOTS_ENV = "STUDIO_SCREENSHOTS"
+# each served studio's console (its tracebacks), by URL: a failed wait shows its end
+SERVER_LOGS: dict[str, Path] = {}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -33,10 +38,13 @@ def served_studio(runs_dir):
     """The studio (launch.py, as a user starts it) on a free port: yields its URL."""
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port", str(port),
-                               "--runs-dir", str(runs_dir)], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(tempfile.mkstemp(prefix="studio-", suffix=".log")[1])
+    with log.open("wb") as console:
+        server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port",
+                                   str(port), "--runs-dir", str(runs_dir)], cwd=REPO, env=env,
+                                  stdout=console, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    SERVER_LOGS[url] = log
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -52,6 +60,8 @@ def served_studio(runs_dir):
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        SERVER_LOGS.pop(url, None)
+        log.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -101,3 +111,23 @@ def set_number(page, label, value):
 def pick(page, dropdown_id, text):
     page.locator(f"#{dropdown_id} input").click()
     page.get_by_role("option", name=text, exact=True).click()
+
+
+def wait_for_answer(page, selector, runs_dir, timeout=90_000):
+    """Wait for `selector` (what a button's handler shows) to be visible. A warning the page
+    shows instead fails at once with its text; a timeout fails with the ends of the studio's
+    console and of its sampling worker's log (a handler that never answered says why there)."""
+    answer = page.locator(selector)
+    warning = page.get_by_test_id("toast-text")
+    try:
+        answer.or_(warning).first.wait_for(timeout=timeout)
+    except Exception as e:  # noqa: BLE001 - Playwright's TimeoutError, reported with the logs
+        logs = [log for url, log in SERVER_LOGS.items() if page.url.startswith(url)]
+        logs.append(Path(runs_dir) / ".jobs" / "worker.log")
+        ends = "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-3000:]}"
+                         for log in logs if log.exists())
+        pytest.fail(f"{selector} did not appear ({e.__class__.__name__}); the page shows:\n"
+                    f"{page.locator('body').inner_text()[-2000:]}\n{ends}")
+    if not answer.first.is_visible():
+        pytest.fail(f"the page warned instead of showing {selector}: "
+                    f"{warning.first.inner_text()}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+from browser_kit import (CHROMIUM, browser_page, pick, served_studio, shots_folder,
+                         wait_for_answer)
 from pipelines.core.run_setup import start_run
 from pipelines.data.language import load_labelled_text
 from pipelines.data.text import read_shakespeare
@@ -71,12 +72,14 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         page.locator("#reader").get_by_text("Classify, fill a mask, translate").first.click()
         # newest first: the classifier, the embeddings, then the translator
         pick(page, "reader-run", run.id)
+        # the panel drawn for the picked run (a busy machine draws it a moment later)
+        playwright.expect(page.locator("#reader-tools-run")).to_contain_text(run.id,
+                                                                           timeout=60_000)
         button = page.locator("#reader-tool-translate")
-        button.wait_for()
         source = page.locator("#reader-tools textarea").first    # the tool's one text box
         source.fill("3/3/1994")
         button.click()
-        page.locator("#reader-tool-result img").wait_for(timeout=90_000)
+        wait_for_answer(page, "#reader-tool-result img", tmp_path / "runs")
         # what it wrote, after the source the user typed (a 4-step model writes anything)
         playwright.expect(page.locator("#reader-tool-text")).to_contain_text("3/3/1994 ->")
         playwright.expect(page.locator("#reader-tool-numbers")).to_contain_text("translation")
@@ -90,8 +93,9 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         page.screenshot(path=str(shots / "reader-translate.png"), full_page=True)
 
         pick(page, "reader-run", vectors.id)
+        playwright.expect(page.locator("#reader-tools-run")).to_contain_text(vectors.id,
+                                                                           timeout=60_000)
         button = page.locator("#reader-tool-neighbours")
-        button.wait_for()
         page.locator("#reader-tools textarea").first.fill("you")
         button.click()
         playwright.expect(page.locator("#reader-tool-text")).to_contain_text("you",
@@ -100,15 +104,16 @@ def test_translate_a_typed_source_in_the_text_tab(tmp_path):
         page.screenshot(path=str(shots / "reader-neighbours.png"), full_page=True)
 
         pick(page, "reader-run", classifier.id)
+        playwright.expect(page.locator("#reader-tools-run")).to_contain_text(classifier.id,
+                                                                           timeout=60_000)
         button = page.locator("#reader-tool-classify")
-        button.wait_for()
         passage_box = page.locator("#reader-tools textarea").first
         playwright.expect(passage_box).to_have_attribute("rows", "4")   # option(lines=4)
         passage = "Speak, speak.\nWhat news from Rome?"
         passage_box.fill(passage)
         button.click()
         bars = page.locator("#reader-tool-probabilities")
-        playwright.expect(bars).to_be_visible(timeout=90_000)
+        wait_for_answer(page, "#reader-tool-probabilities", tmp_path / "runs")
         # a bar for each of the two plays with the model's own probability, the likeliest
         # named on top; the text names it too and keeps the passage's two lines
         expected = run_tool(load_for_sampling(classifier.path, device="cpu"), "classify",

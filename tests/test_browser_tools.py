@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_kit import CHROMIUM, browser_page, pick, served_studio, shots_folder
+from browser_kit import (CHROMIUM, browser_page, pick, served_studio, shots_folder,
+                         wait_for_answer)
 from helpers import TEXT_TRAINER, TINY
 from pipelines.core.run_setup import start_run
 from pipelines.core.training_run import train_run
@@ -69,7 +70,7 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
             re.compile(r"drawings\s*\.zip"))
         page.locator("#images-tool-translate").click()
         result = page.locator("#images-tool-result img")
-        result.wait_for(timeout=90_000)
+        wait_for_answer(page, "#images-tool-result img", runs_dir)
         first = result.get_attribute("src")
         # three drawings -> three rows of input | output: a grid 2 wide, 3 high
         shown = page.evaluate("(img) => [img.naturalWidth, img.naturalHeight]",
@@ -97,14 +98,14 @@ def test_translate_a_zip_and_validation_pictures_in_a_real_browser(tmp_path):
         page.locator("#text-tools").get_by_text("Tools (attention maps").click()
         playwright.expect(page.locator("#text-tool-inputs")).to_be_hidden()  # none takes any
         page.locator("#text-tool-attention").click()
-        page.locator("#text-tool-result img").wait_for(timeout=90_000)
+        wait_for_answer(page, "#text-tool-result img", runs_dir)
         page.locator("#text-tools").screenshot(path=str(shots / "text-tools-attention.png"))
 
         # Classify tab: a LeNet's first-layer filters (the panel is open)
         page.get_by_role("tab", name="Classify").click()
         pick(page, "classify-run", made["lenet5"])
         page.locator("#classify-tool-filters").click()
-        page.locator("#classify-tool-result img").wait_for(timeout=90_000)
+        wait_for_answer(page, "#classify-tool-result img", runs_dir)
         page.locator("#classify-tools").screenshot(path=str(shots / "classify-tools-filters.png"))
 
         # ... and a classic model's fit: its tables, then its drawn tree
