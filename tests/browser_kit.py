@@ -115,19 +115,21 @@ def pick(page, dropdown_id, text):
 
 def wait_for_answer(page, selector, runs_dir, timeout=90_000):
     """Wait for `selector` (what a button's handler shows) to be visible. A warning the page
-    shows instead fails at once with its text; a timeout fails with the ends of the studio's
-    console and of its sampling worker's log (a handler that never answered says why there)."""
+    shows instead fails at once with its text, a timeout after `timeout` ms; either with the
+    ends of the studio's console and of its sampling worker's log (where a handler that
+    failed or never answered says why)."""
     answer = page.locator(selector)
     warning = page.get_by_test_id("toast-text")
     try:
         answer.or_(warning).first.wait_for(timeout=timeout)
+        if answer.first.is_visible():
+            return
+        seen = f"the page warned: {warning.first.inner_text()}"
     except Exception as e:  # noqa: BLE001 - Playwright's TimeoutError, reported with the logs
-        logs = [log for url, log in SERVER_LOGS.items() if page.url.startswith(url)]
-        logs.append(Path(runs_dir) / ".jobs" / "worker.log")
-        ends = "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-3000:]}"
-                         for log in logs if log.exists())
-        pytest.fail(f"{selector} did not appear ({e.__class__.__name__}); the page shows:\n"
-                    f"{page.locator('body').inner_text()[-2000:]}\n{ends}")
-    if not answer.first.is_visible():
-        pytest.fail(f"the page warned instead of showing {selector}: "
-                    f"{warning.first.inner_text()}")
+        shown = page.locator("body").inner_text()[-2000:]
+        seen = f"{e.__class__.__name__}; the page shows:\n{shown}"
+    logs = [log for url, log in SERVER_LOGS.items() if page.url.startswith(url)]
+    logs.append(Path(runs_dir) / ".jobs" / "worker.log")
+    ends = "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-4000:]}"
+                     for log in logs if log.exists())
+    pytest.fail(f"{selector} did not appear: {seen}\n{ends}")

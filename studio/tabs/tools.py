@@ -30,6 +30,7 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
           title: str = "Tools", open: bool = False) -> gr.Accordion:
     """The panel for the run picked in `run` at `step`; element ids start with `prefix`."""
     with gr.Accordion(title, open=open, elem_id=f"{prefix}-tools") as panel:
+        drawn = gr.State(None)           # the run the panel is drawn for
         image = gr.Image(label="Tool result", type="filepath", interactive=False, height=420,
                          elem_id=f"{prefix}-tool-result", elem_classes="tool-result",
                          render=False)
@@ -48,7 +49,12 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                     file_types=["image", ".zip"], elem_id=f"{prefix}-tool-inputs",
                     interactive=True)   # an output too (offer_upload): Gradio would lock it
 
-                @gr.render(inputs=[run])
+                # The panel is drawn once per run picked: for a change of `drawn`, which a
+                # State makes only when its value differs. `run` itself can fire change
+                # again with the same run on a busy machine (measured: the panel drawn six
+                # times in five seconds), and each drawing replaced the box being typed in
+                # and the button being clicked (its answer lost, or the box's text).
+                @gr.render(inputs=[drawn])
                 def tools_form(run_id):
                     described = run_pipeline(studio, run_id) if run_id else None
                     tools = describe(described[0])["tools"] if described else []
@@ -74,6 +80,7 @@ def build(studio: Studio, run: gr.Dropdown, step: gr.Dropdown, prefix: str,
                 probabilities.render()
                 values.render()
                 text.render()
+    run.change(lambda run_id: run_id, run, drawn, show_progress="hidden")
     if not studio.viewer:
         # Only offered where a tool takes pictures (an upload nothing reads would be a
         # control that looks enabled and does nothing).
