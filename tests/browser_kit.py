@@ -38,7 +38,9 @@ def served_studio(runs_dir):
     """The studio (launch.py, as a user starts it) on a free port: yields its URL."""
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    log = Path(tempfile.mkstemp(prefix="studio-", suffix=".log")[1])
+    handle, name = tempfile.mkstemp(prefix="studio-", suffix=".log")
+    os.close(handle)
+    log = Path(name)
     with log.open("wb") as console:
         server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port",
                                    str(port), "--runs-dir", str(runs_dir)], cwd=REPO, env=env,
