@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +22,6 @@ from helpers import free_port
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
 SHOTS_ENV = "STUDIO_SCREENSHOTS"
-# each served studio's console (its tracebacks), by URL: a failed wait shows its end
-SERVER_LOGS: dict[str, Path] = {}
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -38,15 +37,12 @@ def served_studio(runs_dir):
     """The studio (launch.py, as a user starts it) on a free port: yields its URL."""
     port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    handle, name = tempfile.mkstemp(prefix="studio-", suffix=".log")
-    os.close(handle)
-    log = Path(name)
+    log = console_log(port)
     with log.open("wb") as console:
         server = subprocess.Popen([sys.executable, "launch.py", "--no-browser", "--port",
                                    str(port), "--runs-dir", str(runs_dir)], cwd=REPO, env=env,
                                   stdout=console, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    SERVER_LOGS[url] = log
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -62,8 +58,13 @@ def served_studio(runs_dir):
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-        SERVER_LOGS.pop(url, None)
         log.unlink(missing_ok=True)
+
+
+def console_log(port: int) -> Path:
+    """Where the studio served on `port` writes its console (its tracebacks): a failed wait
+    shows its end. The port is free while the studio runs, so the name is its own."""
+    return Path(tempfile.gettempdir()) / f"studio-{port}.log"
 
 
 @contextmanager
@@ -130,8 +131,8 @@ def wait_for_answer(page, selector, runs_dir, timeout=90_000):
     except Exception as e:  # noqa: BLE001 - Playwright's TimeoutError, reported with the logs
         shown = page.locator("body").inner_text()[-2000:]
         seen = f"{e.__class__.__name__}; the page shows:\n{shown}"
-    logs = [log for url, log in SERVER_LOGS.items() if page.url.startswith(url)]
-    logs.append(Path(runs_dir) / ".jobs" / "worker.log")
+    logs = [console_log(urllib.parse.urlsplit(page.url).port),
+            Path(runs_dir) / ".jobs" / "worker.log"]
     ends = "\n".join(f"--- {log}:\n{log.read_text(errors='replace')[-4000:]}"
                      for log in logs if log.exists())
     pytest.fail(f"{selector} did not appear: {seen}\n{ends}")
