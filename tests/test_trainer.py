@@ -174,3 +174,24 @@ def test_gpu_bf16_run_resumes_exactly(runs_dir):
     part, _ = tiny_run(runs_dir, name="gpu-part", mixed_precision="bf16", callbacks=(stop_at_3,))
     assert train_run(part, resume=True) == "done"
     assert losses(part) == losses(whole)
+
+
+def test_a_step_computes_gradients_only_for_the_stepped_optimizer():
+    """A generator's loss flows through the discriminator; StepContext's backward reaches
+    only the generator's optimiser's parameters (autograd skips the discriminator's weight
+    gradients), and the generator's gradients are exactly a full backward's."""
+    from accelerate import Accelerator
+    from pipelines.core.step import StepContext
+    torch.manual_seed(0)
+    G, D = torch.nn.Linear(4, 6), torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(),
+                                                      torch.nn.Linear(5, 1))
+    z = torch.randn(8, 4)
+    D(G(z)).mean().backward()                              # every leaf, as before
+    expected = [p.grad.clone() for p in G.parameters()]
+    for p in [*G.parameters(), *D.parameters()]:
+        p.grad = None
+    ctx = StepContext(Accelerator(cpu=True), {"generator": G, "discriminator": D},
+                      {"g": torch.optim.SGD(G.parameters(), lr=0.0)}, grad_clip=0.0)
+    ctx.backward_step(D(G(z)).mean(), "g", "generator")
+    assert all(p.grad is None for p in D.parameters())
+    assert all(torch.equal(p.grad, e) for p, e in zip(G.parameters(), expected))
