@@ -189,6 +189,9 @@ def test_same_seed_same_image_alone_or_in_a_batch(scheduler, trained):
     assert np.abs(batch[0] - batch[1]).max() > 1e-3             # different seeds differ
 
 
+TOLERANCE = {"atol": 2e-4, "rtol": 1e-3}   # of a guided prediction against its formula
+
+
 def test_guidance_scale_one_is_the_conditional_prediction(trained):
     for name in ("ddpm-class", "ddpm-text"):
         pipe = trained[name][1]
@@ -201,9 +204,13 @@ def test_guidance_scale_one_is_the_conditional_prediction(trained):
             guided = pipe.cfg(x, t, states, null_states, 1.0)      # the doubled-batch path
             stronger = pipe.cfg(x, t, states, null_states, 3.0)
             unconditional = pipe.predict(x, t, null_states)
-        torch.testing.assert_close(guided, conditional, atol=1e-5, rtol=1e-4)
+        # The doubled batch may take other kernels than a batch of 3 (oneDNN on AVX-512
+        # differed by up to 6e-5, one torch thread), so the tolerance sits above float
+        # rounding and far below what the condition moves the prediction by.
+        assert (conditional - unconditional).abs().max() > 100 * TOLERANCE["atol"]
+        torch.testing.assert_close(guided, conditional, **TOLERANCE)
         torch.testing.assert_close(stronger, unconditional + 3 * (conditional - unconditional),
-                                   atol=1e-5, rtol=1e-4)
+                                   **TOLERANCE)
 
 
 def test_sampling_without_controls_uses_the_pipelines_own_defaults(trained):
