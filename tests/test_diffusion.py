@@ -189,9 +189,6 @@ def test_same_seed_same_image_alone_or_in_a_batch(scheduler, trained):
     assert np.abs(batch[0] - batch[1]).max() > 1e-3             # different seeds differ
 
 
-TOLERANCE = {"atol": 2e-4, "rtol": 1e-3}   # of a guided prediction against its formula
-
-
 def test_guidance_scale_one_is_the_conditional_prediction(trained):
     for name in ("ddpm-class", "ddpm-text"):
         pipe = trained[name][1]
@@ -207,10 +204,11 @@ def test_guidance_scale_one_is_the_conditional_prediction(trained):
         # The doubled batch may take other kernels than a batch of 3 (oneDNN on AVX-512
         # differed by up to 6e-5, one torch thread), so the tolerance sits above float
         # rounding and far below what the condition moves the prediction by.
-        assert (conditional - unconditional).abs().max() > 100 * TOLERANCE["atol"]
-        torch.testing.assert_close(guided, conditional, **TOLERANCE)
+        tolerance = {"atol": 2e-4, "rtol": 1e-3}
+        assert (conditional - unconditional).abs().max() > 100 * tolerance["atol"]
+        torch.testing.assert_close(guided, conditional, **tolerance)
         torch.testing.assert_close(stronger, unconditional + 3 * (conditional - unconditional),
-                                   **TOLERANCE)
+                                   **tolerance)
 
 
 def test_sampling_without_controls_uses_the_pipelines_own_defaults(trained):
